@@ -1,0 +1,101 @@
+"""Scenario = Topology + Routing + Traffic, cross-validated, with flat hop arrays for models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+
+from ndtwin.errors import ScenarioError
+from ndtwin.scenario.routing import Routing
+from ndtwin.scenario.topology import Topology
+from ndtwin.scenario.traffic import Traffic
+
+
+@dataclass(frozen=True)
+class QueueTable:
+    """Every queue of every output port, numbered globally: queue ``g`` is queue ``index[g]`` of ``link[g]``."""
+
+    link: np.ndarray  # (n_queues,) link id
+    index: np.ndarray  # (n_queues,) queue index within the port
+    offset: np.ndarray  # (n_links + 1,) first global queue id of each link
+
+
+@dataclass(frozen=True)
+class HopTable:
+    """The hops of all flows as flat arrays, flow by flow in path order (CSR by ``flow_offset``)."""
+
+    flow: np.ndarray  # (n_hops,) flow index
+    link: np.ndarray  # (n_hops,) link id
+    queue: np.ndarray  # (n_hops,) global queue id (see QueueTable)
+    position: np.ndarray  # (n_hops,) hop number within the path, from 0
+    flow_offset: np.ndarray  # (n_flows + 1,) first hop of each flow
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A network state: topology, routing and traffic. Validated on construction."""
+
+    topology: Topology
+    routing: Routing
+    traffic: Traffic
+
+    def __post_init__(self) -> None:
+        topo = self.topology
+        n = topo.n_nodes
+        for (src, dst), path in self.routing.paths.items():
+            for u, v in zip(path, path[1:]):
+                if u >= n or v >= n:
+                    raise ScenarioError(f"routing.paths[({src}, {dst})]", f"node indices < {n}", path)
+                if topo.link_id(u, v) is None:
+                    raise ScenarioError(f"routing.paths[({src}, {dst})]", f"a path that follows links (no link {u}→{v})", path)
+        for i, flow in enumerate(self.traffic.flows):
+            for end in ("src", "dst"):
+                if getattr(flow, end) >= n:
+                    raise ScenarioError(f"traffic.flows[{i}].{end}", f"a node index < {n}", getattr(flow, end))
+            if (flow.src, flow.dst) not in self.routing.paths:
+                raise ScenarioError(f"traffic.flows[{i}]", f"a routed pair (routing has no path {flow.src}→{flow.dst})")
+
+    @classmethod
+    def with_shortest_paths(cls, topology: Topology, traffic: Traffic) -> "Scenario":
+        """Route every flow's pair over minimum-weight paths."""
+        return cls(topology, Routing.shortest_paths(topology, traffic.pairs()), traffic)
+
+    def rerouted(self, topology: Topology) -> "Scenario":
+        """The same traffic on a changed topology (e.g. after a failure), with shortest paths recomputed."""
+        return replace(self, topology=topology, routing=Routing.shortest_paths(topology, self.traffic.pairs()))
+
+    @property
+    def n_flows(self) -> int:
+        return len(self.traffic.flows)
+
+    @cached_property
+    def queues(self) -> QueueTable:
+        counts = np.array([link.port.n_queues for link in self.topology.links], dtype=np.int64)
+        offset = np.concatenate([[0], np.cumsum(counts)])
+        link = np.repeat(np.arange(len(counts)), counts)
+        index = np.arange(offset[-1]) - offset[link]
+        return QueueTable(link=link, index=index, offset=offset)
+
+    @cached_property
+    def hops(self) -> HopTable:
+        topo = self.topology
+        flows, links, queues, positions = [], [], [], []
+        offsets = [0]
+        link_paths: dict[tuple[int, int], list[int]] = {}
+        for i, flow in enumerate(self.traffic.flows):
+            key = (flow.src, flow.dst)
+            path_links = link_paths.get(key)
+            if path_links is None:
+                path = self.routing.paths[key]
+                path_links = [topo._link_ids[(u, v)] for u, v in zip(path, path[1:])]
+                link_paths[key] = path_links
+            for pos, lid in enumerate(path_links):
+                flows.append(i)
+                links.append(lid)
+                queues.append(self.queues.offset[lid] + topo.links[lid].port.queue_of(flow.tos))
+                positions.append(pos)
+            offsets.append(len(links))
+        as_int = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
+        return HopTable(as_int(flows), as_int(links), as_int(queues), as_int(positions), as_int(offsets))
