@@ -1,0 +1,3 @@
+from ndtwin.cli.main import app
+
+app()

@@ -1,0 +1,168 @@
+"""The ``ndtwin`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ndtwin.cli.progress import console, progress_bar
+from ndtwin.data.datanet import ReadReport
+from ndtwin.data.load import open_samples
+from ndtwin.data.native import DatasetWriter
+from ndtwin.data.sample import Sample
+from ndtwin.errors import DatasetError, ScenarioError
+from ndtwin.twin.catalog import load_twin
+from ndtwin.twin.evaluate import evaluate
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ndtwin: a network digital twin.")
+
+
+def sample_group(sample: Sample) -> str:
+    """The dataset directory a sample came from (e.g. ``50`` for gnnet/2022/validation/50)."""
+    source = str(sample.meta.get("source", ""))
+    return Path(source.rsplit(":", 1)[0]).parent.as_posix()
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=2)
+
+
+def _report_problems(report: ReadReport) -> None:
+    if report.skipped_unstable:
+        console.print(f"[yellow]skipped {report.skipped_unstable} unstable sample(s)[/yellow]")
+    for error in report.errors:
+        console.print(f"[red]unreadable:[/red] {error}")
+
+
+@app.command()
+def info(
+    data: Path = typer.Argument(..., help="A native dataset or a datanetAPI directory tree."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Count the samples, nodes, links and flows of a dataset."""
+    report = ReadReport()
+    groups: dict[str, dict] = defaultdict(lambda: {"samples": 0, "flows": 0, "links": 0, "nodes": set()})
+    try:
+        with warnings.catch_warnings(), progress_bar(f"reading {data}") as advance:
+            warnings.simplefilter("ignore")
+            for sample in open_samples(data, report):
+                group = groups[sample_group(sample)]
+                group["samples"] += 1
+                group["flows"] += sample.scenario.n_flows
+                group["links"] += sample.scenario.topology.n_links
+                group["nodes"].add(sample.scenario.topology.n_nodes)
+                advance(sample_group(sample))
+    except DatasetError as error:
+        _fail(error)
+    rows = {name: {**g, "nodes": sorted(g["nodes"])} for name, g in sorted(groups.items())}
+    totals = {
+        "n_samples": sum(g["samples"] for g in rows.values()),
+        "n_flows": sum(g["flows"] for g in rows.values()),
+        "skipped_unstable": report.skipped_unstable,
+        "errors": [str(e) for e in report.errors],
+        "groups": rows,
+    }
+    if as_json:
+        print(json.dumps(totals))
+        return
+    table = Table(title=f"{data}")
+    for column in ("group", "samples", "nodes", "links", "flows"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for name, g in rows.items():
+        nodes = "–".join(str(n) for n in (g["nodes"][0], g["nodes"][-1])) if len(g["nodes"]) > 1 else str(g["nodes"][0])
+        table.add_row(name or ".", str(g["samples"]), nodes, str(g["links"]), str(g["flows"]))
+    table.add_row("[bold]total[/bold]", str(totals["n_samples"]), "", "", str(totals["n_flows"]))
+    console.print(table)
+    _report_problems(report)
+
+
+@app.command()
+def convert(
+    src: Path = typer.Argument(..., help="A datanetAPI tree or a native dataset."),
+    dst: Path = typer.Argument(..., help="Folder of the native dataset to write (created, or appended to)."),
+) -> None:
+    """Convert a dataset to ndtwin's native Parquet format."""
+    report = ReadReport()
+    written = 0
+    try:
+        with progress_bar(f"converting {src}") as advance, DatasetWriter(dst, provenance={"converted_from": str(src)}) as writer:
+            for sample in open_samples(src, report):
+                writer.write(sample)
+                written += 1
+                advance(sample_group(sample))
+    except (DatasetError, ScenarioError) as error:
+        _fail(error)
+    console.print(f"wrote {written} samples to {dst}")
+    _report_problems(report)
+
+
+@app.command("eval")
+def eval_command(
+    data: Path = typer.Argument(..., help="Labelled samples: a native dataset or a datanetAPI tree."),
+    model: str = typer.Option("qt", "--model", "-m", help="'qt' (queueing theory) or a model directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Per-flow errors of a model's delay, jitter (delay variance) and loss predictions."""
+    report = ReadReport()
+    start = time.perf_counter()
+    try:
+        twin = load_twin(model)
+        with warnings.catch_warnings(), progress_bar(f"evaluating {model} on {data}") as advance:
+            warnings.simplefilter("ignore")
+            result = evaluate(
+                twin,
+                open_samples(data, report),
+                group_of=sample_group,
+                on_sample=lambda s: advance(sample_group(s)),
+            )
+    except (DatasetError, ScenarioError) as error:
+        _fail(error)
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    result["skipped_unstable"] = report.skipped_unstable
+    result["errors"] = [str(e) for e in report.errors]
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(error_table(result, title=f"{model} on {data}"))
+        _report_problems(report)
+    if result["n_samples"] == 0:
+        raise typer.Exit(code=1)
+
+
+def error_table(result: dict, title: str) -> Table:
+    """The errors of an evaluation report, one row per target (and per group when there are several)."""
+    table = Table(title=f"{title}: {result['n_samples']} samples, {result['n_flows']} flows, {result.get('seconds', '?')} s")
+    for column in ("target", "group", "MAPE %", "NMSE dB", "MAE", "RMSE", "R²"):
+        table.add_column(column, justify="left" if column in ("target", "group") else "right")
+    sections = [("all", result)] + list(result.get("groups", {}).items())
+    for target in ("delay", "jitter", "loss", "loss (lossy flows)"):
+        for name, section in sections:
+            key, sub = (target, None) if "(" not in target else ("loss", "lossy_flows")
+            errors = section.get(key)
+            if errors is None:
+                continue
+            errors = errors[sub] if sub else errors
+            table.add_row(target, name, *(_fmt(errors[m]) for m in ("mape", "nmse_db", "mae", "rmse", "r2")))
+    return table
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("out/demo"), help="Folder for the demo's plot.")) -> None:
+    """Predict the per-flow QoS of a real topology and plot it."""
+    from ndtwin.cli.demo import run_demo
+
+    run_demo(out)
+
