@@ -1,0 +1,304 @@
+"""Queueing-theory twin: every output queue an M/M/1/K queue, coupled by a fixed point over upstream losses.
+
+See docs/QT_BASELINE.md for the model and its approximations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling
+from ndtwin.twin.queueing import mm1k_stats, waiting_moments
+
+# An SP queue starved by higher priorities keeps this share of the link capacity (avoids a zero service rate).
+MIN_CAPACITY_SHARE = 1e-6
+
+# Service-time model: "exponential" is textbook M/M/1/K; "sizes" takes the variability of the packet-size laws.
+Service = Literal["exponential", "sizes"]
+
+
+@dataclass(frozen=True)
+class QueueSetup:
+    """Static parameters of every global queue (see ``Scenario.queues``), and its cell in a port × queue grid."""
+
+    link: np.ndarray  # link id (= port id)
+    index: np.ndarray  # queue index within its port
+    port_capacity_bps: np.ndarray  # (n_links,)
+    buffer: np.ndarray  # waiting places, in packets or bits
+    buffer_in_bits: np.ndarray  # bool
+    strict_priority: np.ndarray  # bool: port scheduled by SP
+    weight_share: np.ndarray  # normalised WFQ/DRR weight (1 for FIFO, unused for SP)
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> "QueueSetup":
+        queues = scenario.queues
+        ports = [scenario.topology.links[link].port for link in queues.link]
+        cells = list(zip(ports, queues.index))
+        return cls(
+            link=queues.link,
+            index=queues.index,
+            port_capacity_bps=scenario.topology.capacity_bps,
+            buffer=np.array([port.buffers[q] for port, q in cells], dtype=float),
+            buffer_in_bits=np.array([port.buffer_unit == "bits" for port in ports], dtype=bool),
+            strict_priority=np.array([port.scheduling is Scheduling.SP for port in ports], dtype=bool),
+            weight_share=np.array([port.weight_shares()[q] for port, q in cells], dtype=float),
+        )
+
+    @property
+    def link_capacity_bps(self) -> np.ndarray:
+        return self.port_capacity_bps[self.link]
+
+    def to_grid(self, values: np.ndarray) -> np.ndarray:
+        """Per-queue values as a (port, queue index) grid, zero where a port has fewer queues."""
+        grid = np.zeros((len(self.port_capacity_bps), MAX_QUEUES))
+        grid[self.link, self.index] = values
+        return grid
+
+    def from_grid(self, grid: np.ndarray) -> np.ndarray:
+        return grid[self.link, self.index]
+
+
+def water_filling(demand: np.ndarray, weights: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Max-min weighted fair allocation, row by row.
+
+    Each row is a port: ``demand`` and ``weights`` are (ports, queues), ``capacity`` is (ports,). Queues demanding
+    less than their weighted share of what is left get their demand; the rest split the remainder by weight.
+    """
+    satisfied = weights <= 0
+    share = np.zeros_like(demand)
+    for _ in range(demand.shape[1]):
+        left = capacity - np.where(satisfied, demand, 0.0).sum(axis=1)
+        active_weight = np.where(satisfied, 0.0, weights).sum(axis=1)
+        share = np.maximum(left, 0.0)[:, None] * weights / np.maximum(active_weight, 1e-300)[:, None]
+        satisfied = satisfied | (demand <= share)
+    return np.where(satisfied, demand, share)
+
+
+def weighted_fair_capacity(demand: np.ndarray, weights: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Service capacity of each queue of work-conserving weighted-fair ports (WFQ, DRR, and FIFO as one queue).
+
+    A queue is served with the capacity the other queues of its port leave (their water-filling allocation),
+    and never less than its guaranteed weight share. A queue demanding more than its share gets exactly its
+    water-filling allocation. Same grid shapes as ``water_filling``; ``weights`` normalised per row.
+    """
+    allocation = water_filling(demand, weights, capacity)
+    others = allocation.sum(axis=1, keepdims=True) - allocation
+    return np.maximum(capacity[:, None] - others, weights * capacity[:, None])
+
+
+def strict_priority_capacity(carried: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Service capacity of SP queues (column 0 highest): what higher priorities' carried load leaves, floored."""
+    higher = np.cumsum(carried, axis=1) - carried
+    return np.maximum(capacity[:, None] - higher, MIN_CAPACITY_SHARE * capacity[:, None])
+
+
+class Arrivals(NamedTuple):
+    """What enters each queue per second: packets, bits, and the packet-weighted mean squared size."""
+
+    pkts_per_s: np.ndarray
+    bps: np.ndarray
+    size_second_moment_bits2: np.ndarray
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Per-queue quantities at one step of the fixed point."""
+
+    arrivals: Arrivals
+    mean_pkt_bits: np.ndarray
+    service_capacity_bps: np.ndarray
+    system_size: np.ndarray  # K: waiting places + 1
+    load: np.ndarray  # offered rho
+    blocking: np.ndarray
+    log_acceptance: np.ndarray
+    waiting_s: np.ndarray  # mean wait of an accepted packet before its transmission
+    waiting_var_s2: np.ndarray
+    size_var_bits2: np.ndarray  # variance of the queue's packet sizes under the service model
+
+
+def service_size_var_bits2(mean_bits: np.ndarray, second_moment_bits2: np.ndarray, service: Service) -> np.ndarray:
+    """Variance of a packet's size as the service model sees it: exponential, or the actual size law."""
+    if service == "exponential":
+        return mean_bits**2
+    return np.maximum(second_moment_bits2 - mean_bits**2, 0.0)
+
+
+def evaluate_queues(
+    setup: QueueSetup, arrivals: Arrivals, log_acceptance: np.ndarray, idle_pkt_bits: float, service: Service
+) -> QueueState:
+    """M/M/1/K state of every queue given its arrivals; SP uses the carried load implied by ``log_acceptance``.
+
+    With ``service="sizes"`` the waiting moments are rescaled by the Pollaczek–Khinchine factor (1 + c²)/2,
+    c² being the squared coefficient of variation of the queue's packet sizes (its square for the variance).
+    """
+    busy = arrivals.pkts_per_s > 0
+    packets = np.where(busy, arrivals.pkts_per_s, 1.0)
+    mean_pkt_bits = np.where(busy, arrivals.bps / packets, idle_pkt_bits)
+    capacity = service_capacity(setup, arrivals.bps, arrivals.bps * np.exp(log_acceptance))
+    system_size = np.where(setup.buffer_in_bits, setup.buffer / mean_pkt_bits, setup.buffer) + 1
+    load = arrivals.bps / capacity
+    stats = mm1k_stats(load, system_size)
+    waiting, waiting_var = waiting_moments(stats, capacity / mean_pkt_bits)
+    second_moment = np.where(busy, arrivals.size_second_moment_bits2, mean_pkt_bits**2)
+    size_var = service_size_var_bits2(mean_pkt_bits, second_moment, service)
+    variability = (1 + size_var / mean_pkt_bits**2) / 2
+    return QueueState(
+        arrivals=arrivals,
+        mean_pkt_bits=mean_pkt_bits,
+        service_capacity_bps=capacity,
+        system_size=system_size,
+        load=load,
+        blocking=stats.blocking,
+        log_acceptance=stats.log_acceptance,
+        waiting_s=waiting * variability,
+        waiting_var_s2=waiting_var * variability**2,
+        size_var_bits2=size_var,
+    )
+
+
+def service_capacity(setup: QueueSetup, demand_bps: np.ndarray, carried_bps: np.ndarray) -> np.ndarray:
+    """Capacity each queue is served with under its port's scheduling (see the *_capacity functions)."""
+    capacity = setup.port_capacity_bps
+    shared = weighted_fair_capacity(setup.to_grid(demand_bps), setup.to_grid(setup.weight_share), capacity)
+    priority = strict_priority_capacity(setup.to_grid(carried_bps), capacity)
+    return np.where(setup.strict_priority, setup.from_grid(priority), setup.from_grid(shared))
+
+
+@dataclass(frozen=True)
+class NetworkSolution:
+    """The converged queue states and the per-flow predictions of one scenario."""
+
+    queues: QueueState
+    delay_s: np.ndarray
+    delay_var_s2: np.ndarray
+    loss: np.ndarray
+    iterations: int
+    converged: bool
+
+
+class _FlowHops:
+    """Per-hop views of a scenario's flows, and sums over the hops of each queue or each flow."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        hops, traffic = scenario.hops, scenario.traffic
+        self.n_flows = scenario.n_flows
+        self.n_queues = len(scenario.queues.link)
+        self.flow, self.queue, self.link = hops.flow, hops.queue, hops.link
+        self.first_hop = hops.flow_offset[:-1][hops.flow]
+        flow_pkts_per_s = traffic.rate_bps / traffic.mean_size_bits
+        self.pkts_per_s = flow_pkts_per_s[hops.flow]
+        self.size_bits = traffic.mean_size_bits[hops.flow]
+        self.size_second_moment_bits2 = traffic.second_moment_bits2[hops.flow]
+        # Mean packet of all traffic: stands in for the (irrelevant) packet size of queues nobody uses.
+        self.idle_pkt_bits = float(traffic.rate_bps.sum() / flow_pkts_per_s.sum()) if self.n_flows else 1.0
+
+    def arrivals(self, log_acceptance: np.ndarray) -> Arrivals:
+        """Arrivals at every queue, each flow thinned by the losses of its earlier hops."""
+        hop_log = log_acceptance[self.queue]
+        before = np.cumsum(hop_log) - hop_log
+        pkts = self.pkts_per_s * np.exp(before - before[self.first_hop])
+        pkts_in_queue = self.queue_sum(pkts)
+        squares = self.queue_sum(pkts * self.size_second_moment_bits2)
+        return Arrivals(pkts_in_queue, self.queue_sum(pkts * self.size_bits), squares / np.maximum(pkts_in_queue, 1e-300))
+
+    def queue_sum(self, per_hop: np.ndarray) -> np.ndarray:
+        return np.bincount(self.queue, per_hop, minlength=self.n_queues)
+
+    def flow_sum(self, per_hop: np.ndarray) -> np.ndarray:
+        return np.bincount(self.flow, per_hop, minlength=self.n_flows)
+
+
+def solve_network(
+    scenario: Scenario, *, max_iterations: int = 100, tolerance: float = 1e-9, service: Service = "exponential"
+) -> NetworkSolution:
+    """Iterate queue arrival rates and blockings to a fixed point, then sum the per-hop delays of every flow."""
+    setup = QueueSetup.of(scenario)
+    hops = _FlowHops(scenario)
+
+    def step(log_acceptance: np.ndarray) -> QueueState:
+        return evaluate_queues(setup, hops.arrivals(log_acceptance), log_acceptance, hops.idle_pkt_bits, service)
+
+    state = step(np.zeros(hops.n_queues))
+    iterations, converged = 0, False
+    while iterations < max_iterations and not converged:
+        previous, state = state, step(state.log_acceptance)
+        iterations += 1
+        converged = _converged(previous, state, tolerance)
+    capacity = scenario.topology.capacity_bps[hops.link]
+    transmission_var_s2 = service_size_var_bits2(hops.size_bits, hops.size_second_moment_bits2, service) / capacity**2
+    per_hop_delay = state.waiting_s[hops.queue] + hops.size_bits / capacity + scenario.topology.prop_delay_s[hops.link]
+    return NetworkSolution(
+        queues=state,
+        delay_s=hops.flow_sum(per_hop_delay),
+        delay_var_s2=hops.flow_sum(state.waiting_var_s2[hops.queue] + transmission_var_s2),
+        loss=-np.expm1(hops.flow_sum(state.log_acceptance[hops.queue])),
+        iterations=iterations,
+        converged=converged,
+    )
+
+
+def _converged(previous: QueueState, current: QueueState, tolerance: float) -> bool:
+    """Arrival and carried rates of every queue unchanged to a relative ``tolerance``."""
+    carried = lambda s: s.arrivals.bps * np.exp(s.log_acceptance)  # noqa: E731
+    return bool(
+        np.allclose(current.arrivals.bps, previous.arrivals.bps, rtol=tolerance, atol=0.0)
+        and np.allclose(carried(current), carried(previous), rtol=tolerance, atol=0.0)
+    )
+
+
+class QueueingTheoryTwin:
+    """The analytical baseline twin: M/M/1/K output queues with a loss fixed point (see docs/QT_BASELINE.md).
+
+    ``service="sizes"`` replaces the exponential service times by the flows' packet-size laws (M/G/1-style
+    waiting times); the default is the textbook M/M/1/K model.
+    """
+
+    name = "qt"
+
+    def __init__(self, *, max_iterations: int = 100, tolerance: float = 1e-9, service: Service = "exponential") -> None:
+        if service not in ("exponential", "sizes"):
+            raise ValueError(f"service: expected 'exponential' or 'sizes', got {service!r}")
+        self.max_iterations = max_iterations
+        self.tolerance = tolerance
+        self.service = service
+
+    def solve(self, scenario: Scenario) -> NetworkSolution:
+        """The converged per-queue state and per-flow predictions, with the iteration count."""
+        return solve_network(
+            scenario, max_iterations=self.max_iterations, tolerance=self.tolerance, service=self.service
+        )
+
+    def predict(self, scenario: Scenario) -> pd.DataFrame:
+        """One row per flow (traffic order): mean delay (s), delay variance (s²) and loss ratio."""
+        solution = self.solve(scenario)
+        return pd.DataFrame({"delay_s": solution.delay_s, "delay_var_s2": solution.delay_var_s2, "loss": solution.loss})
+
+    def predict_queues(self, scenario: Scenario) -> pd.DataFrame:
+        """One row per global queue (see ``Scenario.queues``), for diagnostics."""
+        return queue_frame(QueueSetup.of(scenario), self.solve(scenario).queues)
+
+
+def queue_frame(setup: QueueSetup, state: QueueState) -> pd.DataFrame:
+    """Per-queue diagnostics; ``sojourn_s`` is the wait plus the transmission of the queue's mean packet."""
+    capacity = setup.link_capacity_bps
+    return pd.DataFrame(
+        {
+            "link": setup.link,
+            "queue": setup.index,
+            "arrival_pkts_per_s": state.arrivals.pkts_per_s,
+            "arrival_bps": state.arrivals.bps,
+            "mean_pkt_bits": state.mean_pkt_bits,
+            "buffer_pkts": state.system_size - 1,
+            "service_capacity_bps": state.service_capacity_bps,
+            "load": state.load,
+            "utilization": state.arrivals.bps * np.exp(state.log_acceptance) / capacity,
+            "loss": state.blocking,
+            "waiting_s": state.waiting_s,
+            "sojourn_s": state.waiting_s + state.mean_pkt_bits / capacity,
+            "sojourn_var_s2": state.waiting_var_s2 + state.size_var_bits2 / capacity**2,
+        }
+    )

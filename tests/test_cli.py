@@ -1,0 +1,63 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ndtwin.cli.main import app
+
+runner = CliRunner()
+
+
+def run_json(*args: str) -> dict:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_info_counts_a_datanet_tree(shared_data):
+    info = run_json("info", str(shared_data / "gnnet/2021/train"))
+    assert info["n_samples"] == 50
+    assert info["n_flows"] == 50 * 30 * 29
+    assert info["errors"] == [] and info["skipped_unstable"] == 0
+
+
+def test_eval_json_contract_and_native_round_trip(shared_data, tmp_path):
+    source = shared_data / "gnnet/2022/validation/50"
+    direct = run_json("eval", "--model", "qt", str(source))
+    assert direct["n_samples"] == 14
+    assert direct["n_flows"] == 14 * 50 * 49
+    for target in ("delay", "jitter", "loss"):
+        assert set(direct[target]) >= {"mape", "nmse_db", "mae", "r2"}
+    assert 0 < direct["delay"]["mape"] < 1000
+    assert direct["loss"]["n_lossy_flows"] > 0 and "mape" in direct["loss"]["lossy_flows"]
+
+    converted = runner.invoke(app, ["convert", str(source), str(tmp_path / "native")])
+    assert converted.exit_code == 0, converted.output
+    native = run_json("eval", "--model", "qt", str(tmp_path / "native"))
+    for target in ("delay", "jitter", "loss"):
+        assert native[target] == direct[target]
+    assert run_json("info", str(tmp_path / "native"))["n_samples"] == 14
+
+
+def test_eval_table_names_the_targets(shared_data):
+    result = runner.invoke(app, ["eval", "--model", "qt", str(shared_data / "gnnet/2021/validation")])
+    assert result.exit_code == 0, result.output
+    for word in ("delay", "jitter", "loss", "MAPE"):
+        assert word in result.output
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    missing = runner.invoke(app, ["info", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no such file or directory" in missing.output
+    (tmp_path / "empty").mkdir()
+    not_a_dataset = runner.invoke(app, ["eval", str(tmp_path / "empty")])
+    assert not_a_dataset.exit_code == 2 and "expected a native ndtwin dataset" in not_a_dataset.output
+    bad_model = runner.invoke(app, ["eval", "--model", "oracle", str(tmp_path / "empty")])
+    assert bad_model.exit_code == 2 and "--model: expected one of ['qt']" in bad_model.output
+
+
+def test_demo_prints_flows_and_writes_a_plot(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Abilene" in result.output and "slowest flows" in result.output
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
