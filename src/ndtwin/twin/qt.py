@@ -73,7 +73,8 @@ def water_filling(demand: np.ndarray, weights: np.ndarray, capacity: np.ndarray)
     for _ in range(demand.shape[1]):
         left = capacity - np.where(satisfied, demand, 0.0).sum(axis=1)
         active_weight = np.where(satisfied, 0.0, weights).sum(axis=1)
-        share = np.maximum(left, 0.0)[:, None] * weights / np.maximum(active_weight, 1e-300)[:, None]
+        per_weight = np.divide(np.maximum(left, 0.0), active_weight, out=np.zeros_like(left), where=active_weight > 0)
+        share = per_weight[:, None] * weights
         satisfied = satisfied | (demand <= share)
     return np.where(satisfied, demand, share)
 
