@@ -59,5 +59,5 @@ def test_bad_inputs_give_clear_errors(tmp_path):
 def test_demo_prints_flows_and_writes_a_plot(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "Abilene" in result.output and "slowest flows" in result.output
+    assert "Abilene" in result.output and "most queueing" in result.output and "simulator" in result.output
     assert (tmp_path / "demo.png").stat().st_size > 10_000

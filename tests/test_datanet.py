@@ -120,7 +120,7 @@ class TestSample2022:
 
     def test_meta(self, sample_2022):
         meta = sample_2022.meta
-        assert meta["sample_id"] == 11
+        assert meta["sample_id"] == "11" and meta["datanet_id"] == 11
         assert meta["source"] == f"{SAMPLE_11}:1"
         assert meta["sim_time_s"] == 24300
         assert meta["max_avg_lambda_bps"] == pytest.approx(3819.96)
@@ -204,7 +204,7 @@ class TestSample2021:
     """FORMAT.md §13.2: train, archive _0_24, line 0."""
 
     def test_flow_0_1(self, sample_2021):
-        assert sample_2021.meta["sample_id"] == 0 and sample_2021.meta["sim_time_s"] == 15075
+        assert sample_2021.meta["datanet_id"] == 0 and sample_2021.meta["sim_time_s"] == 15075
         assert sample_2021.scenario.routing.path(0, 1) == (0, 13, 1)
         i = flow_index(sample_2021, 0, 1)
         flow = sample_2021.scenario.traffic.flows[i]
@@ -287,7 +287,7 @@ def test_unstable_sample_is_skipped_in_lock_step(tmp_path):
     rewrite_archive(TRAIN_2021 / TRAIN_0_24, directory / TRAIN_0_24, unstable_line_3)
     samples, report = read_all(directory)
     assert report.skipped_unstable == 1 and report.samples == 24 and report.errors == []
-    assert [s.meta["sample_id"] for s in samples] == [i for i in range(25) if i != 3]
+    assert [s.meta["datanet_id"] for s in samples] == [i for i in range(25) if i != 3]
     original = {s.meta["sample_id"]: s for s in islice(read_datanet(TRAIN_2021), 5)}
     for sample in samples[2:4]:  # ids 2 and 4, around the skipped line
         np.testing.assert_array_equal(sample.flow_labels, original[sample.meta["sample_id"]].flow_labels)
@@ -325,7 +325,7 @@ def test_malformed_traffic_cell_names_file_and_cell(tmp_path):
     report = ReadReport()
     with pytest.warns(UserWarning):
         samples = list(read_datanet(directory, report))
-    assert [s.meta["sample_id"] for s in samples] == [12]
+    assert [s.meta["datanet_id"] for s in samples] == [12]
     (error,) = report.errors
     assert error.path == bad
     assert "line 1" in str(error) and "traffic.txt" in str(error)

@@ -144,7 +144,8 @@ class _TreeReader:
             with _in_file(LINK_USAGE):
                 link_labels, queue_labels = parse_link_usage(lines[LINK_USAGE], topology)
         meta = {
-            "sample_id": sample_id,
+            "sample_id": _unique_id(directory.relative_to(self.root), sample_id),
+            "datanet_id": sample_id,
             "source": f"{archive.relative_to(self.root).as_posix()}:{number}",
             "sim_time_s": sim_time,
             "max_avg_lambda_bps": traffic.max_avg_lambda_bps,
@@ -215,6 +216,12 @@ def _read_members(archive: Path) -> dict[str, str]:
 
 def _leading_non_empty(lines: list[str]) -> int:
     return next((k for k, line in enumerate(lines) if not line.strip()), len(lines))
+
+
+def _unique_id(dataset_dir: Path, sample_id: int) -> str:
+    """Ids repeat across dataset directories (one per topology size), so prefix the directory: ``"50/11"``."""
+    prefix = dataset_dir.as_posix()
+    return str(sample_id) if prefix == "." else f"{prefix}/{sample_id}"
 
 
 def _input_fields(line: str) -> tuple[int, str, str, str | None]:
