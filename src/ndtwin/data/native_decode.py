@@ -141,11 +141,8 @@ def _time_distribution(kind: str, params: tuple[tuple[str, float], ...]) -> Time
 
 @lru_cache(maxsize=4096)
 def _size_distribution(kind: str, sizes: tuple[float, ...], probs: tuple[float, ...]) -> PacketSizeDistribution:
-    """The stored law, validated; normalising stored (already normalised) probabilities can move them by an
-    ulp, so the stored values are kept exactly."""
-    size = PacketSizeDistribution(sizes, probs, kind)
-    object.__setattr__(size, "probs", probs)
-    return size
+    """The stored law, validated (stored probabilities already sum to 1 and are kept exactly)."""
+    return PacketSizeDistribution(sizes, probs, kind)
 
 
 def _valued_label_columns(part: _GroupedPart, sample_id: str, label: LabelTable) -> list[str] | None:

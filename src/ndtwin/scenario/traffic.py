@@ -121,7 +121,10 @@ class PacketSizeDistribution:
         if self.kind is SizeKind.UNIFORM and (len(sizes) != 2 or sizes[0] > sizes[1]):
             raise ScenarioError("size.sizes_bits", "[min, max] for a uniform size law", sizes)
         object.__setattr__(self, "sizes_bits", sizes)
-        object.__setattr__(self, "probs", tuple(p / sum(probs) for p in probs))
+        total = sum(probs)
+        if abs(total - 1.0) > 1e-12:  # normalise only when needed, so re-building a law keeps it exactly
+            probs = tuple(p / total for p in probs)
+        object.__setattr__(self, "probs", probs)
 
     @classmethod
     def fixed(cls, size_bits: float) -> "PacketSizeDistribution":
