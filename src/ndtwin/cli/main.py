@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.table import Table
@@ -31,7 +30,7 @@ def sample_group(sample: Sample) -> str:
     return Path(source.rsplit(":", 1)[0]).parent.as_posix()
 
 
-def _fail(error: Exception) -> None:
+def _fail(error: Exception) -> NoReturn:
     console.print(f"[red]error:[/red] {error}")
     raise typer.Exit(code=2)
 

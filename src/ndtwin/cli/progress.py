@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -13,7 +13,7 @@ console = Console(stderr=True)
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None = None) -> Iterator[callable]:
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[str], None]]:
     """Yield ``advance(text="")``, a callback that moves the bar one step and shows ``text``."""
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[item]}", style="dim")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
-import numpy as np
 
 from ndtwin.data.sample import Sample
 from ndtwin.errors import ScenarioError, check_int, check_number
