@@ -80,22 +80,37 @@ class Scenario:
 
     @cached_property
     def hops(self) -> HopTable:
-        topo = self.topology
-        flows, links, queues, positions = [], [], [], []
-        offsets = [0]
-        link_paths: dict[tuple[int, int], list[int]] = {}
+        link_paths, flow_path = self._link_paths()
+        path_lengths = np.array([len(p) for p in link_paths], dtype=np.int64)
+        path_offset = np.concatenate([[0], np.cumsum(path_lengths)])
+        hops_per_flow = path_lengths[flow_path]
+        flow_offset = np.concatenate([[0], np.cumsum(hops_per_flow)])
+        flow = np.repeat(np.arange(self.n_flows, dtype=np.int64), hops_per_flow)
+        position = np.arange(flow_offset[-1], dtype=np.int64) - flow_offset[flow]
+        all_links = np.concatenate(link_paths) if link_paths else np.zeros(0, dtype=np.int64)
+        link = all_links[path_offset[flow_path[flow]] + position]
+        tos = self.traffic.tos[flow]
+        queue = self.queues.offset[link] + self._tos_queue_table(int(tos.max(initial=0)) + 1)[link, tos]
+        return HopTable(flow, link, queue, position, flow_offset)
+
+    def _link_paths(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """Link ids of each distinct routed pair's path, and the index of each flow's path in that list."""
+        link_ids = self.topology._link_ids
+        index: dict[tuple[int, int], int] = {}
+        link_paths: list[np.ndarray] = []
+        flow_path = np.empty(self.n_flows, dtype=np.int64)
         for i, flow in enumerate(self.traffic.flows):
             key = (flow.src, flow.dst)
-            path_links = link_paths.get(key)
-            if path_links is None:
+            if key not in index:
                 path = self.routing.paths[key]
-                path_links = [topo._link_ids[(u, v)] for u, v in zip(path, path[1:])]
-                link_paths[key] = path_links
-            for pos, lid in enumerate(path_links):
-                flows.append(i)
-                links.append(lid)
-                queues.append(self.queues.offset[lid] + topo.links[lid].port.queue_of(flow.tos))
-                positions.append(pos)
-            offsets.append(len(links))
-        as_int = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
-        return HopTable(as_int(flows), as_int(links), as_int(queues), as_int(positions), as_int(offsets))
+                index[key] = len(link_paths)
+                link_paths.append(np.array([link_ids[hop] for hop in zip(path, path[1:])], dtype=np.int64))
+            flow_path[i] = index[key]
+        return link_paths, flow_path
+
+    def _tos_queue_table(self, n_tos: int) -> np.ndarray:
+        """``table[link, tos]``: the queue index a ToS enters at each link's port (PortConfig.queue_of)."""
+        table = np.zeros((self.topology.n_links, n_tos), dtype=np.int64)
+        for lid, link in enumerate(self.topology.links):
+            table[lid] = [link.port.queue_of(t) for t in range(n_tos)]
+        return table
