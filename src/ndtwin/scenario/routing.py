@@ -17,6 +17,13 @@ Pair = tuple[int, int]
 Path = tuple[int, ...]
 
 
+def _node_ids(where: str, values: Sequence[object]) -> Path:
+    """``values`` as a tuple of node indices; plain non-negative ints pass without per-item checks."""
+    if all(type(v) is int and v >= 0 for v in values):
+        return tuple(values)
+    return tuple(check_int(f"{where}[{i}]", v) for i, v in enumerate(values))
+
+
 @dataclass(frozen=True)
 class Routing:
     """Paths as node sequences from source to destination, keyed by ordered pair."""
@@ -29,8 +36,8 @@ class Routing:
             where = f"routing.paths[{key}]"
             if not isinstance(key, tuple) or len(key) != 2:
                 raise ScenarioError("routing.paths", "keys that are (src, dst) pairs", key)
-            src, dst = (check_int(f"{where}.src", key[0]), check_int(f"{where}.dst", key[1]))
-            nodes = tuple(check_int(f"{where}[{i}]", n) for i, n in enumerate(path))
+            src, dst = _node_ids(where, key)
+            nodes = _node_ids(where, path)
             if len(nodes) < 2 or nodes[0] != src or nodes[-1] != dst:
                 raise ScenarioError(where, f"a path of at least 2 nodes from {src} to {dst}", nodes)
             if len(set(nodes)) != len(nodes):
