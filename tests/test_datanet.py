@@ -571,7 +571,7 @@ class TestGraph:
             ('levelsQoS "2"', 'levelsQoS "3"', "node 0.levelsQoS"),
             ("queueSizes 32 ", "", "node 1: expected a bufferSizes"),
             ("id 2", "id 5", "graph node ids"),
-            ("\n]\n", "\n", "unexpected end of file"),
+            ("\n]\n", "\n", "'\\[' of 'graph' is never closed"),
         ],
     )
     def test_bad_graph(self, tmp_path, old, new, message):

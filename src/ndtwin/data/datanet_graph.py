@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from ndtwin.data.topology_io import parse_gml_pairs
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.scenario import Link, PortConfig, Scheduling, Topology
 
 PortNumbers = dict[tuple[int, int], int]
-
-# A GML token: quoted string, bracket, comment or bare word/number.
-_GML_TOKEN = re.compile(r'"[^"]*"|\[|\]|#[^\n]*|[^\s\[\]"]+')
-
 
 def read_datanet_graph(path: Path) -> tuple[Topology, PortNumbers]:
     """Read a GML topology: one Link per directed edge (file order), with the port configuration of its source node.
@@ -63,7 +59,7 @@ def read_text(path: Path, what: str) -> str:
 
 def _gml_graph(text: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """The graph-level attributes, node blocks and edge blocks of a GML document."""
-    blocks = [value for key, value in _gml_pairs(text) if key == "graph"]
+    blocks = [value for key, value in parse_gml_pairs(text) if key == "graph"]
     if len(blocks) != 1 or not isinstance(blocks[0], list):
         raise ValueError("expected one 'graph [ … ]' block")
     graph, nodes, edges = {}, [], []
@@ -73,35 +69,6 @@ def _gml_graph(text: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[di
         else:
             graph[key] = value
     return graph, nodes, edges
-
-
-def _gml_pairs(text: str) -> list[tuple[str, Any]]:
-    """GML as nested ``(key, value)`` lists; a value is a string (quotes removed) or a list for ``[ … ]``."""
-    stack: list[list[tuple[str, Any]]] = [[]]
-    key = None
-    for token in _GML_TOKEN.findall(text):
-        if token.startswith("#"):
-            continue
-        if key is None:
-            if token == "]":
-                if len(stack) == 1:
-                    raise ValueError("GML: unbalanced ']'")
-                stack.pop()
-            else:
-                key = token
-        elif token == "[":
-            block: list[tuple[str, Any]] = []
-            stack[-1].append((key, block))
-            stack.append(block)
-            key = None
-        elif token == "]":
-            raise ValueError(f"GML: key {key!r} has no value")
-        else:
-            stack[-1].append((key, token[1:-1] if token.startswith('"') else token))
-            key = None
-    if len(stack) != 1 or key is not None:
-        raise ValueError("GML: unexpected end of file (unclosed '[')")
-    return stack[0]
 
 
 def _topology(

@@ -248,8 +248,14 @@ class _GmlParser:
         return self.text.count("\n", 0, position) + 1
 
 
+def parse_gml_pairs(text: str) -> list[tuple[str, Any]]:
+    """GML text as nested ``(key, value)`` lists (values int, float, str or such a list); ValueError with the line
+    number on a syntax error."""
+    return _GmlParser(text).parse()
+
+
 def _parse_gml(text: str) -> _FileGraph:
-    graphs = [value for key, value in _GmlParser(text).parse() if key == "graph"]
+    graphs = [value for key, value in parse_gml_pairs(text) if key == "graph"]
     if len(graphs) != 1 or not isinstance(graphs[0], list):
         raise ValueError("expected exactly one 'graph [ ... ]' block")
     body = graphs[0]
