@@ -438,7 +438,7 @@ class TestSynthetic:
         expected = [(0, 1, 1), (0, 2, 2), (0, 2, 0), (1, 0, 0), (1, 2, 0), (2, 1, 2)]
         assert [(f.src, f.dst, f.tos) for f in flows] == expected
         on_off, poisson, cbr, uniform, normal, trace = flows
-        assert dict(on_off.time.params) == {"off_s": 3, "on_s": 7, "exp_max_factor": 10}
+        assert dict(on_off.time.params) == {"off_s": 3, "on_s": 7, "exp_max_factor": 10, "periodic_on": 1}
         assert (on_off.size.kind, on_off.size.mean_bits) == (SizeKind.DETERMINISTIC, 400)
         assert poisson.size.sizes_bits == (300, 1700) and poisson.size.probs == (0.5, 0.5)
         assert (cbr.time.kind, cbr.rate_bps) == (TimeKind.CBR, 500)

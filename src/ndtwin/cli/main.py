@@ -7,39 +7,28 @@ import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import NoReturn, Optional
 
 import typer
 from rich.table import Table
 
+from ndtwin.cli.common import error_table, fail, report_problems, sample_group
+from ndtwin.cli.generate_cmd import generate_command
+from ndtwin.cli.predict_cmd import predict_command
 from ndtwin.cli.progress import console, progress_bar
+from ndtwin.cli.simulate_cmd import simulate_command
+from ndtwin.cli.train_cmd import train_command
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.load import open_samples
 from ndtwin.data.native import DatasetWriter
-from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.twin.catalog import load_twin
 from ndtwin.twin.evaluate import evaluate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ndtwin: a network digital twin.")
-
-
-def sample_group(sample: Sample) -> str:
-    """The dataset directory a sample came from (e.g. ``50`` for gnnet/2022/validation/50)."""
-    source = str(sample.meta.get("source", ""))
-    return Path(source.rsplit(":", 1)[0]).parent.as_posix()
-
-
-def _fail(error: Exception) -> NoReturn:
-    console.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(code=2)
-
-
-def _report_problems(report: ReadReport) -> None:
-    if report.skipped_unstable:
-        console.print(f"[yellow]skipped {report.skipped_unstable} unstable sample(s)[/yellow]")
-    for error in report.errors:
-        console.print(f"[red]unreadable:[/red] {error}")
+app.command("simulate")(simulate_command)
+app.command("generate")(generate_command)
+app.command("train")(train_command)
+app.command("predict")(predict_command)
 
 
 @app.command()
@@ -61,7 +50,7 @@ def info(
                 group["nodes"].add(sample.scenario.topology.n_nodes)
                 advance(sample_group(sample))
     except DatasetError as error:
-        _fail(error)
+        fail(error)
     rows = {name: {**g, "nodes": sorted(g["nodes"])} for name, g in sorted(groups.items())}
     totals = {
         "n_samples": sum(g["samples"] for g in rows.values()),
@@ -81,7 +70,7 @@ def info(
         table.add_row(name or ".", str(g["samples"]), nodes, str(g["links"]), str(g["flows"]))
     table.add_row("[bold]total[/bold]", str(totals["n_samples"]), "", "", str(totals["n_flows"]))
     console.print(table)
-    _report_problems(report)
+    report_problems(report)
 
 
 @app.command()
@@ -99,9 +88,9 @@ def convert(
                 written += 1
                 advance(sample_group(sample))
     except (DatasetError, ScenarioError) as error:
-        _fail(error)
+        fail(error)
     console.print(f"wrote {written} samples to {dst}")
-    _report_problems(report)
+    report_problems(report)
 
 
 @app.command("eval")
@@ -124,7 +113,7 @@ def eval_command(
                 on_sample=lambda s: advance(sample_group(s)),
             )
     except (DatasetError, ScenarioError) as error:
-        _fail(error)
+        fail(error)
     result["seconds"] = round(time.perf_counter() - start, 2)
     result["skipped_unstable"] = report.skipped_unstable
     result["errors"] = [str(e) for e in report.errors]
@@ -132,30 +121,9 @@ def eval_command(
         print(json.dumps(result))
     else:
         console.print(error_table(result, title=f"{model} on {data}"))
-        _report_problems(report)
+        report_problems(report)
     if result["n_samples"] == 0:
         raise typer.Exit(code=1)
-
-
-def error_table(result: dict, title: str) -> Table:
-    """The errors of an evaluation report, one row per target (and per group when there are several)."""
-    table = Table(title=f"{title}: {result['n_samples']} samples, {result['n_flows']} flows, {result.get('seconds', '?')} s")
-    for column in ("target", "group", "MAPE %", "NMSE dB", "MAE", "RMSE", "R²"):
-        table.add_column(column, justify="left" if column in ("target", "group") else "right")
-    sections = [("all", result)] + list(result.get("groups", {}).items())
-    for target in ("delay", "jitter", "loss", "loss (lossy flows)"):
-        for name, section in sections:
-            key, sub = (target, None) if "(" not in target else ("loss", "lossy_flows")
-            errors = section.get(key)
-            if errors is None:
-                continue
-            errors = errors[sub] if sub else errors
-            table.add_row(target, name, *(_fmt(errors[m]) for m in ("mape", "nmse_db", "mae", "rmse", "r2")))
-    return table
-
-
-def _fmt(value: Optional[float]) -> str:
-    return "–" if value is None else f"{value:.4g}"
 
 
 @app.command()

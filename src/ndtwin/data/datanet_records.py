@@ -199,7 +199,10 @@ def _shared_laws(time_code: int, tail: str) -> tuple[TimeDistribution, PacketSiz
     if len(fields) != tos_at + 1:
         expected, got = 2 + n_own + tos_at, 1 + n_own + len(fields)
         raise ValueError(f"{got} fields, expected {expected} (the ToS right after the size parameters)")
-    time = TimeDistribution(BNN_TIME_CODES[time_code], {name: float(value) for name, value in zip(names, fields)})
+    params = {name: float(value) for name, value in zip(names, fields)}
+    if BNN_TIME_CODES[time_code] is TimeKind.ONOFF:
+        params["periodic_on"] = 1.0  # how that simulator's ON-OFF sources send (SIM_SEMANTICS §3.2, docs/SIM_FIDELITY.md)
+    time = TimeDistribution(BNN_TIME_CODES[time_code], params)
     return time, _size_law(size_code, fields[size_at + 1 : tos_at]), _int("ToS", fields[tos_at])
 
 

@@ -45,6 +45,10 @@ class Routing:
             clean[(src, dst)] = nodes
         object.__setattr__(self, "paths", MappingProxyType(clean))
 
+    def __reduce__(self) -> tuple:
+        """Pickle as a plain dict: a read-only mapping proxy cannot be pickled (worker processes need it)."""
+        return (Routing, (dict(self.paths),))
+
     @classmethod
     def from_paths(cls, paths: Iterable[Sequence[int]]) -> "Routing":
         """From explicit node paths; each is keyed by its first and last node."""

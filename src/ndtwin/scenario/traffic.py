@@ -67,6 +67,10 @@ class TimeDistribution:
             raise ScenarioError("time.params.on_s", "a mean ON period > 0", clean["on_s"])
         object.__setattr__(self, "params", MappingProxyType(clean))
 
+    def __reduce__(self) -> tuple:
+        """Pickle as (kind, plain dict): a read-only mapping proxy cannot be pickled (worker processes need it)."""
+        return (TimeDistribution, (self.kind, dict(self.params)))
+
     @classmethod
     def poisson(cls) -> "TimeDistribution":
         return cls(TimeKind.POISSON)
@@ -76,8 +80,11 @@ class TimeDistribution:
         return cls(TimeKind.CBR)
 
     @classmethod
-    def on_off(cls, on_s: float, off_s: float) -> "TimeDistribution":
-        return cls(TimeKind.ONOFF, {"on_s": on_s, "off_s": off_s})
+    def on_off(cls, on_s: float, off_s: float, *, periodic: bool = False) -> "TimeDistribution":
+        """Exponential ON and OFF periods of mean ``on_s`` and ``off_s``. Packets arrive as a Poisson process
+        while ON, or (``periodic``) one at the start of each ON period and then at the ticks of a free-running
+        clock, as in the BNN-UPC simulator."""
+        return cls(TimeKind.ONOFF, {"on_s": on_s, "off_s": off_s} | ({"periodic_on": 1.0} if periodic else {}))
 
     def __hash__(self) -> int:
         return hash((self.kind, tuple(sorted(self.params.items()))))

@@ -13,12 +13,16 @@ Model
   dropped (tail drop). A packet that finds its port idle starts transmission at once and never waits.
 * Schedulers (all non-preemptive and work-conserving):
   FIFO — one queue; SP — lowest non-empty queue index first;
-  WFQ — self-clocked fair queueing: tag = max(last tag of the queue, tag in service) + size / weight share,
-  smallest head tag served, virtual time reset when the port goes idle;
-  DRR — deficit round robin with quantum ``weight / min weight × largest packet crossing the port`` bits, so
-  every visit to a backlogged queue sends at least one packet.
+  WFQ — start-time fair queueing: an arriving packet's tag is max(finish tag of its queue's previous packet,
+  tag in service) and the queue's finish tag advances by size / weight share; the smallest head tag is served,
+  and virtual time restarts when the port goes idle (closer to the BNN-UPC simulator than self-clocked tags);
+  DRR — deficit round robin; a queue's quantum (bits added per visit) is its weight share × the round size set
+  in ``plan.py``; a packet larger than the deficit waits for later rounds.
 * Sources: POISSON (exponential gaps), CBR (constant gap, uniform random phase), ONOFF (exponential ON and OFF
-  periods, Poisson arrivals while ON, stationary initial state). Exponential gaps are capped at ``gap_cap``.
+  periods, Poisson arrivals while ON, stationary initial state), ONOFF_PERIODIC (the same periods; a packet at the
+  start of every ON period, then one at each tick of a free-running clock of period ``gap`` while ON — how the
+  BNN-UPC simulator's ON-OFF sources behave, about one packet per ON period above the nominal rate).
+  Exponential gaps are capped at ``gap_cap``.
 * Sources stop at ``t_end``; the network then drains, so every packet generated in ``[t_warm, t_end)``
   (a *measured* packet) is either delivered or dropped. Statistics cover measured packets only.
 * Events are kept in a binary heap with at most one pending event per entity (flow source, port
@@ -31,7 +35,7 @@ import numpy as np
 from numba import njit
 
 # Time laws (codes shared with plan.py).
-POISSON, CBR, ONOFF = 0, 1, 2
+POISSON, CBR, ONOFF, ONOFF_PERIODIC = 0, 1, 2, 3
 # Schedulers.
 FIFO, SP, WFQ, DRR = 0, 1, 2, 3
 
@@ -40,7 +44,7 @@ P_FLOW, P_HOP, P_NEXT, P_MEASURED = 0, 1, 2, 3  # int fields
 P_SIZE, P_GEN, P_TIME, P_TAG = 0, 1, 2, 3  # float fields; P_TIME: arrival at the queue, or end of propagation
 # Columns of the queue state.
 QI_HEAD, QI_TAIL, QI_PKTS = 0, 1, 2  # int fields: linked list of waiting packets, their number
-QF_BITS, QF_LAST_TAG, QF_DEFICIT = 0, 1, 2  # float fields: waiting bits, WFQ tag of last admitted, DRR deficit
+QF_BITS, QF_LAST_TAG, QF_DEFICIT = 0, 1, 2  # float fields: waiting bits, WFQ finish tag of last admitted, DRR deficit
 # Columns of the port state (int); the WFQ virtual time is kept apart as a float array.
 LI_BUSY, LI_WAITING, LI_RR_QUEUE, LI_RR_FRESH, LI_PROP_HEAD, LI_PROP_TAIL = 0, 1, 2, 3, 4, 5
 # Columns of the per-flow statistics (measured packets).
@@ -132,11 +136,16 @@ def _next_arrival(flow, now, kind, gap, gap_cap, on_s, off_s, on_end):
         return now + gap[flow]
     if kind[flow] == POISSON:
         return now + _exp_gap(gap[flow], gap_cap[flow])
-    t = now + _exp_gap(gap[flow], gap_cap[flow])
+    if kind[flow] == ONOFF_PERIODIC:  # the next tick of the flow's free-running clock
+        t = (np.floor(now / gap[flow]) + 1.0) * gap[flow]
+        if t <= now:  # rounding put ``now`` just below a tick it was generated on
+            t += gap[flow]
+    else:
+        t = now + _exp_gap(gap[flow], gap_cap[flow])
     while t > on_end[flow]:  # the ON period ended first: an OFF period, then a new ON period
         start = on_end[flow] + np.random.exponential(off_s[flow])
         on_end[flow] = start + np.random.exponential(on_s[flow])
-        t = start + _exp_gap(gap[flow], gap_cap[flow])
+        t = start if kind[flow] == ONOFF_PERIODIC else start + _exp_gap(gap[flow], gap_cap[flow])
     return t
 
 
@@ -144,7 +153,7 @@ def _next_arrival(flow, now, kind, gap, gap_cap, on_s, off_s, on_end):
 def _first_arrival(flow, kind, gap, gap_cap, on_s, off_s, on_end):
     if kind[flow] == CBR:
         return np.random.random() * gap[flow]
-    if kind[flow] == ONOFF:
+    if kind[flow] == ONOFF or kind[flow] == ONOFF_PERIODIC:
         starts_on = np.random.random() * (on_s[flow] + off_s[flow]) < on_s[flow]
         on_end[flow] = np.random.exponential(on_s[flow]) if starts_on else 0.0
     return _next_arrival(flow, 0.0, kind, gap, gap_cap, on_s, off_s, on_end)
@@ -257,8 +266,9 @@ def _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, qu
             virtual_time[link] = 0.0
             for other in range(q_off[link], q_off[link + 1]):
                 qf[other, QF_LAST_TAG] = 0.0
-        qf[q, QF_LAST_TAG] = max(qf[q, QF_LAST_TAG], virtual_time[link]) + size / q_weight[q]
-        pool_f[p, P_TAG] = qf[q, QF_LAST_TAG]
+        start = max(qf[q, QF_LAST_TAG], virtual_time[link])
+        qf[q, QF_LAST_TAG] = start + size / q_weight[q]
+        pool_f[p, P_TAG] = start
     pool_f[p, P_TIME] = now
     _append(qi, q, QI_HEAD, QI_TAIL, p, pool_i)
     qi[q, QI_PKTS] += 1

@@ -11,6 +11,10 @@ from ndtwin.scenario import Scenario, Scheduling, SizeKind, TimeKind
 from ndtwin.sim import kernel
 
 TIME_CODES: dict[TimeKind, int] = {TimeKind.POISSON: kernel.POISSON, TimeKind.CBR: kernel.CBR, TimeKind.ONOFF: kernel.ONOFF}
+# DRR: bits one full round offers all queues together; a queue's quantum is its weight share of it. 100 kbit
+# (weight percent × 1 kbit) reproduces the per-queue delays of the BNN-UPC simulator's DRR ports
+# (docs/SIM_FIDELITY.md); a round of one largest packet per smallest-weight queue made ToS 0 ~2x too fast.
+DRR_ROUND_BITS = 100_000.0
 SCHEDULING_CODES: dict[Scheduling, int] = {
     Scheduling.FIFO: kernel.FIFO,
     Scheduling.SP: kernel.SP,
@@ -72,7 +76,7 @@ def _flow_arrays(scenario: Scenario) -> tuple[np.ndarray, ...]:
         if law.kind not in TIME_CODES:
             supported = ", ".join(k.value for k in TIME_CODES)
             raise ScenarioError(f"traffic.flows[{i}].time.kind", f"a law the simulator supports ({supported})", law.kind.value)
-        kind[i] = TIME_CODES[law.kind]
+        kind[i] = kernel.ONOFF_PERIODIC if law.params.get("periodic_on") else TIME_CODES[law.kind]
         gap[i] = 1.0 / flow.pkts_per_s
         if law.kind is TimeKind.ONOFF:
             on_s[i], off_s[i] = law.params["on_s"], law.params.get("off_s", 0.0)
@@ -88,20 +92,9 @@ def _flow_arrays(scenario: Scenario) -> tuple[np.ndarray, ...]:
     return kind, gap, gap_cap, on_s, off_s, size_start, size_uniform, size_bits, size_cum
 
 
-def _largest_packet_per_link(scenario: Scenario) -> np.ndarray:
-    """Largest packet size (bits) of any flow crossing each link; 0 where no flow does."""
-    flow_max = np.array([max(f.size.sizes_bits) for f in scenario.traffic.flows])
-    largest = np.zeros(scenario.topology.n_links)
-    if len(scenario.hops.link):
-        np.maximum.at(largest, scenario.hops.link, flow_max[scenario.hops.flow])
-    return largest
-
-
 def _queue_arrays(scenario: Scenario) -> tuple[np.ndarray, ...]:
     table = scenario.queues
     ports = [scenario.topology.links[link].port for link in table.link]
     buffer = np.array([port.buffers[q] for port, q in zip(ports, table.index)], dtype=float)
     share = np.array([port.weight_shares()[q] for port, q in zip(ports, table.index)])
-    smallest_share = np.array([min(port.weight_shares()) for port in ports])
-    quantum = share / smallest_share * np.maximum(_largest_packet_per_link(scenario)[table.link], 1.0)
-    return table.link.astype(np.int64), buffer, share, quantum, table.offset.astype(np.int64)
+    return table.link.astype(np.int64), buffer, share, share * DRR_ROUND_BITS, table.offset.astype(np.int64)

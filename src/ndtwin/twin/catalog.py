@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ndtwin.errors import ScenarioError
 from ndtwin.twin.base import Twin
 from ndtwin.twin.qt import QueueingTheoryTwin
 
 BUILTIN = {"qt": QueueingTheoryTwin}
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
+SHIPPED = ("default", "testbed")
 
 
 def load_twin(spec: str) -> Twin:
-    """``"qt"`` → the queueing-theory baseline. Trained model directories come with the learned twins."""
-    try:
+    """``"qt"`` → the queueing-theory baseline; ``"default"``/``"testbed"`` → the trained GNNs shipped in
+    ``ndtwin/resources/models``; any other existing directory → the GNN model saved there (``ndtwin train``)."""
+    if spec in BUILTIN:
         return BUILTIN[spec]()
-    except KeyError:
-        raise ScenarioError("--model", f"one of {sorted(BUILTIN)}", spec) from None
+    path = SHIPPED_MODELS / spec if spec in SHIPPED else Path(spec)
+    if spec in SHIPPED and not path.is_dir():
+        raise ScenarioError("--model", f"a shipped model, but {spec!r} is not shipped with this version yet "
+                            "(train one with `ndtwin train --out DIR` and pass DIR)", spec)
+    if not path.is_dir():
+        raise ScenarioError("--model", f"one of {sorted(BUILTIN)}, {list(SHIPPED)} or a model directory", spec)
+    try:
+        from ndtwin.gnn.twin import GnnTwin
+    except ImportError as error:
+        raise ScenarioError("--model", f"the 'gnn' extra installed to load a model directory ({error})", spec) from None
+    return GnnTwin.load(path)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
+import pandas as pd
 
 from ndtwin.data.metrics import summarize
 from ndtwin.data.sample import EVAL_TARGETS, Sample
@@ -28,8 +29,11 @@ class _Columns:
         self.n_samples += 1
         self.n_flows += sample.scenario.n_flows
         for target, column in EVAL_TARGETS.items():
-            if column in sample.flow_labels and column in prediction:
-                self.true[target].append(sample.flow_labels[column].to_numpy(dtype=float))
+            if column not in sample.flow_labels or column not in prediction:
+                continue
+            true = sample.flow_labels[column].to_numpy(dtype=float)
+            if np.isfinite(true).any():  # an unmeasured (all-NaN) label is not compared
+                self.true[target].append(true)
                 self.pred[target].append(prediction[column].to_numpy(dtype=float))
 
     def report(self) -> dict:
@@ -66,26 +70,45 @@ def evaluate(
     """Predict every sample and return the error report.
 
     The report is ``{"n_samples", "n_flows", "delay": {...}, "jitter": {...}, "loss": {...}}`` where each target
-    holds REPORTED metrics over all flows; ``loss`` also holds ``n_lossy_flows`` and the same metrics over flows
+    holds REPORTED metrics over all flows with a measured (finite) label, and is absent when no sample measured
+    it; ``loss`` also holds ``n_lossy_flows`` and the same metrics over flows
     with a measured loss > 0 (``lossy_flows``). ``jitter`` is the delay variance (s²). With ``group_of``, a
-    ``groups`` entry repeats the report per group (e.g. per topology size). ``seconds`` is the wall time spent
-    predicting.
+    ``groups`` entry repeats the report per group (e.g. per topology size). ``predict_seconds`` is the time
+    spent predicting.
     """
+    predict_seconds = 0.0
+
+    def predicted() -> Iterator[tuple[Sample, pd.DataFrame]]:
+        nonlocal predict_seconds
+        for sample in samples:
+            start = time.perf_counter()
+            prediction = twin.predict(sample.scenario)
+            predict_seconds += time.perf_counter() - start
+            yield sample, prediction
+
+    result = evaluate_predictions(predicted(), model=twin.name, group_of=group_of, on_sample=on_sample)
+    result["predict_seconds"] = round(predict_seconds, 3)
+    return result
+
+
+def evaluate_predictions(
+    pairs: Iterable[tuple[Sample, pd.DataFrame]],
+    *,
+    model: str,
+    group_of: Callable[[Sample], str] | None = None,
+    on_sample: Callable[[Sample], None] | None = None,
+) -> dict:
+    """The error report of ``evaluate`` for predictions made elsewhere (e.g. by parallel workers)."""
     overall = _Columns()
     groups: dict[str, _Columns] = defaultdict(_Columns)
-    predict_seconds = 0.0
-    for sample in samples:
-        start = time.perf_counter()
-        prediction = twin.predict(sample.scenario)
-        predict_seconds += time.perf_counter() - start
+    for sample, prediction in pairs:
         overall.add(sample, prediction)
         if group_of is not None:
             groups[group_of(sample)].add(sample, prediction)
         if on_sample is not None:
             on_sample(sample)
     result = overall.report()
-    result["model"] = twin.name
-    result["predict_seconds"] = round(predict_seconds, 3)
+    result["model"] = model
     if len(groups) > 1:
         result["groups"] = {name: groups[name].report() for name in sorted(groups, key=_natural_key)}
     return result

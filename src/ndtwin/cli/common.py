@@ -1,0 +1,54 @@
+"""Helpers shared by the command modules: errors, problem reports, sample groups and error tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+from rich.table import Table
+
+from ndtwin.cli.progress import console
+from ndtwin.data.datanet import ReadReport
+from ndtwin.data.sample import Sample
+
+
+def sample_group(sample: Sample) -> str:
+    """The dataset directory a sample came from (e.g. ``50`` for gnnet/2022/validation/50)."""
+    source = str(sample.meta.get("source", ""))
+    return Path(source.rsplit(":", 1)[0]).parent.as_posix()
+
+
+def fail(error: Exception) -> NoReturn:
+    """Print ``error`` and exit with status 2."""
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=2)
+
+
+def report_problems(report: ReadReport) -> None:
+    """Print the samples a reader skipped or could not read."""
+    if report.skipped_unstable:
+        console.print(f"[yellow]skipped {report.skipped_unstable} unstable sample(s)[/yellow]")
+    for error in report.errors:
+        console.print(f"[red]unreadable:[/red] {error}")
+
+
+def error_table(result: dict, title: str) -> Table:
+    """The errors of an evaluation report, one row per target (and per group when there are several)."""
+    table = Table(title=f"{title}: {result['n_samples']} samples, {result['n_flows']} flows, {result.get('seconds', '?')} s")
+    for column in ("target", "group", "MAPE %", "NMSE dB", "MAE", "RMSE", "R²"):
+        table.add_column(column, justify="left" if column in ("target", "group") else "right")
+    sections = [("all", result)] + list(result.get("groups", {}).items())
+    for target in ("delay", "jitter", "loss", "loss (lossy flows)"):
+        for name, section in sections:
+            key, sub = (target, None) if "(" not in target else ("loss", "lossy_flows")
+            errors = section.get(key)
+            if errors is None:
+                continue
+            errors = errors[sub] if sub else errors
+            table.add_row(target, name, *(_fmt(errors[m]) for m in ("mape", "nmse_db", "mae", "rmse", "r2")))
+    return table
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "–" if value is None else f"{value:.4g}"

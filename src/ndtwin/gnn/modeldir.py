@@ -1,0 +1,94 @@
+"""A trained model on disk: weights.safetensors, config.json, normalization.json, metrics.json, provenance.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from ndtwin.errors import DatasetError, ScenarioError
+from ndtwin.gnn.model import ModelConfig, RouteNetLike
+from ndtwin.gnn.normalize import Normalizer
+
+FORMAT = "ndtwin-gnn"
+WEIGHTS, CONFIG, NORMALIZATION, METRICS_FILE, PROVENANCE = (
+    "weights.safetensors", "config.json", "normalization.json", "metrics.json", "provenance.json",
+)
+FILES = (WEIGHTS, CONFIG, NORMALIZATION, METRICS_FILE, PROVENANCE)
+
+
+@dataclass
+class SavedModel:
+    """Everything a model directory holds; ``training`` is the TrainConfig as JSON."""
+
+    model: RouteNetLike
+    normalizer: Normalizer
+    training: dict[str, Any]
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """True if ``path`` holds a config.json of this format."""
+    try:
+        return json.loads((Path(path) / CONFIG).read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def save_model(path: str | Path, saved: SavedModel) -> Path:
+    """Write the directory (created if needed; model files replaced)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in saved.model.state_dict().items()}, str(path / WEIGHTS))
+    documents = {
+        CONFIG: {"format": FORMAT, "version": 1, "model": saved.model.config.to_json(), "training": saved.training},
+        NORMALIZATION: saved.normalizer.to_json(),
+        METRICS_FILE: saved.metrics,
+        PROVENANCE: saved.provenance,
+    }
+    for name, document in documents.items():
+        (path / name).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DatasetError(path, f"unreadable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise DatasetError(path, "expected a JSON object")
+    return data
+
+
+def load_model(path: str | Path) -> SavedModel:
+    """Read a model directory; DatasetError naming the file if anything is missing or inconsistent."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DatasetError(path, "no such model directory")
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise DatasetError(path, f"not a model directory: missing {', '.join(missing)}")
+    config = _read_json(path / CONFIG)
+    if config.get("format") != FORMAT:
+        raise DatasetError(path / CONFIG, f"expected format {FORMAT!r}, got {config.get('format')!r}")
+    try:
+        model = RouteNetLike(ModelConfig(**config.get("model", {})))
+    except (TypeError, ScenarioError) as error:
+        raise DatasetError(path / CONFIG, f"invalid model section ({error})") from None
+    try:
+        model.load_state_dict(load_file(str(path / WEIGHTS)))
+    except (RuntimeError, OSError) as error:
+        raise DatasetError(path / WEIGHTS, f"weights do not fit the configured model ({error})") from None
+    model.eval()
+    return SavedModel(
+        model=model,
+        normalizer=Normalizer.from_json(_read_json(path / NORMALIZATION), path / NORMALIZATION),
+        training=config.get("training", {}),
+        metrics=_read_json(path / METRICS_FILE),
+        provenance=_read_json(path / PROVENANCE),
+    )
