@@ -1,6 +1,10 @@
+import os
 from pathlib import Path
 
 import pytest
+
+# Wide enough that the CLI never wraps the messages tests look for (paths under tmp_path are long).
+os.environ["COLUMNS"] = "250"
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -72,7 +72,7 @@ def test_feature_shapes_hop_order_and_normalization(samples):
     assert graph.hop_flow.shape == graph.hop_tx_s.shape == (n_hops,)
     assert torch.all(torch.isfinite(graph.flow_x)) and torch.all(torch.isfinite(graph.queue_x))
     batch = collate(graphs[:3])
-    assert batch.n_flows == sum(s.scenario.n_flows for s in samples[:3]) and batch.flow_counts == (20, 30, 20)
+    assert batch.n_flows == sum(s.scenario.n_flows for s in samples[:3])
     assert torch.all(batch.hop_position[1:] >= batch.hop_position[:-1])
     for hops in batch.position_slices():  # active paths at every position are a prefix of path_order
         assert torch.equal(batch.hop_flow[hops], batch.path_order[: hops.stop - hops.start])
@@ -83,6 +83,7 @@ def test_feature_shapes_hop_order_and_normalization(samples):
     varying = scaled.queue_x.std(0, unbiased=False) > 0.5
     assert torch.allclose(scaled.queue_x.mean(0), torch.zeros(len(QUEUE_FEATURES)), atol=1e-4)
     assert torch.allclose(scaled.queue_x.std(0, unbiased=False)[varying], torch.ones(int(varying.sum())), atol=1e-3)
+    assert normalizer.std["flow_x"][FLOW_FEATURES.index("time_other")] == 1.0  # constant: only centred
     assert Normalizer.from_json(json.loads(json.dumps(normalizer.to_json())), "n.json") == normalizer
     with pytest.raises(DatasetError, match="flow_x"):
         Normalizer.from_json({"flow_x": {"features": ["rate"]}}, "n.json")
@@ -133,6 +134,7 @@ def test_switches_change_the_parameter_set():
 
 
 def test_short_training_lowers_the_training_loss(samples):
+    torch.set_num_threads(1)
     examples = [example_of(s) for s in samples]
     torch.manual_seed(0)
     model = RouteNetLike(SMALL)
@@ -146,7 +148,8 @@ def test_short_training_lowers_the_training_loss(samples):
 def test_save_load_round_trip_and_warm_start(samples, tmp_path):
     examples = [example_of(s) for s in samples]
     config = TrainConfig(epochs=2, batch_size=3, val_fraction=0.3)
-    common = {"data": [tmp_path / "data"], "report": ReadReport(), "architecture": {"hidden": 8, "iterations": 2, "moe": True}}
+    architecture = {"hidden": 8, "iterations": 2, "moe": True}
+    common = {"data": [tmp_path / "data"], "report": ReadReport(), "architecture": architecture}
     result = train_to_directory(examples, tmp_path / "m", config, command="test", **common)
     saved = load_model(tmp_path / "m")
     assert saved.provenance["n_train_samples"] == 4 and saved.provenance["n_val_samples"] == 2

@@ -344,3 +344,18 @@ def test_unsupported_time_law_names_the_flow():
 def test_bad_run_parameters_are_rejected(kwargs, field):
     with pytest.raises(ScenarioError, match=field):
         simulate(scenario(chain(1), flow(0, 1, 0.1)), **kwargs)
+
+
+def test_periodic_onoff_sends_one_extra_packet_per_on_period():
+    """BNN-UPC-style ON-OFF: a packet at each ON start, then clock ticks while ON. Over n ON periods of mean
+    length on the count is n (1 + λ_on·on): here 1.5× the nominal rate (the Poisson variant keeps 1.0×)."""
+    on, off, pkts_per_s, size = 1.0, 1.0, 1.0, 100.0  # λ_on = 2 packets/s, 2 per ON period on average
+    counts = {}
+    for periodic in (False, True):
+        law = TimeDistribution.on_off(on, off, periodic=periodic)
+        sample = simulate(scenario(chain(1), Flow(0, 1, pkts_per_s * size, 0, law, PacketSizeDistribution.fixed(size))),
+                          duration_s=8000.0, seed=3)  # fmt: skip
+        counts[periodic] = sample.flow_labels.pkts_per_s[0] / pkts_per_s
+    # ~3600 ON periods in the window: the count's relative standard error is about 2.5 %.
+    assert counts[True] == pytest.approx(1.5, rel=0.08)
+    assert counts[False] == pytest.approx(1.0, rel=0.08)

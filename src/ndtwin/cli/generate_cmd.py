@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -30,7 +29,7 @@ def generate_command(
     ),
     intensity: Optional[str] = typer.Option(None, help="Busiest-link utilisation range LOW-HIGH, e.g. 0.3-1.0."),
     packets_per_flow: Optional[int] = typer.Option(None, help="Measured packets of the slowest flow per sample."),
-    workers: Optional[int] = typer.Option(None, help="Worker processes (default: all cores)."),
+    workers: Optional[int] = typer.Option(None, help="Worker processes (default: all cores; not used with --ray)."),
     use_ray: bool = typer.Option(False, "--ray", help="Run samples as Ray tasks (needs the 'ray' extra)."),
     chunk_size: int = typer.Option(
         32, help="Samples per written part file (at most this many are redone after a kill)."
@@ -54,12 +53,25 @@ def generate_command(
                 count += 1
                 advance(f"{count / (time.perf_counter() - start):.2f} samples/s · {sample.sample_id}")
 
-            result = run_generation(out, spec, seed, todo, command=shlex.join(["ndtwin", *sys.argv[1:]]),
+            command = _command_line(out, samples, seed, spec_file, topology, intensity, packets_per_flow)
+            result = run_generation(out, spec, seed, todo, command=command,
                                     workers=workers, use_ray=use_ray, chunk_size=chunk_size, on_sample=on_sample)
     except (DatasetError, ScenarioError) as error:
         fail(error)
     rate = result.written / result.seconds if result.seconds > 0 else 0.0
     console.print(f"wrote {result.written} samples to {out} in {result.seconds:.1f} s ({rate:.2f} samples/s)")
+
+
+def _command_line(out: Path, samples: int, seed: int, spec_file: Optional[Path], topology: Optional[List[str]],
+                  intensity: Optional[str], packets_per_flow: Optional[int]) -> str:  # fmt: skip
+    """The command that reproduces this run's samples (worker and chunk options do not change them)."""
+    words = ["ndtwin", "generate", str(out), "--samples", str(samples), "--seed", str(seed)]
+    words += ["--spec", str(spec_file)] if spec_file else []
+    for source in topology or ():
+        words += ["--topology", source]
+    words += ["--intensity", intensity] if intensity else []
+    words += ["--packets-per-flow", str(packets_per_flow)] if packets_per_flow is not None else []
+    return shlex.join(words)
 
 
 def _range(text: Optional[str]) -> Optional[tuple[float, float]]:

@@ -35,6 +35,7 @@ def train_command(
     val_fraction: float = typer.Option(0.1, help="Share of the training samples held out for validation."),
     warm_start: Path | None = typer.Option(None, help="Continue training the model of this directory."),
     max_minutes: float | None = typer.Option(None, help="Stop after this much training time."),
+    threads: int = typer.Option(1, help="Torch intra-op threads (2 only pays off on otherwise idle cores)."),
 ) -> None:
     """Train the GNN twin; the best validation epoch is saved to --out."""
     from ndtwin.gnn.pipeline import check_output_dir, read_examples, train_to_directory
@@ -60,7 +61,7 @@ def train_command(
 
             result = train_to_directory(
                 examples, out, config, data=data, report=report, architecture=architecture, warm_start=warm_start,
-                command=" ".join(["ndtwin", *sys.argv[1:]]), on_epoch=on_epoch,
+                command=" ".join(["ndtwin", *sys.argv[1:]]), threads=threads, on_epoch=on_epoch,
             )
     except (DatasetError, ScenarioError) as error:
         fail(error)

@@ -52,8 +52,8 @@ def generate_sample(spec: GenerationSpec, seed: int, index: int) -> Sample:
 
 
 class _Labels(NamedTuple):
-    """What a worker sends back: the labels and meta of a sample, whose scenario the parent re-draws (cheap,
-    deterministic, and scenarios do not pickle)."""
+    """What a worker sends back: the labels and meta of a sample, whose scenario the parent re-draws (cheap and
+    deterministic, and less to send between processes than the scenario itself)."""
 
     index: int
     flow: pd.DataFrame

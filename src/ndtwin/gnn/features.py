@@ -60,7 +60,6 @@ class GraphTensors:
     hop_prop_s: torch.Tensor  # (H,) propagation delay of the hop's link
     queue_link: torch.Tensor  # (Q,) long
     queue_index: torch.Tensor  # (Q,) long, priority index within the port
-    flow_counts: tuple[int, ...]  # flows of each sample, in batch order
 
     @property
     def n_flows(self) -> int:
@@ -159,7 +158,6 @@ def featurize(scenario: Scenario) -> GraphTensors:
         hop_prop_s=as_float(topo.prop_delay_s[link]),
         queue_link=as_long(queues.link),
         queue_index=as_long(queues.index),
-        flow_counts=(scenario.n_flows,),
     )
 
 
@@ -180,8 +178,7 @@ def collate(graphs: Sequence[GraphTensors]) -> GraphTensors:
     if len(graphs) == 1:
         return graphs[0]
     shift = {"hop_flow": "flow_x", "hop_queue": "queue_x", "queue_link": "link_x"}
-    skip = ("flow_counts", "path_order")
-    parts: dict[str, list[torch.Tensor]] = {f.name: [] for f in fields(GraphTensors) if f.name not in skip}
+    parts: dict[str, list[torch.Tensor]] = {f.name: [] for f in fields(GraphTensors) if f.name != "path_order"}
     offsets = {"flow_x": 0, "queue_x": 0, "link_x": 0}
     for graph in graphs:
         for name, values in parts.items():
@@ -189,6 +186,4 @@ def collate(graphs: Sequence[GraphTensors]) -> GraphTensors:
             values.append(value + offsets[shift[name]] if name in shift else value)
         for name in offsets:
             offsets[name] += getattr(graph, name).shape[0]
-    merged = {name: torch.cat(values) for name, values in parts.items()}
-    counts = tuple(c for g in graphs for c in g.flow_counts)
-    return _with_path_order(**merged, flow_counts=counts)
+    return _with_path_order(**{name: torch.cat(values) for name, values in parts.items()})

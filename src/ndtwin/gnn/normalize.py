@@ -17,7 +17,7 @@ from ndtwin.gnn.features import (
 )
 
 BLOCKS: dict[str, tuple[str, ...]] = {"flow_x": FLOW_FEATURES, "queue_x": QUEUE_FEATURES, "link_x": LINK_FEATURES}
-MIN_STD = 1e-3  # columns (nearly) constant in the training data are only centred
+MIN_STD = 1e-3  # columns (nearly) constant in the training data are only centred (std 1)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class Normalizer:
         for block in BLOCKS:
             rows = torch.cat([getattr(g, block) for g in graphs]).double()
             mean[block] = rows.mean(0).tolist()
-            std[block] = rows.std(0, unbiased=False).clamp_min(MIN_STD).tolist()
+            spread = rows.std(0, unbiased=False)
+            std[block] = torch.where(spread < MIN_STD, torch.ones_like(spread), spread).tolist()
         return cls(mean, std)
 
     def apply(self, graph: GraphTensors) -> GraphTensors:

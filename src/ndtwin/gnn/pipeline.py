@@ -28,8 +28,6 @@ from ndtwin.gnn.train import (
     split,
 )
 
-THREADS = 2
-
 
 def read_examples(paths: Sequence[Path], report: ReadReport, on_sample: Callable[[str], None] | None = None) -> list[Example]:
     """Featurised labelled samples of every dataset in ``paths``."""
@@ -74,11 +72,15 @@ def train_to_directory(
     architecture: dict[str, Any] | None = None,
     warm_start: Path | None = None,
     command: str = "",
+    threads: int = 1,
     on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> FitResult:
-    """Train on ``examples`` read from ``data`` (a validation split is held out from them); save directory ``out``."""
+    """Train on ``examples`` read from ``data`` (a validation split is held out from them); save directory ``out``.
+
+    ``threads`` is torch's intra-op thread count for the run.
+    """
     check_output_dir(out)
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(threads)
     model, normalizer = start_model(architecture or {}, warm_start, config.seed)
     train, val = split(examples, config.val_fraction, config.seed)
     normalizer = normalizer or Normalizer.fit([e.graph for e in train])
@@ -102,6 +104,7 @@ def train_to_directory(
         "skipped_unstable": report.skipped_unstable,
         "command": command,
         "seed": config.seed,
+        "threads": threads,
         "warm_start_from": str(Path(warm_start).resolve()) if warm_start else None,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "ndtwin_version": ndtwin.__version__,

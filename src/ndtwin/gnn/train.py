@@ -97,7 +97,11 @@ def split(items: Sequence, val_fraction: float, seed: int) -> tuple[list, list]:
 
 
 def objective(pred: dict[str, torch.Tensor], targets: torch.Tensor, kind: LossKind, metrics: Iterable[str]) -> torch.Tensor:
-    """Sum over ``metrics`` of the mean per-flow error (MAPE as a fraction, or squared log error)."""
+    """Sum over ``metrics`` of the mean per-flow error: relative error (``mape``) or squared log error (``logmse``).
+
+    Flows without a finite positive label are skipped; loss ratios, often exactly 0, are compared after adding
+    LOSS_FLOOR to both the label and the prediction.
+    """
     total = targets.new_zeros(())
     for metric in metrics:
         true, guess = targets[:, METRICS.index(metric)], pred[metric]
