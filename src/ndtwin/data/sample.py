@@ -23,6 +23,8 @@ FLOW_LABELS: tuple[str, ...] = (
     "delay_p50_s",
     "delay_p80_s",
     "delay_p90_s",
+    "delay_p95_s",
+    "delay_p99_s",
     "delay_var_s2",  # variance of per-packet delay: the "jitter" of the BNN-UPC datasets
     "ipdv_s",  # mean |inter-packet delay variation| (RFC 3550 style), where known
 )
