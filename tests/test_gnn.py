@@ -37,6 +37,7 @@ from ndtwin.scenario import (
     Traffic,
 )
 from ndtwin.scenario.generate import all_pairs_scenario
+from ndtwin.scenario.similarity import rescaled
 from ndtwin.twin.qt import QueueingTheoryTwin
 
 SMALL = ModelConfig(hidden=8, iterations=2)
@@ -194,3 +195,16 @@ def test_cli_train_eval_predict(samples, tmp_path):
     assert not_shipped.exit_code == 2 and "not shipped" in not_shipped.output
     taken = runner.invoke(app, ["train", str(tmp_path / "data"), "--out", str(tmp_path / "data")])
     assert taken.exit_code == 2 and "choose another --out" in taken.output
+
+
+def test_networks_far_from_the_training_scale_are_predicted_by_similarity(samples):
+    """Out of the training range, 10x faster links give 10x shorter predicted delays (100x smaller variances)."""
+    scenario = samples[1].scenario
+    normalizer = Normalizer.fit([featurize(s.scenario) for s in samples])
+    twin = GnnTwin(RouteNetLike(SMALL), normalizer)
+    assert twin.scale_factors(scenario) == (1.0, 1.0)
+    fast = twin.predict(rescaled(scenario, size_factor=8.0, speed_factor=1e5))
+    faster = twin.predict(rescaled(scenario, size_factor=8.0, speed_factor=1e6))
+    np.testing.assert_allclose(faster["delay_s"] * 10, fast["delay_s"], rtol=1e-4)
+    np.testing.assert_allclose(faster["delay_var_s2"] * 100, fast["delay_var_s2"], rtol=1e-3)
+    np.testing.assert_allclose(faster["loss"], fast["loss"], rtol=1e-4, atol=1e-9)

@@ -18,6 +18,8 @@ from ndtwin import (
     Topology,
     Traffic,
 )
+from ndtwin.scenario.similarity import rescaled
+from ndtwin.twin.qt import QueueingTheoryTwin
 
 BAD_NUMBERS = st.one_of(st.floats(max_value=0.0), st.just(math.nan), st.just(math.inf), st.just(-math.inf))
 
@@ -170,3 +172,20 @@ def test_hop_table_matches_paths():
     assert scenario.queues.index[hops.queue].tolist() == [2, 2, 2, 0]
     assert scenario.queues.link[hops.queue].tolist() == hops.link.tolist()
     assert hops.flow_offset.tolist() == [0, 3, 4]
+
+
+def test_similarity_transform_scales_times_and_keeps_loads():
+    port = PortConfig(Scheduling.SP, buffers=(8000.0, 8000.0, 16000.0), buffer_unit="bits", tos_to_queue=(0, 1, 2))
+    topology = Topology.from_edges(4, [(0, 1, 1e5), (1, 2, 2e5), (2, 3, 1e5), (3, 0, 1e5)], prop_delay_s=2e-3, port=port)
+    sizes = PacketSizeDistribution.discrete((500.0, 1500.0), (0.5, 0.5))
+    flows = [Flow(0, 2, 4e4, 0, TimeDistribution.on_off(0.5, 1.5), sizes), Flow(1, 3, 6e4, 2, TimeDistribution.cbr(), sizes)]
+    scenario = Scenario.with_shortest_paths(topology, Traffic(flows))
+    fast = rescaled(scenario, size_factor=8.0, speed_factor=1e4)
+    assert fast.topology.capacity_bps[0] == pytest.approx(1e5 * 8e4)
+    assert fast.topology.prop_delay_s[0] == pytest.approx(2e-7)
+    assert fast.topology.links[0].port.buffers == (64000.0, 64000.0, 128000.0)
+    assert fast.traffic.flows[0].time.params["on_s"] == pytest.approx(0.5e-4)
+    assert fast.traffic.mean_size_bits[0] == pytest.approx(8000.0)
+    slow, quick = QueueingTheoryTwin().predict(scenario), QueueingTheoryTwin().predict(fast)
+    np.testing.assert_allclose(quick["delay_s"] * 1e4, slow["delay_s"], rtol=1e-9)
+    np.testing.assert_allclose(quick["loss"], slow["loss"], rtol=1e-9, atol=1e-15)

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
-from ndtwin.gnn.features import featurize
+from ndtwin.gnn.features import FLOW_FEATURES, LINK_FEATURES, featurize
 from ndtwin.gnn.model import RouteNetLike
 from ndtwin.gnn.modeldir import load_model
 from ndtwin.gnn.normalize import Normalizer
 from ndtwin.scenario import Scenario
+from ndtwin.scenario.similarity import rescaled
 
 
 class GnnTwin:
     """A trained RouteNet-style model with its input normalisation (see ndtwin.gnn.model).
+
+    A scenario whose typical packet size or link capacity lies more than one standard deviation (in log scale)
+    from the training data's is first brought to the training scale by an exact similarity transform
+    (``ndtwin.scenario.similarity``), and the predicted times are scaled back: a model trained on kbit/s links
+    answers for Gbit/s networks.
 
     ``threads``: torch intra-op threads for prediction, set process-wide on the first ``predict`` (None leaves
     torch's setting). One thread is the default: on a shared 2-core machine, two threads made inference several
@@ -38,8 +46,26 @@ class GnnTwin:
         """One row per flow (traffic order): delay_s, delay_var_s2 and loss."""
         if self.threads is not None and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
+        size_factor, speed_factor = self.scale_factors(scenario)
+        if (size_factor, speed_factor) != (1.0, 1.0):
+            scenario = rescaled(scenario, size_factor=size_factor, speed_factor=speed_factor)
         graph = self.normalizer.apply(featurize(scenario))
         with torch.inference_mode():
             pred = self.model(graph)
-        columns = {"delay_s": "delay", "delay_var_s2": "jitter", "loss": "loss"}
-        return pd.DataFrame({column: pred[metric].double().numpy() for column, metric in columns.items()})
+        return pd.DataFrame({
+            "delay_s": pred["delay"].double().numpy() * speed_factor,
+            "delay_var_s2": pred["jitter"].double().numpy() * speed_factor**2,
+            "loss": pred["loss"].double().numpy(),
+        })
+
+    def scale_factors(self, scenario: Scenario) -> tuple[float, float]:
+        """``(size_factor, speed_factor)`` that bring the scenario's mean log packet size and log capacity to the
+        training data's, or (1, 1) when both are within one training standard deviation."""
+        size_at, capacity_at = FLOW_FEATURES.index("log_mean_size_bits"), LINK_FEATURES.index("log_capacity_bps")
+        size_mean, size_std = self.normalizer.mean["flow_x"][size_at], self.normalizer.std["flow_x"][size_at]
+        cap_mean, cap_std = self.normalizer.mean["link_x"][capacity_at], self.normalizer.std["link_x"][capacity_at]
+        size_gap = size_mean - float(np.mean(np.log(scenario.traffic.mean_size_bits)))
+        cap_gap = cap_mean - float(np.mean(np.log(scenario.topology.capacity_bps)))
+        if abs(size_gap) <= size_std and abs(cap_gap) <= cap_std:
+            return 1.0, 1.0
+        return math.exp(size_gap), math.exp(cap_gap - size_gap)
