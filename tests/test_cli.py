@@ -74,3 +74,12 @@ def test_simulate_compares_with_labels_and_stores_samples(shared_data, tmp_path)
 def test_simulate_needs_an_output_or_compare(tmp_path):
     result = runner.invoke(app, ["simulate", str(tmp_path)])
     assert result.exit_code == 2 and "--out DIR and/or --compare" in result.output
+
+
+def test_eval_compares_models_side_by_side(shared_data):
+    source = str(shared_data / "gnnet/2021/validation")
+    single = run_json("eval", "-m", "qt", source)
+    both = run_json("eval", "-m", "qt", "-m", "qt", source)["models"]
+    assert [r["model"] for r in both] == ["qt", "qt"]
+    for target in ("delay", "jitter", "loss"):
+        assert both[0][target] == both[1][target] == single[target]

@@ -7,6 +7,7 @@ import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from typing import List
 
 import typer
 from rich.table import Table
@@ -22,7 +23,7 @@ from ndtwin.data.load import open_samples
 from ndtwin.data.native import DatasetWriter
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.twin.catalog import load_twin
-from ndtwin.twin.evaluate import evaluate
+from ndtwin.twin.evaluate import evaluate_many
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ndtwin: a network digital twin.")
 app.command("simulate")(simulate_command)
@@ -96,33 +97,38 @@ def convert(
 @app.command("eval")
 def eval_command(
     data: Path = typer.Argument(..., help="Labelled samples: a native dataset or a datanetAPI tree."),
-    model: str = typer.Option("qt", "--model", "-m", help="'qt' (queueing theory) or a model directory."),
+    models: List[str] = typer.Option(
+        ["qt"], "--model", "-m",
+        help="'qt' (queueing theory), 'default', 'testbed' or a model directory; repeat to compare side by side.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
-    """Per-flow errors of a model's delay, jitter (delay variance) and loss predictions."""
+    """Per-flow errors of models' delay, jitter (delay variance) and loss predictions."""
     report = ReadReport()
     start = time.perf_counter()
     try:
-        twin = load_twin(model)
-        with warnings.catch_warnings(), progress_bar(f"evaluating {model} on {data}") as advance:
+        twins = [load_twin(model) for model in models]
+        with warnings.catch_warnings(), progress_bar(f"evaluating {', '.join(models)} on {data}") as advance:
             warnings.simplefilter("ignore")
-            result = evaluate(
-                twin,
+            results = evaluate_many(
+                twins,
                 open_samples(data, report),
                 group_of=sample_group,
                 on_sample=lambda s: advance(sample_group(s)),
             )
     except (DatasetError, ScenarioError) as error:
         fail(error)
-    result["seconds"] = round(time.perf_counter() - start, 2)
-    result["skipped_unstable"] = report.skipped_unstable
-    result["errors"] = [str(e) for e in report.errors]
+    for result in results:
+        result["seconds"] = round(time.perf_counter() - start, 2)
+        result["skipped_unstable"] = report.skipped_unstable
+        result["errors"] = [str(e) for e in report.errors]
     if as_json:
-        print(json.dumps(result))
+        print(json.dumps(results[0] if len(results) == 1 else {"models": results}))
     else:
-        console.print(error_table(result, title=f"{model} on {data}"))
+        for model, result in zip(models, results):
+            console.print(error_table(result, title=f"{model} on {data}"))
         report_problems(report)
-    if result["n_samples"] == 0:
+    if results[0]["n_samples"] == 0:
         raise typer.Exit(code=1)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,28 @@ def _json_number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+class _Report:
+    """Errors of one model, overall and per group, accumulated sample by sample."""
+
+    def __init__(self, model: str, group_of: Callable[[Sample], str] | None) -> None:
+        self.model, self.group_of = model, group_of
+        self.overall = _Columns()
+        self.groups: dict[str, _Columns] = defaultdict(_Columns)
+        self.predict_seconds = 0.0
+
+    def add(self, sample: Sample, prediction: pd.DataFrame) -> None:
+        self.overall.add(sample, prediction)
+        if self.group_of is not None:
+            self.groups[self.group_of(sample)].add(sample, prediction)
+
+    def result(self) -> dict:
+        result = self.overall.report()
+        result["model"] = self.model
+        if len(self.groups) > 1:
+            result["groups"] = {name: self.groups[name].report() for name in sorted(self.groups, key=_natural_key)}
+        return result
+
+
 def evaluate(
     twin: Twin,
     samples: Iterable[Sample],
@@ -76,19 +98,27 @@ def evaluate(
     ``groups`` entry repeats the report per group (e.g. per topology size). ``predict_seconds`` is the time
     spent predicting.
     """
-    predict_seconds = 0.0
+    return evaluate_many([twin], samples, group_of=group_of, on_sample=on_sample)[0]
 
-    def predicted() -> Iterator[tuple[Sample, pd.DataFrame]]:
-        nonlocal predict_seconds
-        for sample in samples:
+
+def evaluate_many(
+    twins: Sequence[Twin],
+    samples: Iterable[Sample],
+    *,
+    group_of: Callable[[Sample], str] | None = None,
+    on_sample: Callable[[Sample], None] | None = None,
+) -> list[dict]:
+    """``evaluate`` for several twins side by side, reading every sample once."""
+    reports = [_Report(twin.name, group_of) for twin in twins]
+    for sample in samples:
+        for twin, report in zip(twins, reports):
             start = time.perf_counter()
             prediction = twin.predict(sample.scenario)
-            predict_seconds += time.perf_counter() - start
-            yield sample, prediction
-
-    result = evaluate_predictions(predicted(), model=twin.name, group_of=group_of, on_sample=on_sample)
-    result["predict_seconds"] = round(predict_seconds, 3)
-    return result
+            report.predict_seconds += time.perf_counter() - start
+            report.add(sample, prediction)
+        if on_sample is not None:
+            on_sample(sample)
+    return [report.result() | {"predict_seconds": round(report.predict_seconds, 3)} for report in reports]
 
 
 def evaluate_predictions(
@@ -99,19 +129,12 @@ def evaluate_predictions(
     on_sample: Callable[[Sample], None] | None = None,
 ) -> dict:
     """The error report of ``evaluate`` for predictions made elsewhere (e.g. by parallel workers)."""
-    overall = _Columns()
-    groups: dict[str, _Columns] = defaultdict(_Columns)
+    report = _Report(model, group_of)
     for sample, prediction in pairs:
-        overall.add(sample, prediction)
-        if group_of is not None:
-            groups[group_of(sample)].add(sample, prediction)
+        report.add(sample, prediction)
         if on_sample is not None:
             on_sample(sample)
-    result = overall.report()
-    result["model"] = model
-    if len(groups) > 1:
-        result["groups"] = {name: groups[name].report() for name in sorted(groups, key=_natural_key)}
-    return result
+    return report.result()
 
 
 def _natural_key(text: str) -> tuple:
