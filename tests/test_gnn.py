@@ -38,6 +38,7 @@ from ndtwin.scenario import (
 )
 from ndtwin.scenario.generate import all_pairs_scenario
 from ndtwin.scenario.similarity import rescaled
+from ndtwin.twin import catalog
 from ndtwin.twin.qt import QueueingTheoryTwin
 
 SMALL = ModelConfig(hidden=8, iterations=2)
@@ -170,7 +171,7 @@ def test_save_load_round_trip_and_warm_start(samples, tmp_path):
         load_model(tmp_path)
 
 
-def test_cli_train_eval_predict(samples, tmp_path):
+def test_cli_train_eval_predict(samples, tmp_path, monkeypatch):
     write_dataset(samples, tmp_path / "data")
     model = tmp_path / "model"
     trained = runner.invoke(app, ["train", str(tmp_path / "data"), "--out", str(model), "--epochs", "2",
@@ -191,6 +192,7 @@ def test_cli_train_eval_predict(samples, tmp_path):
     as_json = json.loads(runner.invoke(app, ["predict", "-m", str(model), str(tmp_path / "data"), "-f", "json"]).stdout)
     assert [len(s["flows"]) for s in as_json["samples"]] == [s.scenario.n_flows for s in samples]
 
+    monkeypatch.setattr(catalog, "SHIPPED_MODELS", tmp_path / "no-models")
     not_shipped = runner.invoke(app, ["eval", "--model", "default", str(tmp_path / "data")])
     assert not_shipped.exit_code == 2 and "not shipped" in not_shipped.output
     taken = runner.invoke(app, ["train", str(tmp_path / "data"), "--out", str(tmp_path / "data")])
@@ -208,3 +210,10 @@ def test_networks_far_from_the_training_scale_are_predicted_by_similarity(sample
     np.testing.assert_allclose(faster["delay_s"] * 10, fast["delay_s"], rtol=1e-4)
     np.testing.assert_allclose(faster["delay_var_s2"] * 100, fast["delay_var_s2"], rtol=1e-3)
     np.testing.assert_allclose(faster["loss"], fast["loss"], rtol=1e-4, atol=1e-9)
+
+
+def test_shipped_default_model_predicts_every_flow(samples):
+    twin = catalog.load_twin("default")
+    prediction = twin.predict(samples[1].scenario)
+    assert len(prediction) == samples[1].scenario.n_flows
+    assert (prediction["delay_s"] > 0).all() and prediction["loss"].between(0, 1).all()

@@ -16,12 +16,17 @@ from ndtwin.gnn.normalize import Normalizer
 from ndtwin.scenario import Scenario
 from ndtwin.scenario.similarity import rescaled
 
+# Within this many standard deviations of the training scale a scenario is predicted as it is: on the 170-node
+# GNNet 2022 samples (capacities 1.4 std above the default model's training data) rescaling them to the training
+# mean gave 8.15 % delay MAPE against 7.46 % as they are.
+RESCALE_BEYOND_STD = 3.0
+
 
 class GnnTwin:
     """A trained RouteNet-style model with its input normalisation (see ndtwin.gnn.model).
 
-    A scenario whose typical packet size or link capacity lies more than one standard deviation (in log scale)
-    from the training data's is first brought to the training scale by an exact similarity transform
+    A scenario whose typical packet size or link capacity lies more than RESCALE_BEYOND_STD standard deviations
+    (in log scale) from the training data's is first brought to the training scale by an exact similarity transform
     (``ndtwin.scenario.similarity``), and the predicted times are scaled back: a model trained on kbit/s links
     answers for Gbit/s networks.
 
@@ -60,12 +65,12 @@ class GnnTwin:
 
     def scale_factors(self, scenario: Scenario) -> tuple[float, float]:
         """``(size_factor, speed_factor)`` that bring the scenario's mean log packet size and log capacity to the
-        training data's, or (1, 1) when both are within one training standard deviation."""
+        training data's, or (1, 1) when both are within RESCALE_BEYOND_STD training standard deviations."""
         size_at, capacity_at = FLOW_FEATURES.index("log_mean_size_bits"), LINK_FEATURES.index("log_capacity_bps")
         size_mean, size_std = self.normalizer.mean["flow_x"][size_at], self.normalizer.std["flow_x"][size_at]
         cap_mean, cap_std = self.normalizer.mean["link_x"][capacity_at], self.normalizer.std["link_x"][capacity_at]
         size_gap = size_mean - float(np.mean(np.log(scenario.traffic.mean_size_bits)))
         cap_gap = cap_mean - float(np.mean(np.log(scenario.topology.capacity_bps)))
-        if abs(size_gap) <= size_std and abs(cap_gap) <= cap_std:
+        if abs(size_gap) <= RESCALE_BEYOND_STD * size_std and abs(cap_gap) <= RESCALE_BEYOND_STD * cap_std:
             return 1.0, 1.0
         return math.exp(size_gap), math.exp(cap_gap - size_gap)
