@@ -3,6 +3,10 @@ import json
 from typer.testing import CliRunner
 
 from ndtwin.cli.main import app
+from ndtwin.data.native import write_dataset
+from ndtwin.data.sample import Sample
+from ndtwin.scenario import Flow, Scenario, TimeDistribution, TimeKind, Topology, Traffic
+from ndtwin.twin.qt import QueueingTheoryTwin
 
 runner = CliRunner()
 
@@ -83,3 +87,13 @@ def test_eval_compares_models_side_by_side(shared_data):
     assert [r["model"] for r in both] == ["qt", "qt"]
     for target in ("delay", "jitter", "loss"):
         assert both[0][target] == both[1][target] == single[target]
+
+
+def test_simulate_reports_a_scenario_it_cannot_simulate(tmp_path):
+    topology = Topology.from_edges(2, [(0, 1, 1e6)])
+    law = TimeDistribution(TimeKind.UNIFORM, {"min_pkts_per_s": 1.0, "max_pkts_per_s": 2.0})
+    scenario = Scenario.with_shortest_paths(topology, Traffic((Flow(0, 1, 1e5, 0, law),)))
+    samples = [Sample(scenario, QueueingTheoryTwin().predict(scenario), meta={"sample_id": str(i)}) for i in range(3)]
+    write_dataset(samples, tmp_path / "data")
+    result = runner.invoke(app, ["simulate", str(tmp_path / "data"), "--compare", "--workers", "2"])
+    assert result.exit_code == 2 and "traffic.flows[0].time.kind: expected a law the simulator supports" in result.output

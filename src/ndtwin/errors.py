@@ -19,6 +19,10 @@ class ScenarioError(ValueError):
             message += f", got {got!r}"
         super().__init__(message)
 
+    def __reduce__(self) -> tuple:
+        """Pickle by constructor arguments, so the error crosses from worker processes intact."""
+        return (ScenarioError, (self.field, self.expected, self.got))
+
 
 class DatasetError(ValueError):
     """A file or directory that cannot be read as a dataset."""
@@ -27,6 +31,10 @@ class DatasetError(ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+    def __reduce__(self) -> tuple:
+        """Pickle by constructor arguments, so the error crosses from worker processes intact."""
+        return (DatasetError, (self.path, self.problem))
 
 
 def check_number(field: str, value: Any, *, minimum: float | None = None, strict: bool = False) -> float:
