@@ -157,3 +157,11 @@ def test_restart_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     ids = Counter(s.sample_id for s in read_dataset(out))
     assert set(ids) == {sample_id(0, i) for i in range(total)} and max(ids.values()) == 1
+
+
+def test_onoff_sources_can_send_as_the_bnn_upc_simulator():
+    spec = GenerationSpec(topologies=("powerlaw:4-5",), time_probs={"onoff": 1.0}, onoff_periodic=True)
+    drawn = draw_run_scenario(spec, 0, 0)[1].scenario
+    assert all(flow.time.params.get("periodic_on") == 1.0 for flow in drawn.traffic.flows)
+    with pytest.raises(ScenarioError, match="spec.onoff_periodic: expected true or false"):
+        GenerationSpec(onoff_periodic="yes")

@@ -63,7 +63,7 @@ def _draw_traffic(pairs: list[tuple[int, int]], spec: GenerationSpec, rng: np.ra
     laws = {
         "poisson": TimeDistribution.poisson(),
         "cbr": TimeDistribution.cbr(),
-        "onoff": TimeDistribution.on_off(*spec.onoff_s),
+        "onoff": TimeDistribution.on_off(*spec.onoff_s, periodic=spec.onoff_periodic),
     }
     names, probs = zip(*spec.time_probs)
     time_of = rng.choice(len(names), size=n, p=probs)

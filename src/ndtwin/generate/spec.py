@@ -37,7 +37,8 @@ class GenerationSpec:
     ``capacities_bps``: link capacities; each link gets the smallest one that carries its load (see scenario_draw).
     ``size_profiles``: probability vectors over ``packet_sizes_bits``, one drawn per flow.
     ``scheduling_probs`` / ``time_probs``: ``{name: weight}``, stored as normalised ``(name, probability)`` pairs.
-    ``onoff_s``: mean ON and OFF periods of ON-OFF sources.
+    ``onoff_s``: mean ON and OFF periods of ON-OFF sources; ``onoff_periodic``: they send as the BNN-UPC simulator
+    does (a packet at each ON start, then on a clock) instead of as a Poisson process while ON.
     ``packets_per_flow``: measured packets of the slowest flow of a sample (``simulate``'s horizon).
     """
 
@@ -60,6 +61,7 @@ class GenerationSpec:
     )
     time_probs: NamedProbs = (("poisson", 1.0), ("cbr", 1.0), ("onoff", 1.0))
     onoff_s: tuple[float, float] = (5.0, 5.0)
+    onoff_periodic: bool = False
     packets_per_flow: int = DEFAULT_PACKETS_PER_FLOW
 
     def __post_init__(self) -> None:
@@ -87,6 +89,8 @@ class GenerationSpec:
         set_("size_profiles", tuple(_probs(f"spec.size_profiles[{i}]", p) for i, p in enumerate(profiles)))
         set_("time_probs", _named_probs("spec.time_probs", self.time_probs, list(TIME_LAWS)))
         set_("onoff_s", _range("spec.onoff_s", self.onoff_s, strict=True, ordered=False))
+        if not isinstance(self.onoff_periodic, bool):
+            raise ScenarioError("spec.onoff_periodic", "true or false", self.onoff_periodic)
         set_("packets_per_flow", check_int("spec.packets_per_flow", self.packets_per_flow, minimum=1))
 
     @classmethod
