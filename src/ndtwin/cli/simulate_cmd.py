@@ -7,7 +7,7 @@ import time
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
@@ -16,6 +16,7 @@ from ndtwin.cli.progress import console, progress_bar
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.load import open_samples
 from ndtwin.data.native import DatasetWriter
+from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.parallel import default_workers
 from ndtwin.sim.resimulate import BACKENDS, SimSettings, resimulate
@@ -69,7 +70,8 @@ def simulate_command(
         raise typer.Exit(code=1)
 
 
-def _store(pairs, writer: DatasetWriter):
+def _store(pairs: Iterator[tuple[Sample, Sample]], writer: DatasetWriter) -> Iterator[tuple[Sample, Sample]]:
+    """Pass the pairs on, writing each simulated sample first."""
     for sample, simulated in pairs:
         writer.write(simulated)
         yield sample, simulated

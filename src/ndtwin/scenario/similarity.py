@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from ndtwin.errors import check_number
 from ndtwin.scenario.scenario import Scenario
-from ndtwin.scenario.topology import Link, Topology
+from ndtwin.scenario.topology import Link, PortConfig, Topology
 from ndtwin.scenario.traffic import Flow, PacketSizeDistribution, TimeDistribution, Traffic
 
 
@@ -50,7 +50,7 @@ def rescaled(scenario: Scenario, *, size_factor: float = 1.0, speed_factor: floa
     return Scenario(topology, scenario.routing, Traffic(flows))
 
 
-def _port(port, size_factor: float):
+def _port(port: PortConfig, size_factor: float) -> PortConfig:
     if port.buffer_unit != "bits":
         return port
     return replace(port, buffers=tuple(b * size_factor for b in port.buffers))

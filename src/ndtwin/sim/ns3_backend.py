@@ -31,10 +31,9 @@ from ndtwin.data.sample import Sample
 from ndtwin.errors import ScenarioError, check_int
 from ndtwin.scenario import Scenario, Scheduling, SizeKind
 from ndtwin.sim import kernel
-from ndtwin.sim.labels import flow_labels, link_labels, queue_labels
 from ndtwin.sim.ns3_worker import Ns3Job, Ns3Result, serve
 from ndtwin.sim.plan import build_plan
-from ndtwin.sim.simulate import RunWindow, _digest, run_window
+from ndtwin.sim.simulate import RunWindow, labelled_sample, run_window
 
 SOURCE = "ns-3"
 HEADER_BYTES = 8 + 20 + 2  # UDP, IPv4 and PPP headers
@@ -192,22 +191,10 @@ def to_sample(scenario: Scenario, window: RunWindow, generated: np.ndarray, resu
     flow_stats[:, kernel.F_DROPS] = flow_stats[:, kernel.F_GEN] - flow_stats[:, kernel.F_DELIVERED]
     queue_stats = np.zeros((len(scenario.queues.link), 6))
     queue_stats[:, QUEUE_STAT_COLUMNS] = result.queue_stats
-    span = window.measured_s
-    return Sample(
-        scenario,
-        flow_labels(n_flows, flow_stats, result.rec_flow, result.rec_delay, span),
-        link_labels(scenario, queue_stats, span),
-        queue_labels(scenario, queue_stats, span),
-        meta={
-            "sample_id": f"ns3-{_digest(scenario)}-seed{seed}",
-            "source": SOURCE,
-            "seed": seed,
-            "sim_time_s": span,
-            "warmup_s": window.warmup_s,
-            "packet_hops": result.packet_hops,
-            "ns3_run_s": result.run_s,
-            "ns3_worker_cpu_s": result.cpu_s,
-        },
+    run = {"packet_hops": result.packet_hops, "ns3_run_s": result.run_s, "ns3_worker_cpu_s": result.cpu_s}
+    return labelled_sample(
+        scenario, window, seed, flow_stats, queue_stats, result.rec_flow, result.rec_delay, source=SOURCE,
+        id_prefix="ns3", meta=run,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
+import numpy as np
+
 
 from ndtwin.data.sample import Sample
 from ndtwin.errors import ScenarioError, check_int, check_number
@@ -71,6 +73,26 @@ def simulate(
     flow_stats, queue_stats, rec_flow, _, rec_delay, _ = kernel.run(
         *plan, window.warmup_s, window.end_s, seed, expected
     )
+    return labelled_sample(scenario, window, seed, flow_stats, queue_stats, rec_flow, rec_delay, source=SOURCE,
+                           id_prefix="sim")
+
+
+def labelled_sample(
+    scenario: Scenario,
+    window: RunWindow,
+    seed: int,
+    flow_stats: np.ndarray,
+    queue_stats: np.ndarray,
+    rec_flow: np.ndarray,
+    rec_delay: np.ndarray,
+    *,
+    source: str,
+    id_prefix: str,
+    meta: dict | None = None,
+) -> Sample:
+    """The Sample of a simulation run from its counters (kernel ``F_*`` / ``Q_*`` columns) and the flow and delay
+    of every delivered measured packet; its id is ``<id_prefix>-<scenario digest>-seed<seed>``, and ``meta`` adds
+    to the run's id, source, seed and window."""
     span = window.measured_s
     return Sample(
         scenario,
@@ -78,11 +100,12 @@ def simulate(
         link_labels(scenario, queue_stats, span),
         queue_labels(scenario, queue_stats, span),
         meta={
-            "sample_id": f"sim-{_digest(scenario)}-seed{seed}",
-            "source": SOURCE,
+            "sample_id": f"{id_prefix}-{_digest(scenario)}-seed{seed}",
+            "source": source,
             "seed": seed,
             "sim_time_s": span,
             "warmup_s": window.warmup_s,
+            **(meta or {}),
         },
     )
 
