@@ -25,7 +25,8 @@ Model
   Exponential gaps are capped at ``gap_cap``.
 * Sources stop at ``t_end``; the network then drains, so every packet generated in ``[t_warm, t_end)``
   (a *measured* packet) is either delivered or dropped. Statistics cover measured packets only.
-* Events are kept in a binary heap with at most one pending event per entity (flow source, port
+* Events are kept in an 8-ary heap (a node's children fill about one cache line; measured faster than binary
+  and 4-ary heaps) with at most one pending event per entity (flow source, port
   transmitter, link propagation line); a link's packets propagate in the order they were sent.
 """
 
@@ -62,12 +63,14 @@ _hot = njit(cache=True, _nrt=False)
 
 
 # ---------------------------------------------------------------------------------------------- event heap
+HEAP_ARITY_BITS = 3  # children per heap node: 2 ** 3
+
 @_hot
 def _heap_push(heap_time, heap_entity, state, time, entity):
     i = state[S_HEAP]
     state[S_HEAP] = i + 1
     while i > 0:
-        parent = (i - 1) >> 1
+        parent = (i - 1) >> HEAP_ARITY_BITS
         if heap_time[parent] <= time:
             break
         heap_time[i] = heap_time[parent]
@@ -82,12 +85,17 @@ def _sift_down(heap_time, heap_entity, n, time, entity):
     """Place (time, entity) at the root of the n-entry heap and restore the heap order."""
     i = 0
     while True:
-        child = 2 * i + 1
-        if child >= n:
+        first = (i << HEAP_ARITY_BITS) + 1
+        if first >= n:
             break
-        if child + 1 < n and heap_time[child + 1] < heap_time[child]:
-            child += 1
-        if heap_time[child] >= time:
+        child = first
+        best = heap_time[first]
+        last = min(first + (1 << HEAP_ARITY_BITS), n)
+        for c in range(first + 1, last):
+            if heap_time[c] < best:
+                best = heap_time[c]
+                child = c
+        if best >= time:
             break
         heap_time[i] = heap_time[child]
         heap_entity[i] = heap_entity[child]
