@@ -15,7 +15,8 @@ SHIPPED = ("default", "testbed")
 
 def load_twin(spec: str) -> Twin:
     """``"qt"`` → the queueing-theory baseline; ``"default"``/``"testbed"`` → the trained GNNs shipped in
-    ``ndtwin/resources/models``; any other existing directory → the GNN model saved there (``ndtwin train``)."""
+    ``ndtwin/resources/models``; any other existing directory → the model saved there: a tabular model if it holds
+    ``tabular.json`` (``ndtwin.tabular``), else a GNN (``ndtwin train``)."""
     if spec in BUILTIN:
         return BUILTIN[spec]()
     path = SHIPPED_MODELS / spec if spec in SHIPPED else Path(spec)
@@ -24,6 +25,10 @@ def load_twin(spec: str) -> Twin:
                             "(train one with `ndtwin train --out DIR` and pass DIR)", spec)
     if not path.is_dir():
         raise ScenarioError("--model", f"one of {sorted(BUILTIN)}, {list(SHIPPED)} or a model directory", spec)
+    from ndtwin.tabular.models import TabularTwin, is_tabular_dir
+
+    if is_tabular_dir(path):
+        return TabularTwin.load(path)
     try:
         from ndtwin.gnn.twin import GnnTwin
     except ImportError as error:
