@@ -35,17 +35,19 @@ class GnnTwin:
     times slower (threads wait for each other while other processes hold the cores).
     """
 
-    def __init__(self, model: RouteNetLike, normalizer: Normalizer, name: str = "gnn", threads: int | None = 1) -> None:
+    def __init__(self, model: RouteNetLike, normalizer: Normalizer, name: str = "gnn", threads: int | None = 1,
+                 model_dir: Path | None = None) -> None:  # fmt: skip
         self.model = model.eval()
         self.normalizer = normalizer
         self.name = name
         self.threads = threads
+        self.model_dir = model_dir  # where the model was loaded from (for files stored with it, e.g. intervals)
 
     @classmethod
     def load(cls, path: str | Path, threads: int | None = 1) -> GnnTwin:
         """The model saved in directory ``path`` (DatasetError if it is not one)."""
         saved = load_model(path)
-        return cls(saved.model, saved.normalizer, name=f"gnn:{Path(path).name}", threads=threads)
+        return cls(saved.model, saved.normalizer, name=f"gnn:{Path(path).name}", threads=threads, model_dir=Path(path))
 
     def predict(self, scenario: Scenario) -> pd.DataFrame:
         """One row per flow (traffic order): delay_s, delay_var_s2 and loss."""

@@ -1,0 +1,244 @@
+"""``ndtwin whatif``: what-if analysis (``run``), its trust validation (``validate``) and interval calibration
+(``calibrate``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+from ndtwin.cli.common import fail
+from ndtwin.cli.progress import console
+from ndtwin.data.load import open_samples
+from ndtwin.data.topology_io import read_topology
+from ndtwin.errors import DatasetError, ScenarioError, check_number
+from ndtwin.generate.topologies import TOPOLOGY_SUFFIXES, resolve_sources
+from ndtwin.scenario import Scenario, Topology
+from ndtwin.scenario.generate import all_pairs_scenario
+from ndtwin.twin.catalog import SHIPPED, SHIPPED_MODELS, load_twin
+from ndtwin.whatif.perturb import Compose, FailLink, FailNode, ScaleTraffic, SetCapacity, SetPath, SetWeight
+
+whatif_app = typer.Typer(no_args_is_help=True, help="What-if analysis and trust validation.")
+
+
+def load_scenario(path: Path, sample_id: Optional[str], load: float, seed: int) -> Scenario:
+    """A GraphML/GML topology file → all-pairs traffic with the busiest link at ``load``; a dataset → its first
+    sample, or the one with ``sample_id``."""
+    if path.suffix.lower() in TOPOLOGY_SUFFIXES:
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always")
+            topology = read_topology(path)
+        for note in notes:
+            typer.echo(f"note: {note.message}", err=True)
+        return all_pairs_scenario(topology, max_utilization=load, seed=seed)
+    for sample in open_samples(path):
+        if sample_id is None or sample.sample_id == sample_id:
+            return sample.scenario
+    raise DatasetError(path, "no samples" if sample_id is None else f"no sample with id {sample_id!r}")
+
+
+def _node(text: str, topology: Topology) -> int | None:
+    """A node given by name, or by index when no node has that name; None if neither."""
+    if text in topology.node_names:
+        return topology.node_names.index(text)
+    if text.isdigit() and int(text) < topology.n_nodes:
+        return int(text)
+    return None
+
+
+def parse_link(text: str, topology: Topology, option: str) -> tuple[str, str]:
+    """``U-V`` (node names or indices; names may contain '-') → node names."""
+    for i, char in enumerate(text):
+        if char == "-":
+            u, v = _node(text[:i], topology), _node(text[i + 1:], topology)
+            if u is not None and v is not None:
+                return topology.node_names[u], topology.node_names[v]
+    raise ScenarioError(option, "U-V with two nodes of the topology (names or indices)", text)
+
+
+def parse_assignment(text: str, topology: Topology, option: str) -> tuple[str, str, float]:
+    """``U-V=VALUE`` → (u, v, value)."""
+    link, sep, value = text.rpartition("=")
+    if not sep:
+        raise ScenarioError(option, "U-V=VALUE", text)
+    u, v = parse_link(link, topology, option)
+    return u, v, check_number(option, value, minimum=0, strict=True)
+
+
+def build_perturbation(scenario: Scenario, *, scale: Optional[float], fail_links: List[str], fail_nodes: List[str],
+                       capacities: List[str], weights: List[str], paths: List[str],
+                       drop_disconnected: bool) -> Compose:  # fmt: skip
+    """The command-line options as one composed Perturbation (in the order: traffic, capacities, weights,
+    failures, paths)."""
+    topo = scenario.topology
+    steps = [ScaleTraffic(scale)] if scale is not None else []
+    steps += [SetCapacity(*parse_assignment(c, topo, "--capacity")) for c in capacities]
+    steps += [SetWeight(*parse_assignment(w, topo, "--weight")) for w in weights]
+    steps += [FailLink(*parse_link(f, topo, "--fail-link"), drop_disconnected=drop_disconnected) for f in fail_links]
+    for node in fail_nodes:
+        index = _node(node, topo)
+        if index is None:
+            raise ScenarioError("--fail-node", "a node of the topology (name or index)", node)
+        steps.append(FailNode(topo.node_names[index], drop_disconnected=drop_disconnected))
+    for path in paths:
+        nodes = [_node(n.strip(), topo) for n in path.split(",")]
+        if any(n is None for n in nodes):
+            raise ScenarioError("--path", "comma-separated nodes of the topology", path)
+        steps.append(SetPath(tuple(topo.node_names[n] for n in nodes)))
+    if not steps:
+        raise ScenarioError("perturbation", "at least one of --scale, --capacity, --weight, --fail-link, "
+                            "--fail-node, --path")
+    return Compose(tuple(steps))
+
+
+@whatif_app.command("run")
+def run_command(
+    source: Path = typer.Argument(..., help="A native dataset, a datanetAPI tree, or a GraphML/GML topology file."),
+    model: str = typer.Option("default", "--model", "-m", help="'qt', 'default', 'testbed' or a model directory."),
+    sample: Optional[str] = typer.Option(None, "--sample", help="Sample id in a dataset (default: the first)."),
+    load: float = typer.Option(0.7, "--load", help="Topology file: busiest link's utilisation of the all-pairs traffic."),
+    seed: int = typer.Option(0, "--seed", help="Topology file: seed of the all-pairs traffic."),
+    scale: Optional[float] = typer.Option(None, "--scale", help="Multiply every flow's rate."),
+    fail_links: List[str] = typer.Option([], "--fail-link", help="Fail link U-V (both directions); repeatable."),
+    fail_nodes: List[str] = typer.Option([], "--fail-node", help="Fail a node; repeatable."),
+    capacities: List[str] = typer.Option([], "--capacity", help="U-V=BPS: set a link's capacity; repeatable."),
+    weights: List[str] = typer.Option([], "--weight", help="U-V=W: set a link's routing weight; repeatable."),
+    paths: List[str] = typer.Option([], "--path", help="A,B,C: explicit path of the A→C flows; repeatable."),
+    drop_disconnected: bool = typer.Option(False, "--drop-disconnected", help="Drop flows a failure disconnects."),
+    budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Delay budget for SLA violation counts."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Also write a figure to this PNG file."),
+    top: int = typer.Option(5, "--top", help="Flows and links listed in the summary."),
+) -> None:
+    """Predict per-flow delay, jitter and loss before and after a change, with 90 % intervals when the model has
+    calibrated ones."""
+    from ndtwin.whatif.analysis import what_if
+    from ndtwin.whatif.report import plot_png, render_table, to_json
+
+    try:
+        scenario = load_scenario(source, sample, load, seed)
+        perturbation = build_perturbation(scenario, scale=scale, fail_links=fail_links, fail_nodes=fail_nodes,
+                                          capacities=capacities, weights=weights, paths=paths,
+                                          drop_disconnected=drop_disconnected)
+        budget = None if budget_ms is None else check_number("--budget-ms", budget_ms, minimum=0, strict=True) / 1e3
+        result = what_if(load_twin(model), scenario, perturbation, delay_budget_s=budget, top=top)
+    except (DatasetError, ScenarioError) as error:
+        fail(error)
+    if png is not None:
+        plot_png(result, png)
+    if as_json:
+        sys.stdout.write(to_json(result) + "\n")
+        return
+    console.print(render_table(result))
+    if png is not None:
+        console.print(f"plot: {png}")
+
+
+def topology_of(entry: str, seed: int) -> tuple[str, Topology]:
+    """A topology file, or ``powerlaw:N`` (a random power-law graph drawn with ``seed``), with its name."""
+    sources = resolve_sources((entry,))
+    if len(sources) != 1:
+        raise ScenarioError("--topology", "one topology file or powerlaw:N", entry)
+    return sources[0].draw(np.random.default_rng(seed))
+
+
+def _loads(text: str) -> tuple[float, ...]:
+    return tuple(check_number("--loads", v, minimum=0, strict=True) for v in text.split(","))
+
+
+@whatif_app.command("validate")
+def validate_command(
+    topology: str = typer.Option(..., "--topology", help="A GraphML/GML file or powerlaw:N (drawn with --seed)."),
+    models: List[str] = typer.Option(["default"], "--model", "-m", help="Model(s) to score; repeat to compare."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Model directory to write grade.json into (one model)."),
+    per_type: int = typer.Option(2, "--per-type", help="Perturbations of each kind per baseline."),
+    loads: str = typer.Option("0.5,0.8", "--loads", help="Busiest-link utilisations of the baselines."),
+    packets: int = typer.Option(400, "--packets", help="Simulated packets per flow."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the suite (traffic, perturbations, simulator)."),
+    workers: int = typer.Option(1, "--workers", help="Simulation processes."),
+    excellent_mae: float = typer.Option(0.25, help="Largest relative delta MAE for Excellent."),
+    excellent_r2: float = typer.Option(0.9, help="Smallest delta R² for Excellent."),
+    good_mae: float = typer.Option(0.5, help="Largest relative delta MAE for Good."),
+    good_r2: float = typer.Option(0.7, help="Smallest delta R² for Good."),
+) -> None:
+    """Simulate a suite of perturbations on a topology and score how well models predict the changes."""
+    from ndtwin.whatif.grade import GradeBounds, grade, write_grade
+    from ndtwin.whatif.report import trust_table
+    from ndtwin.whatif.validate import build_suite, score_twin
+
+    try:
+        if out is not None and len(models) != 1:
+            raise ScenarioError("--out", "exactly one --model to grade", models)
+        bounds = GradeBounds(excellent_mae, excellent_r2, good_mae, good_r2)
+        twins = [load_twin(m) for m in models]
+        name, topo = topology_of(topology, seed)
+        with console.status(f"simulating the what-if suite on {name}…"):
+            suite = build_suite(topo, per_type=per_type, loads=_loads(loads), seed=seed, packets_per_flow=packets,
+                                workers=workers, name=name)
+        reports = [score_twin(twin, suite) for twin in twins]
+        if out is not None:
+            write_grade(out, reports[0], bounds)
+    except (DatasetError, ScenarioError) as error:
+        fail(error)
+    results = [{**r.to_dict(), "grade": grade(r, bounds)} for r in reports]
+    if as_json:
+        print(json.dumps(results[0] if len(results) == 1 else {"models": results}))
+        return
+    for report, result in zip(reports, results):
+        console.print(trust_table(report, result["grade"]))
+    if out is not None:
+        console.print(f"grade written to {out / 'grade.json'}")
+
+
+@whatif_app.command("calibrate")
+def calibrate_command(
+    model: str = typer.Argument(..., help="'default', 'testbed' or a model directory: intervals.json goes there."),
+    topologies: List[str] = typer.Option(..., "--topology", help="Calibration topology (file or powerlaw:N); "
+                                         "repeatable. Must not be one the model trained on."),
+    per_type: int = typer.Option(2, "--per-type", help="Perturbations of each kind per baseline."),
+    loads: str = typer.Option("0.3,0.5,0.7,0.9", "--loads", help="Busiest-link utilisations of the baselines."),
+    packets: int = typer.Option(400, "--packets", help="Simulated packets per flow."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the calibration suites."),
+    workers: int = typer.Option(1, "--workers", help="Simulation processes."),
+    coverage: float = typer.Option(0.9, "--coverage", help="Target coverage of the intervals."),
+) -> None:
+    """Calibrate split-conformal intervals of a model on simulated what-if suites and store them with it."""
+    from ndtwin.whatif.intervals import calibrate
+    from ndtwin.whatif.validate import build_suite, suite_samples
+
+    model_dir = SHIPPED_MODELS / model if model in SHIPPED else Path(model)
+    try:
+        twin = load_twin(str(model_dir))
+        runs, used = [], []
+        for k, entry in enumerate(topologies):
+            name, topo = topology_of(entry, seed + k)
+            with console.status(f"simulating the calibration suite on {name}…"):
+                suite = build_suite(topo, per_type=per_type, loads=_loads(loads), seed=seed + k,
+                                    packets_per_flow=packets, workers=workers, name=name)
+            runs += [(s.scenario, twin.predict(s.scenario), s.flow_labels) for s in suite_samples(suite)]
+            used.append({"topology": entry, "name": name, "seed": seed + k})
+        trained = json.loads((model_dir / "provenance.json").read_text()) if (model_dir / "provenance.json").is_file() else {}
+        provenance = {
+            "method": "split conformal, residual quantiles per path-utilisation bin",
+            "model_trained_with": trained.get("command"),
+            "calibration_suites": used,
+            "loads": list(_loads(loads)),
+            "per_type": per_type,
+            "packets_per_flow": packets,
+            "n_scenarios": len(runs),
+            "n_flows": int(sum(len(r[2]) for r in runs)),
+            "command": f"ndtwin whatif calibrate {model} " + " ".join(f"--topology {t}" for t in topologies)
+            + f" --per-type {per_type} --loads {loads} --packets {packets} --seed {seed} --coverage {coverage}",
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        path = calibrate(runs, coverage=coverage, provenance=provenance).save(model_dir)
+    except (DatasetError, ScenarioError) as error:
+        fail(error)
+    console.print(f"wrote {path} ({provenance['n_scenarios']} simulated scenarios, {provenance['n_flows']} flows)")

@@ -1,0 +1,171 @@
+"""What-if answers: a twin's per-flow predictions before and after a perturbation, with intervals and a summary."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ndtwin.errors import check_number
+from ndtwin.scenario import Scenario
+from ndtwin.scenario.generate import link_loads_bps
+from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
+from ndtwin.whatif.intervals import Intervals, intervals_of
+from ndtwin.whatif.perturb import Perturbation
+
+NO_INTERVALS = "no intervals: this model has no calibrated intervals.json"
+
+
+@dataclass(frozen=True)
+class WhatIfResult:
+    """The answer to "what if ``perturbation`` happened?".
+
+    ``flows``: one row per flow after the perturbation (``baseline_flow`` −1 for added flows) with, per metric
+    (``delay_s``, ``delay_var_s2`` = jitter, ``loss``), ``<metric>_before``, ``<metric>_after``, ``<metric>_delta``
+    and, with intervals, ``<metric>_{before,after}_{lo,hi}``. ``gone``: baseline flows removed or dropped because
+    a failure disconnected them (``reason``). ``links``: offered utilisation of every link before and after.
+    ``summary``: worst flows, SLA violations against ``delay_budget_s`` and the most loaded links.
+    """
+
+    model: str
+    perturbation: str
+    flows: pd.DataFrame
+    gone: pd.DataFrame
+    links: pd.DataFrame
+    summary: dict[str, Any]
+    delay_budget_s: float | None = None
+    interval_note: str | None = None
+    coverage: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (NaN → None)."""
+        return json_safe({
+            "model": self.model,
+            "perturbation": self.perturbation,
+            "delay_budget_s": self.delay_budget_s,
+            "interval_coverage": self.coverage,
+            "interval_note": self.interval_note,
+            "summary": self.summary,
+            "flows": self.flows.to_dict("records"),
+            "gone": self.gone.to_dict("records"),
+            "links": self.links.to_dict("records"),
+        })
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN or infinities as None, recursively."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _predicted(twin: Twin, scenario: Scenario, intervals: Intervals | None, when: str) -> pd.DataFrame:
+    pred = twin.predict(scenario)[list(PREDICTED_COLUMNS)].reset_index(drop=True)
+    frame = pred.add_suffix(f"_{when}")
+    if intervals is not None:
+        bounds = intervals.bounds(scenario, pred)
+        for metric in intervals.quantiles:
+            frame[f"{metric}_{when}_lo"] = bounds[f"{metric}_lo"]
+            frame[f"{metric}_{when}_hi"] = bounds[f"{metric}_hi"]
+    return frame
+
+
+def _flow_identity(scenario: Scenario, indices: np.ndarray) -> pd.DataFrame:
+    names, flows = scenario.topology.node_names, scenario.traffic.flows
+    return pd.DataFrame({
+        "src": [names[flows[i].src] for i in indices],
+        "dst": [names[flows[i].dst] for i in indices],
+        "tos": [flows[i].tos for i in indices],
+        "rate_bps": [flows[i].rate_bps for i in indices],
+    })
+
+
+def _link_frame(before: Scenario, after: Scenario) -> pd.DataFrame:
+    """Offered utilisation of each link before and after (NaN where the link does not exist)."""
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    for scenario, when in ((before, "before"), (after, "after")):
+        names = scenario.topology.node_names
+        utilization = link_loads_bps(scenario) / scenario.topology.capacity_bps
+        for link, value in zip(scenario.topology.links, utilization):
+            row = rows.setdefault((link.src, link.dst), {"link": f"{names[link.src]}→{names[link.dst]}"})
+            row[f"utilization_{when}"] = float(value)
+            row[f"capacity_bps_{when}"] = link.capacity_bps
+    return pd.DataFrame(list(rows.values())).reindex(
+        columns=["link", "capacity_bps_before", "capacity_bps_after", "utilization_before", "utilization_after"]
+    )
+
+
+def what_if(
+    twin: Twin,
+    scenario: Scenario,
+    perturbation: Perturbation,
+    *,
+    delay_budget_s: float | None = None,
+    intervals: Intervals | None = None,
+    top: int = 5,
+) -> WhatIfResult:
+    """Predict ``scenario`` before and after ``perturbation`` with ``twin``; 90 % intervals from ``intervals`` or
+    those stored with the twin's model (none → no interval columns and a note saying so)."""
+    if delay_budget_s is not None:
+        delay_budget_s = check_number("delay_budget_s", delay_budget_s, minimum=0, strict=True)
+    intervals = intervals if intervals is not None else intervals_of(twin)
+    outcome = perturbation.outcome(scenario)
+    after_scenario, origin = outcome.scenario, outcome.origin
+    before = _predicted(twin, scenario, intervals, "before")
+    after = _predicted(twin, after_scenario, intervals, "after")
+    matched = before.reindex(np.where(origin >= 0, origin, -1)).reset_index(drop=True)  # −1 → a row of NaN
+    flows = pd.concat(
+        [pd.DataFrame({"flow": np.arange(len(origin)), "baseline_flow": origin}),
+         _flow_identity(after_scenario, np.arange(len(origin))), matched, after], axis=1)
+    for metric in PREDICTED_COLUMNS:
+        flows[f"{metric}_delta"] = flows[f"{metric}_after"] - flows[f"{metric}_before"]
+    gone_ids = np.setdiff1d(np.arange(scenario.n_flows), origin)
+    dropped = set(outcome.dropped)
+    gone = pd.concat([pd.DataFrame({"baseline_flow": gone_ids}), _flow_identity(scenario, gone_ids)], axis=1)
+    gone["reason"] = ["disconnected" if i in dropped else "removed" for i in gone_ids]
+    links = _link_frame(scenario, after_scenario)
+    return WhatIfResult(
+        model=twin.name,
+        perturbation=perturbation.describe(),
+        flows=flows,
+        gone=gone,
+        links=links,
+        summary=_summary(flows, before, links, delay_budget_s, top),
+        delay_budget_s=delay_budget_s,
+        interval_note=None if intervals is not None else NO_INTERVALS,
+        coverage=intervals.coverage if intervals is not None else None,
+    )
+
+
+def _summary(flows: pd.DataFrame, before: pd.DataFrame, links: pd.DataFrame, budget: float | None, top: int) -> dict:
+    label = flows["src"].astype(str) + "→" + flows["dst"].astype(str)
+    keep = ["flow", "src", "dst", "tos", "delay_s_before", "delay_s_after", "delay_s_delta"]
+    summary: dict[str, Any] = {
+        "n_flows_before": len(before),
+        "n_flows_after": len(flows),
+        "worst_by_delay": flows.nlargest(top, "delay_s_after")[keep].to_dict("records"),
+        "worst_by_delay_increase": flows.nlargest(top, "delay_s_delta")[keep].to_dict("records"),
+        "most_loaded_links": links.nlargest(top, "utilization_after").to_dict("records"),
+    }
+    if budget is not None:
+        violating = flows["delay_s_after"] > budget
+        sla = {
+            "delay_budget_s": budget,
+            "violations_before": int((before["delay_s_before"] > budget).sum()),
+            "violations_after": int(violating.sum()),
+            "new_violations": label[violating & ~(flows["delay_s_before"] > budget)].tolist(),
+        }
+        if "delay_s_after_hi" in flows:
+            sla["possible_violations_after"] = int((flows["delay_s_after_hi"] > budget).sum())
+            sla["certain_violations_after"] = int((flows["delay_s_after_lo"] > budget).sum())
+        summary["sla"] = sla
+    return summary

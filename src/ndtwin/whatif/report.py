@@ -1,0 +1,121 @@
+"""Render a what-if answer: rich tables, JSON text and a PNG figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from rich.console import Group  # noqa: E402
+from rich.table import Table  # noqa: E402
+from rich.text import Text  # noqa: E402
+
+from ndtwin.whatif.analysis import WhatIfResult  # noqa: E402
+from ndtwin.whatif.validate import TrustReport  # noqa: E402
+
+
+def _ms(value: float) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value * 1e3:.4g}"
+
+
+def _interval(row: dict, when: str) -> str:
+    lo, hi = row.get(f"delay_s_{when}_lo"), row.get(f"delay_s_{when}_hi")
+    return "" if lo is None else f" [{_ms(lo)}, {_ms(hi)}]"
+
+
+def render_table(result: WhatIfResult) -> Group:
+    """Worst flows, SLA counts and the most loaded links as rich renderables."""
+    head = Text.from_markup(
+        f"[bold]{result.perturbation}[/bold] with {result.model}: {result.summary['n_flows_before']} flows before, "
+        f"{result.summary['n_flows_after']} after"
+        + (f" ({len(result.gone)} gone: {', '.join(sorted(set(result.gone['reason'])))})" if len(result.gone) else "")
+    )
+    parts: list = [head]
+    if result.interval_note:
+        parts.append(Text(result.interval_note, style="yellow"))
+    rows = result.flows.set_index("flow")
+    for key, title in (("worst_by_delay", "highest delay after"), ("worst_by_delay_increase", "largest delay increase")):
+        interval = "" if result.interval_note else f" ({result.coverage:.0%} intervals)"
+        table = Table(title=f"Flows with the {title}{interval}")
+        for column in ("flow", "ToS", "delay before ms", "delay after ms", "Δ ms"):
+            table.add_column(column, justify="left" if column == "flow" else "right", no_wrap=True)
+        for item in result.summary[key]:
+            row = rows.loc[item["flow"]].to_dict()
+            table.add_row(f"{item['src']}→{item['dst']}", str(item["tos"]), _ms(item["delay_s_before"]) + _interval(row, "before"),
+                          _ms(item["delay_s_after"]) + _interval(row, "after"), _ms(item["delay_s_delta"]))
+        parts.append(table)
+    links = Table(title="Most loaded links (offered utilisation)")
+    for column in ("link", "before", "after"):
+        links.add_column(column, justify="left" if column == "link" else "right", no_wrap=True)
+    for item in result.summary["most_loaded_links"]:
+        links.add_row(item["link"], f"{item['utilization_before']:.2f}", f"{item['utilization_after']:.2f}")
+    parts.append(links)
+    sla = result.summary.get("sla")
+    if sla:
+        text = (f"SLA (delay ≤ {_ms(sla['delay_budget_s'])} ms): {sla['violations_before']} violation(s) before, "
+                f"{sla['violations_after']} after")
+        if "possible_violations_after" in sla:
+            text += f" ({sla['certain_violations_after']}–{sla['possible_violations_after']} within the intervals)"
+        if sla["new_violations"]:
+            text += f"; new: {', '.join(sla['new_violations'][:10])}" + (" …" if len(sla["new_violations"]) > 10 else "")
+        parts.append(Text(text))
+    return Group(*parts)
+
+
+def to_json(result: WhatIfResult) -> str:
+    return json.dumps(result.to_dict())
+
+
+def plot_png(result: WhatIfResult, path: str | Path) -> Path:
+    """Per-flow predicted delay before vs after (with interval bars when there are intervals) and the busiest
+    links' utilisation before and after."""
+    path = Path(path)
+    flows = result.flows.dropna(subset=["delay_s_before"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
+    before, after = flows["delay_s_before"] * 1e3, flows["delay_s_after"] * 1e3
+    if "delay_s_after_lo" in flows:
+        errors = np.vstack([after - flows["delay_s_after_lo"] * 1e3, flows["delay_s_after_hi"] * 1e3 - after])
+        left.errorbar(before, after, yerr=errors, fmt="none", ecolor="lightgrey", linewidth=0.8, zorder=1)
+    left.scatter(before, after, s=12, zorder=2)
+    bounds = [min(before.min(), after.min()), max(before.max(), after.max())]
+    left.plot(bounds, bounds, color="grey", linewidth=1, label="no change")
+    if result.delay_budget_s is not None:
+        left.axhline(result.delay_budget_s * 1e3, color="red", linewidth=1, linestyle="--", label="delay budget")
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("predicted delay before (ms)")
+    left.set_ylabel("predicted delay after (ms)")
+    left.set_title(result.perturbation[:60])
+    left.legend()
+    links = result.links.nlargest(10, "utilization_after")
+    y = np.arange(len(links))
+    right.barh(y - 0.2, links["utilization_before"], height=0.4, label="before")
+    right.barh(y + 0.2, links["utilization_after"], height=0.4, label="after")
+    right.set_yticks(y, links["link"])
+    right.invert_yaxis()
+    right.axvline(1.0, color="red", linewidth=1)
+    right.set_xlabel("offered utilisation")
+    right.set_title("10 most loaded links after")
+    right.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def trust_table(report: TrustReport, grade: str) -> Table:
+    """A TrustReport's scores, overall and per perturbation kind, with the grade in the title."""
+    coverage = "no intervals" if report.coverage90 is None else f"90 % interval coverage {report.coverage90:.1%}"
+    table = Table(title=f"{report.model} on {report.suite}: grade {grade}, {coverage}")
+    columns = ("scope", "flows", "below noise", "sign agr.", "Δ corr", "Δ slope", "Δ MAE", "Δ MAE rel", "Δ R²")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "scope" else "right")
+    for scope, s in [("overall", report.overall), *report.by_perturbation.items()]:
+        table.add_row(scope, str(s.n_flows), str(s.n_below_noise), *(f"{v:.3f}" for v in (
+            s.sign_agreement, s.delta_corr, s.delta_slope, s.delta_mae, s.delta_mae_rel, s.delta_r2)))
+    return table

@@ -1,0 +1,318 @@
+"""Trust validation: does a twin get the *direction and size of changes* right?
+
+``build_suite`` draws baseline scenarios on a topology (traffic, capacities and ports like ``ndtwin generate``, at
+several loads), perturbs each in every family (traffic up/down, link failure, capacity change, weight change,
+port scheduling/buffer change) and simulates everything. ``score_twin`` compares the twin's predicted per-flow
+change of mean delay with the simulated one.
+
+A change is measured as ``Δ = log(delay_after / delay_before)`` per flow present before and after. The simulator's
+noise on Δ is estimated per flow as ``noise_scale · sqrt(se_before² + se_after²)``, with ``se`` the relative
+standard error of a flow's mean delay as if its packets were independent (``sqrt(var / n) / mean``) and
+``noise_scale`` measured on the suite itself: every baseline is simulated twice with different seeds, and
+``noise_scale`` makes the independent-packet error match the spread seen between those two runs (queueing delays
+of consecutive packets are correlated, so the independent-packet error is too small on its own). A baseline and its
+perturbed versions share the simulated time and seed, so their difference is if anything less noisy than this
+estimate, which treats them as independent. Flows whose
+simulated |Δ| is below ``noise_z`` times their noise have no reliable sign: they are left out of Sign Agreement
+and counted (``n_below_noise``); every flow counts in the correlation, slope, MAE and R² of Δ.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ndtwin.data.metrics import r2
+from ndtwin.data.sample import Sample
+from ndtwin.errors import ScenarioError, check_int, check_number
+from ndtwin.generate.scenario_draw import draw_scenario
+from ndtwin.generate.spec import GenerationSpec
+from ndtwin.parallel import ordered_map
+from ndtwin.scenario import Scenario, Topology
+from ndtwin.sim import simulate
+from ndtwin.sim.simulate import run_window
+from ndtwin.twin.base import Twin
+from ndtwin.whatif.analysis import json_safe
+from ndtwin.whatif.intervals import Intervals, intervals_of
+from ndtwin.whatif.perturb import (
+    FailLink,
+    Perturbation,
+    PerturbationError,
+    ScaleTraffic,
+    SetCapacity,
+    SetPort,
+    SetWeight,
+)
+
+DEFAULT_LOADS = (0.5, 0.8)
+WARMUP_FRACTION = 0.1  # simulate()'s default
+REPEAT_SEED_OFFSET = 7919  # simulator seed offset of the repeated baseline runs
+PERTURBATION_KINDS = ("traffic_scale", "link_failure", "capacity_change", "weight_change", "port_change")
+
+
+@dataclass(frozen=True)
+class SuiteCase:
+    """One perturbed scenario, simulated; ``baseline`` indexes ``Suite.baselines``, ``origin`` maps its flows to
+    the baseline's (−1: no baseline flow)."""
+
+    kind: str
+    description: str
+    baseline: int
+    sample: Sample
+    origin: np.ndarray
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Simulated baselines, their repeats with another simulator seed, and perturbed cases."""
+
+    name: str
+    baselines: tuple[Sample, ...]
+    repeats: tuple[Sample, ...]
+    cases: tuple[SuiteCase, ...]
+    seed: int
+    packets_per_flow: int
+
+
+def suite_samples(suite: Suite) -> list[Sample]:
+    """Every simulated scenario of a suite: baselines, repeats and perturbed cases."""
+    return [*suite.baselines, *suite.repeats, *(case.sample for case in suite.cases)]
+
+
+def _simulate_job(job: tuple[Scenario, float, int]) -> Sample:
+    scenario, duration_s, seed = job
+    return simulate(scenario, duration_s=duration_s, seed=seed)
+
+
+def suite_perturbations(scenario: Scenario, per_type: int, rng: np.random.Generator) -> list[Perturbation]:
+    """``per_type`` perturbations of each kind in PERTURBATION_KINDS on links that carry traffic, alternating
+    between making things worse and better (e.g. traffic ×1.25 / ×0.75, capacity ×0.5 / ×2)."""
+    topo = scenario.topology
+    used = np.unique(scenario.hops.link)
+    physical = sorted({(min(topo.src[i], topo.dst[i]), max(topo.src[i], topo.dst[i])) for i in used})
+    picks = [physical[i] for i in rng.permutation(len(physical))]
+    perturbations: list[Perturbation] = []
+    for k in range(per_type):
+        worse = k % 2 == 0
+        perturbations.append(ScaleTraffic(1.25 if worse else 0.75))
+        failure = next((FailLink(int(u), int(v)) for u, v in picks if _keeps_routes(FailLink(int(u), int(v)), scenario)), None)
+        if failure is not None:
+            perturbations.append(failure)
+        u, v = (int(n) for n in picks[0])
+        perturbations.append(SetCapacity(u, v, topo.links[topo.link_id(u, v)].capacity_bps * (0.5 if worse else 2.0)))
+        u, v = (int(n) for n in picks[1 % len(picks)])
+        perturbations.append(SetWeight(u, v, topo.links[topo.link_id(u, v)].weight * (4.0 if worse else 0.25)))
+        perturbations.append(SetPort(buffer_scale=0.5) if worse else SetPort(scheduling="FIFO"))
+        picks = picks[1:] + picks[:1]
+    return perturbations
+
+
+def _keeps_routes(failure: FailLink, scenario: Scenario) -> bool:
+    try:
+        failure.apply(scenario)
+    except PerturbationError:
+        return False
+    return True
+
+
+def build_suite(
+    topology: Topology,
+    *,
+    per_type: int = 2,
+    loads: Sequence[float] = DEFAULT_LOADS,
+    seed: int = 0,
+    packets_per_flow: int = 400,
+    workers: int = 1,
+    spec: GenerationSpec | None = None,
+    name: str = "suite",
+) -> Suite:
+    """Baselines on ``topology`` (one per load: traffic, capacities and ports drawn as ``ndtwin generate`` does,
+    rates scaled so the busiest link's utilisation is the load), ``per_type`` perturbations of each kind per
+    baseline. Everything is simulated for the time the baseline needs for ``packets_per_flow`` packets of its slowest
+    flow; a baseline and its perturbations share that time and a simulator seed, and each baseline is also
+    re-simulated with another seed to measure the simulator's noise."""
+    per_type = check_int("per_type", per_type, minimum=1)
+    packets_per_flow = check_int("packets_per_flow", packets_per_flow, minimum=1)
+    if not loads:
+        raise ScenarioError("loads", "at least one busiest-link utilisation")
+    rng = np.random.default_rng(seed)
+    spec = spec or GenerationSpec()
+    baselines, cases = [], []
+    for i, load in enumerate(loads):
+        check_number(f"loads[{i}]", load, minimum=0, strict=True)
+        drawn = draw_scenario(topology, spec, rng)
+        scenario = replace(drawn.scenario, traffic=drawn.scenario.traffic.scaled(load / drawn.intensity))
+        baselines.append(scenario)
+        for p in suite_perturbations(scenario, per_type, rng):
+            outcome = p.outcome(scenario)
+            cases.append((p.kind, p.describe(), i, outcome.scenario, outcome.origin))
+    sim_seeds = [seed * 1000 + i for i in range(len(baselines))]
+    durations = [run_window(s, packets_per_flow, None, WARMUP_FRACTION).end_s for s in baselines]
+    jobs = [(s, durations[i], sim_seeds[i]) for i, s in enumerate(baselines)]
+    jobs += [(s, durations[i], sim_seeds[i] + REPEAT_SEED_OFFSET) for i, s in enumerate(baselines)]
+    jobs += [(c[3], durations[c[2]], sim_seeds[c[2]]) for c in cases]
+    samples = [sample for _, sample in ordered_map(_simulate_job, jobs, workers=workers)]
+    n = len(baselines)
+    return Suite(
+        name=name,
+        baselines=tuple(samples[:n]),
+        repeats=tuple(samples[n:2 * n]),
+        cases=tuple(SuiteCase(kind, text, b, sample, origin)
+                    for (kind, text, b, _, origin), sample in zip(cases, samples[2 * n:])),
+        seed=seed,
+        packets_per_flow=packets_per_flow,
+    )
+
+
+# --- scores --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeltaScores:
+    """How well predicted changes Δ match simulated ones over a set of flows."""
+
+    n_flows: int
+    n_below_noise: int
+    sign_agreement: float
+    delta_corr: float
+    delta_slope: float
+    delta_mae: float
+    delta_mae_rel: float
+    delta_r2: float
+
+
+@dataclass(frozen=True)
+class TrustReport:
+    """Scores of a twin on a suite: overall and per perturbation kind, plus interval coverage."""
+
+    model: str
+    suite: str
+    overall: DeltaScores
+    by_perturbation: dict[str, DeltaScores]
+    coverage90: float | None  # share of simulated mean delays inside the 90 % interval (None: no intervals)
+    coverage_by_metric: dict[str, float] = field(default_factory=dict)
+    noise_scale: float = 1.0
+    noise_z: float = 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``ndtwin whatif validate --json`` (NaN → None)."""
+        return json_safe({
+            "model": self.model,
+            "suite": self.suite,
+            **asdict(self.overall),
+            "coverage90": self.coverage90,
+            "coverage_by_metric": self.coverage_by_metric,
+            "noise_scale": self.noise_scale,
+            "noise_z": self.noise_z,
+            "by_perturbation": {kind: asdict(scores) for kind, scores in self.by_perturbation.items()},
+        })
+
+
+def delta_scores(pred: np.ndarray, sim: np.ndarray, noise: np.ndarray, *, noise_z: float = 2.0) -> DeltaScores:
+    """Scores of predicted changes ``pred`` against simulated ``sim`` (same units, e.g. log ratios); ``noise`` is
+    the simulated change's standard error per flow. Non-finite entries are ignored."""
+    pred, sim, noise = (np.asarray(a, dtype=float) for a in (pred, sim, noise))
+    ok = np.isfinite(pred) & np.isfinite(sim)
+    pred, sim, noise = pred[ok], sim[ok], noise[ok]
+    signed = np.abs(sim) >= noise_z * np.nan_to_num(noise, nan=np.inf)
+    agree = np.sign(pred[signed]) == np.sign(sim[signed])
+    error = np.abs(pred - sim)
+    mean_change = float(np.mean(np.abs(sim))) if sim.size else float("nan")
+    varying = sim.size > 1 and np.std(sim) > 0 and np.std(pred) > 0
+    return DeltaScores(
+        n_flows=int(sim.size),
+        n_below_noise=int((~signed).sum()),
+        sign_agreement=float(agree.mean()) if agree.size else float("nan"),
+        delta_corr=float(np.corrcoef(pred, sim)[0, 1]) if varying else float("nan"),
+        delta_slope=float(np.cov(sim, pred)[0, 1] / np.var(sim, ddof=1)) if varying else float("nan"),
+        delta_mae=float(error.mean()) if sim.size else float("nan"),
+        delta_mae_rel=float(error.mean() / mean_change) if sim.size and mean_change > 0 else float("nan"),
+        delta_r2=r2(sim, pred),
+    )
+
+
+def relative_standard_error(sample: Sample) -> np.ndarray:
+    """Per flow: standard error of the simulated mean delay relative to it, as if packets were independent."""
+    labels = sample.flow_labels
+    delivered = labels["pkts_per_s"].to_numpy() * (1.0 - labels["loss"].to_numpy()) * float(sample.meta["sim_time_s"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(labels["delay_var_s2"].to_numpy() / delivered) / labels["delay_s"].to_numpy()
+
+
+def noise_scale(suite: Suite) -> float:
+    """Ratio of the seed-to-seed spread of baseline log delays to the independent-packet standard error."""
+    spread, expected = [], []
+    for first, second in zip(suite.baselines, suite.repeats):
+        diff = np.log(second.flow_labels["delay_s"].to_numpy() / first.flow_labels["delay_s"].to_numpy())
+        var = relative_standard_error(first) ** 2 + relative_standard_error(second) ** 2
+        ok = np.isfinite(diff) & np.isfinite(var)
+        spread.append(diff[ok] ** 2)
+        expected.append(var[ok])
+    total = float(np.sum(np.concatenate(expected))) if expected else 0.0
+    return math.sqrt(float(np.sum(np.concatenate(spread))) / total) if total > 0 else 1.0
+
+
+def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, noise_z: float = 2.0) -> TrustReport:
+    """Score ``twin``'s predicted changes of per-flow mean delay on ``suite`` (see the module docstring), and the
+    coverage of its 90 % intervals (``intervals``, or those stored with the twin's model; none → None)."""
+    intervals = intervals if intervals is not None else intervals_of(twin)
+    scale = noise_scale(suite)
+    base_pred = [twin.predict(b.scenario) for b in suite.baselines]
+    base_se = [relative_standard_error(b) for b in suite.baselines]
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    inside: dict[str, list[np.ndarray]] = {}
+    runs = [(b, p) for b, p in zip(suite.baselines, base_pred)]
+    for case in suite.cases:
+        pred = twin.predict(case.sample.scenario)
+        runs.append((case.sample, pred))
+        kept = case.origin >= 0
+        origin = case.origin[kept]
+        before_sim = suite.baselines[case.baseline].flow_labels["delay_s"].to_numpy()[origin]
+        before_pred = base_pred[case.baseline]["delay_s"].to_numpy()[origin]
+        after_sim = case.sample.flow_labels["delay_s"].to_numpy()[kept]
+        after_pred = pred["delay_s"].to_numpy()[kept]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sim_delta = np.log(after_sim / before_sim)
+            pred_delta = np.log(after_pred / before_pred)
+        noise = scale * np.hypot(base_se[case.baseline][origin], relative_standard_error(case.sample)[kept])
+        parts.setdefault(case.kind, []).append((pred_delta, sim_delta, noise))
+    if intervals is not None:
+        for sample, pred in runs:
+            bounds = intervals.bounds(sample.scenario, pred)
+            for metric in intervals.quantiles:
+                truth = sample.flow_labels[metric].to_numpy()
+                ok = np.isfinite(truth)
+                hit = (truth[ok] >= bounds[f"{metric}_lo"].to_numpy()[ok]) & (truth[ok] <= bounds[f"{metric}_hi"].to_numpy()[ok])
+                inside.setdefault(metric, []).append(hit)
+    by_kind = {kind: delta_scores(*_joined(p), noise_z=noise_z) for kind, p in parts.items()}
+    everything = [triple for p in parts.values() for triple in p]
+    coverage = {metric: float(np.concatenate(hits).mean()) for metric, hits in inside.items()}
+    return TrustReport(
+        model=twin.name,
+        suite=suite.name,
+        overall=delta_scores(*_joined(everything), noise_z=noise_z),
+        by_perturbation=by_kind,
+        coverage90=coverage.get("delay_s"),
+        coverage_by_metric=coverage,
+        noise_scale=scale,
+        noise_z=noise_z,
+    )
+
+
+def _joined(triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not triples:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    return tuple(np.concatenate([t[k] for t in triples]) for k in range(3))  # type: ignore[return-value]
+
+
+def merge_reports(reports: Sequence[TrustReport]) -> pd.DataFrame:
+    """One row per report and scope (overall and each perturbation kind), for side-by-side tables."""
+    rows = []
+    for report in reports:
+        for scope, scores in [("overall", report.overall), *report.by_perturbation.items()]:
+            rows.append({"model": report.model, "suite": report.suite, "scope": scope, **asdict(scores)})
+    return pd.DataFrame(rows)
