@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -111,29 +111,12 @@ Oracle = Callable[[Scenario], pd.DataFrame]
 
 
 def answer_all(oracle: Oracle, scenarios: Sequence[Scenario]) -> list[pd.DataFrame]:
-    """The oracle's frames for several scenarios. A GNN twin's ``predict`` answers them as one batch (the same
-    numbers, without the per-call overhead that dominates on small networks); other oracles one by one."""
-    twin = getattr(oracle, "__self__", None)
-    if len(scenarios) > 1 and getattr(oracle, "__name__", "") == "predict" and type(twin).__name__ == "GnnTwin":
-        if all(twin.scale_factors(s) == (1.0, 1.0) for s in scenarios):
-            return _gnn_batch(twin, scenarios)
+    """The oracle's frames for several scenarios: one batch when the oracle is the ``predict`` of a twin that has
+    ``predict_many`` (the GNN), otherwise one by one."""
+    predict_many = getattr(getattr(oracle, "__self__", None), "predict_many", None)
+    if getattr(oracle, "__name__", "") == "predict" and predict_many is not None:
+        return predict_many(scenarios)
     return [oracle(s) for s in scenarios]
-
-
-def _gnn_batch(twin: Any, scenarios: Sequence[Scenario]) -> list[pd.DataFrame]:
-    import torch
-
-    from ndtwin.gnn.features import collate, featurize
-
-    if twin.threads is not None and torch.get_num_threads() != twin.threads:
-        torch.set_num_threads(twin.threads)
-    graph = twin.normalizer.apply(collate([featurize(s) for s in scenarios]))
-    with torch.inference_mode():
-        pred = twin.model(graph)
-    bounds = np.cumsum([0] + [s.n_flows for s in scenarios])
-    columns = {"delay_s": "delay", "delay_var_s2": "jitter", "loss": "loss"}
-    return [pd.DataFrame({c: pred[k][a:b].double().numpy() for c, k in columns.items()})
-            for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def simulation_oracle(packets_per_flow: int = 500, seed: int = 0) -> Oracle:
