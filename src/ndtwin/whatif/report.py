@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 from rich.console import Group  # noqa: E402
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
@@ -87,6 +88,10 @@ def plot_png(result: WhatIfResult, path: str | Path) -> Path:
         left.axhline(result.delay_budget_s * 1e3, color="red", linewidth=1, linestyle="--", label="delay budget")
     left.set_xscale("log")
     left.set_yscale("log")
+    for axis in (left.xaxis, left.yaxis):  # plain numbers at 1-2-5 steps; no labels on minor ticks (they overlap)
+        axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(ticker.NullFormatter())
     left.set_xlabel("predicted delay before (ms)")
     left.set_ylabel("predicted delay after (ms)")
     left.set_title(result.perturbation[:60])
