@@ -30,7 +30,10 @@ def generate_command(
     intensity: Optional[str] = typer.Option(None, help="Busiest-link utilisation range LOW-HIGH, e.g. 0.3-1.0."),
     packets_per_flow: Optional[int] = typer.Option(None, help="Measured packets of the slowest flow per sample."),
     workers: Optional[int] = typer.Option(None, help="Worker processes (default: all cores; not used with --ray)."),
-    use_ray: bool = typer.Option(False, "--ray", help="Run samples as Ray tasks (needs the 'ray' extra)."),
+    use_ray: bool = typer.Option(
+        False, "--ray", help="Run samples as Ray tasks on the cluster at RAY_ADDRESS, else on a local one (needs the "
+        "'ray' extra; every node needs ndtwin and the topology files at the same paths).",
+    ),
     chunk_size: int = typer.Option(
         32, help="Samples per written part file (at most this many are redone after a kill)."
     ),

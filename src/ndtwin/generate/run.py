@@ -7,10 +7,13 @@ running it again: ids already in the dataset are skipped, so at most the unflush
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
@@ -173,14 +176,38 @@ def _import_ray() -> ModuleType:
 
 
 def _ray_map(ray: ModuleType, task: Callable[[int], _Labels], indices: Iterable[int]) -> Iterator[_Labels]:
-    """Results in completion order from Ray tasks (a local cluster unless RAY_ADDRESS names one)."""
-    ray.init(ignore_reinit_error=True, log_to_driver=False)
-    remote = ray.remote(lambda index: task(index))
-    todo = list(indices)
-    limit = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
-    running: list[Any] = []
-    while todo or running:
-        while todo and len(running) < limit:
-            running.append(remote.remote(todo.pop(0)))
-        done, running = ray.wait(running, num_returns=1)
-        yield ray.get(done[0])
+    """Results in completion order from Ray tasks, at most two per cluster CPU in flight. Runs on the cluster
+    named by RAY_ADDRESS, else on a local one that is shut down at the end."""
+    started_here = not ray.is_initialized()
+    _connect(ray)
+    try:
+        remote = ray.remote(lambda index: task(index))
+        todo = iter(indices)
+        limit = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+        running = [remote.remote(index) for index in islice(todo, limit)]
+        while running:
+            done, running = ray.wait(running, num_returns=1)
+            running += [remote.remote(index) for index in islice(todo, 1)]
+            yield _ray_result(ray, done[0])
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _connect(ray: ModuleType) -> None:
+    """Join the Ray cluster named by RAY_ADDRESS, else start a local one; ScenarioError naming --ray on failure."""
+    address = os.environ.get("RAY_ADDRESS")
+    try:
+        ray.init(ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)
+    except ConnectionError as error:
+        where = f"at RAY_ADDRESS={address!r}" if address else "started on this machine"
+        raise ScenarioError("--ray", f"a reachable Ray cluster {where}", str(error)) from None
+
+
+def _ray_result(ray: ModuleType, ref: Any) -> _Labels:
+    """The result of a Ray task; an error raised by the task itself is re-raised as is (as by the process pool),
+    with Ray's report of where it happened as its cause."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as error:
+        raise error.cause from error
