@@ -1,3 +1,4 @@
 from ndtwin.cli.main import app
 
-app()
+if __name__ == "__main__":  # spawned worker processes re-import the main module
+    app()

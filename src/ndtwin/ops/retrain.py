@@ -92,7 +92,7 @@ class RetrainManager:
         background: bool = True,
     ) -> None:
         """``margin``: relative improvement required to promote (0.05 = the candidate's score must be at least
-        5 % lower). ``background=False`` runs jobs synchronously inside :meth:`trigger` (deterministic replays)."""
+        5 % lower; scores must be positive, lower is better, e.g. an error). ``background=False`` runs jobs synchronously inside :meth:`trigger` (deterministic replays)."""
         if not 0 <= margin < 1:
             raise ValueError(f"margin: expected a number in [0, 1), got {margin!r}")
         self.registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
@@ -220,7 +220,9 @@ class RetrainManager:
 
     def _finish(self) -> None:
         if self._process is not None:
-            self._process.join(timeout=0)  # the worker has sent its outcome; its exit must not stall the loop
+            # The worker has sent its outcome and is exiting: a short wait reaps it (no zombie) without stalling the
+            # loop; one still alive is reaped when the next worker starts.
+            self._process.join(timeout=1.0)
         if self._connection is not None:
             self._connection.close()
         if self._lock is not None:

@@ -1,0 +1,115 @@
+"""``ndtwin operate``: run the twin's operational loop (telemetry, drift, retraining, SLA) over a stream."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ndtwin.cli.common import fail
+from ndtwin.cli.progress import console
+from ndtwin.errors import DatasetError
+
+
+def operate_command(
+    replay: Optional[Path] = typer.Option(
+        None, "--replay", help="A robust-ndt <database>/<topology> folder, e.g. robust_ndt/delay_app_database/passion."
+    ),
+    sim: bool = typer.Option(False, "--sim", help="Operate on a simulated stream (Poisson → ON-OFF → CBR) instead."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for PNG plots over time."),
+    state: Optional[Path] = typer.Option(
+        None, "--state", help="Folder keeping store, registry and checkpoint; rerunning resumes where it stopped."
+    ),
+    steps_per_concept: Optional[int] = typer.Option(
+        None, "--steps-per-concept", min=1, help="Keep only the first N steps of each concept (quick runs)."
+    ),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after N steps (resume later)."),
+) -> None:
+    """Replay a stream through the self-adaptive twin, with and without synchronisation, and score both."""
+    if (replay is None) == (not sim):
+        fail(ValueError("give exactly one of --replay DIR and --sim"))
+    from ndtwin.ops.loop import LoopSettings, OperatingLoop
+
+    try:
+        if sim:
+            from ndtwin.ops.sim_stream import LOOP_SETTINGS, simulated_stream
+
+            stream = simulated_stream(steps_per_concept=steps_per_concept or 25)
+            settings = LoopSettings(**LOOP_SETTINGS)
+        else:
+            from ndtwin.data.robust_ndt import read_replay
+
+            stream = read_replay(replay)
+            stream = stream.truncated(steps_per_concept) if steps_per_concept else stream
+            settings = LoopSettings()
+    except DatasetError as error:
+        fail(error)
+    with tempfile.TemporaryDirectory(prefix="ndtwin-operate-") as scratch:
+        loop = OperatingLoop(stream, state or Path(scratch), settings)
+        result = loop.run(max_steps=max_steps, on_step=lambda step, event: _report(step, event, stream.n_steps))
+        served = loop.served_windows()
+    if state is not None:
+        (state / "result.json").write_text(json.dumps(_plain(result)))
+    if plots is not None:
+        _write_plots(result, served, stream, plots)
+    summary = {key: value for key, value in result.items() if key != "per_step_nmse_db"}
+    if as_json:
+        print(json.dumps(_plain(summary)))
+        return
+    console.print(_table(summary))
+
+
+def _report(step: int, event: str, n_steps: int) -> None:
+    if event == "done":
+        console.print(f"step {step + 1}/{n_steps}", style="dim")
+    else:
+        console.print(f"step {step}: {event}")
+
+
+def _plain(value: object) -> object:
+    """``value`` with NaN as None and numpy scalars as Python numbers (strict JSON)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _write_plots(result: dict, served, stream, folder: Path) -> None:
+    from ndtwin.ops.loop import INITIAL_COLUMN, SERVED_COLUMN
+    from ndtwin.ops.plots import plot_delay_trace, plot_step_nmse
+
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_step_nmse(result, stream.concept_starts, stream.patterns, folder / f"{stream.topology}_nmse.png")
+    plot_delay_trace(
+        served, stream.concept_starts, stream.patterns, folder / f"{stream.topology}_delay.png",
+        predicted_columns={"with sync": SERVED_COLUMN, "without sync": INITIAL_COLUMN},
+        title=f"{stream.topology}: measured vs predicted delay",
+    )
+    console.print(f"plots written to {folder}")
+
+
+def _fmt(value: float) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def _table(summary: dict) -> Table:
+    table = Table(title=f"{summary['topology']}: {summary['steps']} steps, {summary['retrains']} retrains, "
+                        f"{len(summary['promotions'])} promotions, {len(summary['drifts_detected'])} drifts")
+    for column in ("figure", "with sync", "without sync"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    table.add_row("NMSE dB (mean of steps)", *(_fmt(summary["nmse_db"][k]) for k in ("with_sync", "without_sync")))
+    for concept, values in summary["nmse_db_per_concept"].items():
+        table.add_row(f"  {concept}", *(_fmt(values[k]) for k in ("with_sync", "without_sync")))
+    for name in ("accuracy", "precision", "recall"):
+        if "sla" in summary:
+            table.add_row(f"SLA {name}", *(_fmt(summary["sla"][k][name]) for k in ("with_sync", "without_sync")))
+    return table

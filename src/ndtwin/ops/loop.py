@@ -1,0 +1,328 @@
+"""The operational loop of a self-adaptive twin over a stream of measured windows (predict, then learn).
+
+Every step (one element of windows): its traffic goes into the telemetry store, the serving model predicts its
+delays (and, for comparison, the initial model, which is never retrained), a KSWIN detector watches the traffic
+(no labels needed); then the measured delays arrive, are stored with the predictions served for them, and feed a
+residual detector. After a drift, candidates are retrained in the background every few steps, only on labelled
+windows the stream has delivered since the drift (the most recent steps held back to score them), and promoted
+through the registry only when they beat the serving model there. The store holds the loop's checkpoint (in the
+same transaction as the step's labels), so a killed loop resumes at the first step it had not finished.
+
+A replay runs far faster than the measurement clock (an element spans 100 s of traffic, a retraining takes
+seconds), so before each step the loop waits for a running job, which in real operation would have finished
+within the element; the serving model answers meanwhile either way.
+"""
+
+from __future__ import annotations
+
+import base64
+import pickle
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from ndtwin.data.metrics import nmse_db
+from ndtwin.data.robust_ndt import BUDGET_COLUMN, ReplayStream
+from ndtwin.ops.drift import AnyOf, KswinDetector, ResidualDetector, relative_error
+from ndtwin.ops.registry import ModelRegistry
+from ndtwin.ops.retrain import RetrainManager, RetrainResult
+from ndtwin.ops.sla import mean_db, sla_scores, step_nmse_db
+from ndtwin.ops.window_model import HISTORY_COLUMN, INITIAL_ROUNDS, WindowDelayModel, flow_history, with_flow_history
+
+STORE_FILE = "telemetry.duckdb"
+REGISTRY_DIR = "registry"
+CHECKPOINT_KEY = "loop"
+TRAFFIC_COLUMNS = (
+    "step", "flow_id", "window_idx", "traffic_kbps", "loss_pkts_per_s", "packet_size_bytes", "path_length",
+    "propag_delay_s", "min_link_capacity_mbps",
+)
+SERVED_COLUMN = "served_delay_s"
+INITIAL_COLUMN = "initial_model_delay_s"
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """Detector and retraining settings (defaults: the paper's KSWIN on traffic, retrain every 2 steps).
+
+    Besides KSWIN (traffic windows) and the residual detector (one mean relative error per step), a step whose
+    NMSE exceeds ``failure_db`` counts as a drift at once. Residual and failure alarms within ``quiet_steps`` of
+    the last drift are ignored (the loop is already adapting). Retraining starts ``min_steps_after_drift`` steps
+    after a drift and repeats every ``retrain_every`` steps up to ``adapt_steps`` steps after it; each candidate
+    is trained on the steps since the drift except the last ``holdout_steps``, on which it is scored.
+    """
+
+    kswin_alpha: float = 0.001
+    kswin_window: int = 6800
+    kswin_stat: int = 1200
+    seed: int = 42
+    residual_delta: float = 0.002
+    residual_reference_steps: int = 5
+    failure_db: float = 5.0
+    min_steps_after_drift: int = 2
+    retrain_every: int = 2
+    adapt_steps: int = 40
+    holdout_steps: int = 1
+    quiet_steps: int = 6
+    background: bool = True
+
+
+@dataclass
+class Checkpoint:
+    """What the loop needs to resume: the next step, the drift bookkeeping, detectors and elapsed seconds."""
+
+    next_step: int = 0
+    drift_step: Optional[int] = None
+    last_trigger: Optional[int] = None
+    drifts: list = field(default_factory=list)
+    retrain_outcomes: list = field(default_factory=list)
+    seconds: float = 0.0
+    detectors: str = ""
+
+    def to_state(self) -> dict:
+        return asdict(self)
+
+
+def _pickled(value: Any) -> str:
+    return base64.b64encode(pickle.dumps(value)).decode("ascii")
+
+
+def _unpickled(text: str) -> Any:
+    return pickle.loads(base64.b64decode(text))
+
+
+def train_candidate(out_dir: Path, data: dict) -> dict:
+    """Retraining job: fit a warm-started and a from-scratch model on ``data["frame"]``, keep the one better on
+    the frame's last steps, refit it on the whole frame and save it to ``out_dir``."""
+    frame: pd.DataFrame = data["frame"]
+    warm = WindowDelayModel.load(data["warm_dir"])
+    steps = np.unique(frame["step"])
+    if steps.size >= 2:
+        cut = steps[-max(1, steps.size // 4)]
+        early, late = frame[frame["step"] < cut], frame[frame["step"] >= cut]
+        scores = {
+            "warm": step_score(WindowDelayModel.fit(early, warm_from=warm), late),
+            "scratch": step_score(WindowDelayModel.fit(early), late),
+        }
+        kind = min(scores, key=scores.get)
+    else:
+        kind = "warm"
+    model = WindowDelayModel.fit(frame, warm_from=warm if kind == "warm" else None)
+    model.save(out_dir)
+    return {"start": kind, "train_windows": int(len(frame))}
+
+
+def step_score(model: WindowDelayModel, frame: pd.DataFrame) -> float:
+    """Geometric mean of the per-step NMSE (linear; lower is better) of ``model`` on labelled ``frame``."""
+    return float(10 ** (mean_db(step_nmse_db(frame["delay_s"], model.predict(frame), frame["step"])) / 10))
+
+
+def holdout_score(model_dir: Path, holdout: pd.DataFrame) -> float:
+    """Score of a saved model on held-back windows (:func:`step_score`)."""
+    return step_score(WindowDelayModel.load(model_dir), holdout)
+
+
+class OperatingLoop:
+    """Runs a :class:`ReplayStream` through the predict-then-learn loop, persisting everything in ``state_dir``."""
+
+    def __init__(self, stream: ReplayStream, state_dir: str | Path, settings: LoopSettings = LoopSettings()) -> None:
+        self.stream, self.settings = stream, settings
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.source = f"stream/{stream.topology}"
+        windows = stream.windows.reset_index(drop=True)
+        self.windows = windows.assign(seq=np.arange(len(windows), dtype=np.int64))
+        self._step_rows = np.concatenate([[0], np.flatnonzero(np.diff(windows["step"].to_numpy())) + 1, [len(windows)]])
+        self.registry = ModelRegistry(self.state_dir / REGISTRY_DIR)
+
+    def run(self, *, max_steps: Optional[int] = None, on_step: Optional[Callable[[int, str], None]] = None) -> dict:
+        """Process the remaining steps (at most ``max_steps``) and return the experiment's figures."""
+        from ndtwin.ops.store import TelemetryStore
+
+        initial = self._initial_model()
+        with TelemetryStore(self.state_dir / STORE_FILE) as store, RetrainManager(
+            self.registry, train_candidate, holdout_score, background=self.settings.background
+        ) as manager:
+            checkpoint = Checkpoint(**store.get_state(CHECKPOINT_KEY, {}))
+            detectors = _unpickled(checkpoint.detectors) if checkpoint.detectors else self._detectors()
+            serving_id, serving = self._serving()
+            end = self.stream.n_steps if max_steps is None else min(self.stream.n_steps, checkpoint.next_step + max_steps)
+            for step in range(checkpoint.next_step, end):
+                started = time.perf_counter()
+                outcome = manager.wait() if self.settings.background else manager.poll()
+                if outcome is not None:
+                    checkpoint.retrain_outcomes.append(_outcome_record(outcome, step))
+                    if on_step:
+                        on_step(step, f"retrain {outcome.drift_id}: {outcome.status}")
+                if self.registry.history()[-1] != serving_id:
+                    serving_id, serving = self._serving()
+                    detectors.members["residual"].reset()
+                self._step(store, step, serving, initial, detectors, checkpoint)
+                self._maybe_retrain(manager, store, step, checkpoint, on_step)
+                checkpoint.seconds += time.perf_counter() - started
+                if on_step:
+                    on_step(step, "done")
+            final = manager.wait()
+            if final is not None:
+                checkpoint.retrain_outcomes.append(_outcome_record(final, end))
+                store.put_state(CHECKPOINT_KEY, checkpoint.to_state())
+            return self._summary(store, checkpoint, finished=end == self.stream.n_steps)
+
+    def served_windows(self) -> pd.DataFrame:
+        """Every processed window: its traffic, measured delay and the predictions served for it."""
+        from ndtwin.ops.store import TelemetryStore
+
+        with TelemetryStore(self.state_dir / STORE_FILE, read_only=True) as store:
+            return store.labelled(self.source)
+
+    def _detectors(self) -> AnyOf:
+        s = self.settings
+        return AnyOf(
+            {
+                "traffic": KswinDetector(s.kswin_alpha, s.kswin_window, s.kswin_stat, seed=s.seed),
+                "residual": ResidualDetector(delta=s.residual_delta, reference_size=s.residual_reference_steps),
+            }
+        )
+
+    def _initial_model(self) -> WindowDelayModel:
+        """The model trained on the initial training data: registered and promoted as the first version."""
+        versions = self.registry.versions()
+        if versions:
+            return WindowDelayModel.load(versions[0].model_dir)
+        training = with_flow_history(self.stream.initial_training, "conn_element_idx")
+        model = WindowDelayModel.fit(training, rounds=INITIAL_ROUNDS)
+        with self.registry.workspace("initial") as work:
+            version = self.registry.register(
+                model.save(work / "model"), metrics={"train_windows": len(training)},
+                data_window={"source": "initial training split", "rows": len(training)}, parent=None,
+                note=f"initial model, {self.stream.patterns[0]} traffic",
+            )
+        self.registry.promote(version)
+        return model
+
+    def _serving(self) -> tuple[str, WindowDelayModel]:
+        info = self.registry.serving()
+        return info.id, WindowDelayModel.load(info.model_dir)
+
+    def _step(
+        self, store: Any, step: int, serving: WindowDelayModel, initial: WindowDelayModel, detectors: AnyOf,
+        checkpoint: Checkpoint,
+    ) -> None:
+        """Predict one step, store its traffic, labels and predictions, and update the detectors."""
+        rows = self.windows.iloc[self._step_rows[step] : self._step_rows[step + 1]]
+        traffic = rows[["seq", *TRAFFIC_COLUMNS] + ([BUDGET_COLUMN] if self.stream.has_budget else [])]
+        store.append_traffic(self.source, traffic.reset_index(drop=True))
+        history = flow_history(store.labelled(self.source))
+        features = traffic.assign(**{HISTORY_COLUMN: traffic["flow_id"].map(history).to_numpy(float)})
+        served, baseline = serving.predict(features), initial.predict(features)
+        fired = set()
+        for value in traffic["traffic_kbps"].to_numpy(float):
+            if detectors.update({"traffic": value, "residual": None}):
+                fired.update(detectors.fired)
+        measured = rows["delay_s"].to_numpy(float)
+        if detectors.update({"traffic": None, "residual": relative_error(served, measured)}):
+            fired.update(detectors.fired)
+        if nmse_db(measured, served) > self.settings.failure_db:
+            fired.add("failure")
+        quiet = checkpoint.drift_step is not None and step - checkpoint.drift_step <= self.settings.quiet_steps
+        if fired and not (quiet and "traffic" not in fired):
+            checkpoint.drift_step, checkpoint.last_trigger = step, None
+            checkpoint.drifts.append({"step": step, "detectors": sorted(fired)})
+        checkpoint.next_step = step + 1
+        checkpoint.detectors = _pickled(detectors)
+        labels = pd.DataFrame(
+            {"seq": rows["seq"].to_numpy(), "delay_s": measured, SERVED_COLUMN: served, INITIAL_COLUMN: baseline}
+        )
+        store.append_labels(self.source, labels, state={CHECKPOINT_KEY: checkpoint.to_state()})
+
+    def _maybe_retrain(
+        self, manager: RetrainManager, store: Any, step: int, checkpoint: Checkpoint,
+        on_step: Optional[Callable[[int, str], None]],
+    ) -> None:
+        """Trigger a background retraining when the schedule after the last drift asks for one."""
+        s, drift = self.settings, checkpoint.drift_step
+        if drift is None:
+            return
+        since = step - drift + 1
+        due = checkpoint.last_trigger is None or step - checkpoint.last_trigger >= s.retrain_every
+        if since < s.min_steps_after_drift or since > s.adapt_steps or not due:
+            return
+        labelled = with_flow_history(store.labelled(self.source), "step")
+        frame = labelled[labelled["step"] >= drift]
+        cut = step + 1 - s.holdout_steps
+        drift_id = f"drift{drift}-step{step}"
+        warm_dir = str(self.registry.serving_dir())
+        started = manager.trigger(
+            drift_id, {"frame": frame[frame["step"] < cut], "warm_dir": warm_dir}, frame[frame["step"] >= cut],
+            data_window={"source": self.source, "steps": [drift, step], "holdout_steps": [cut, step]},
+            note=f"retrained after the drift at step {drift}",
+        )
+        if started:
+            checkpoint.last_trigger = step
+            if on_step:
+                on_step(step, f"retraining {drift_id}")
+
+    def _summary(self, store: Any, checkpoint: Checkpoint, *, finished: bool) -> dict:
+        return summarize(self.stream, store.labelled(self.source), checkpoint, self.registry, finished=finished)
+
+
+def _outcome_record(outcome: RetrainResult, step: int) -> dict:
+    return {"drift_id": outcome.drift_id, "status": outcome.status, "candidate": outcome.candidate,
+            "train_seconds": outcome.train_seconds, "collected_at_step": step, "reason": outcome.reason}
+
+
+def summarize(
+    stream: ReplayStream, labelled: pd.DataFrame, checkpoint: Checkpoint, registry: ModelRegistry, *, finished: bool
+) -> dict:
+    """The experiment's figures from the stored windows (measured delay + predictions) and the registry."""
+    steps = np.sort(labelled["step"].unique())
+    per_step = {
+        name: step_nmse_db(labelled["delay_s"], labelled[column], labelled["step"])
+        for name, column in (("with_sync", SERVED_COLUMN), ("without_sync", INITIAL_COLUMN))
+    }
+    concept = stream.concept_of_step(steps)
+    versions = {info.id: info for info in registry.versions()}
+    history = registry.history()
+    retrain_seconds = sum(info.metrics.get("train_seconds", 0.0) for info in versions.values() if info.parent)
+    result = {
+        "topology": stream.topology,
+        "steps": int(steps.size),
+        "finished": finished,
+        "nmse_db": {name: mean_db(values) for name, values in per_step.items()},
+        "nmse_db_pooled": {
+            name: nmse_db(labelled["delay_s"], labelled[column])
+            for name, column in (("with_sync", SERVED_COLUMN), ("without_sync", INITIAL_COLUMN))
+        },
+        "nmse_db_per_concept": {
+            pattern: {name: mean_db(values[concept == i]) for name, values in per_step.items()}
+            for i, pattern in enumerate(stream.patterns) if np.any(concept == i)
+        },
+        "drifts_detected": checkpoint.drifts,
+        "retrains": sum(1 for info in versions.values() if info.parent),
+        "retrain_outcomes": {
+            status: sum(1 for o in checkpoint.retrain_outcomes if o["status"] == status)
+            for status in ("promoted", "rejected", "failed")
+        },
+        "promotions": [
+            {"version": v, "steps": versions[v].data_window.get("steps"), "start": versions[v].metrics.get("start")}
+            for v in history[1:]
+        ],
+        "promotion_steps": [o["collected_at_step"] for o in checkpoint.retrain_outcomes if o["status"] == "promoted"],
+        "serving_version": history[-1],
+        "retrain_seconds": round(retrain_seconds, 2),
+        "loop_seconds": round(checkpoint.seconds, 2),
+        "retrain_time_share": round(retrain_seconds / max(checkpoint.seconds, 1e-9), 4),
+        "per_step_nmse_db": {name: [round(float(v), 3) for v in values] for name, values in per_step.items()},
+    }
+    if BUDGET_COLUMN in labelled.columns:
+        result["sla"] = {
+            name: sla_scores(labelled["delay_s"], labelled[column], labelled[BUDGET_COLUMN])
+            for name, column in (("with_sync", SERVED_COLUMN), ("without_sync", INITIAL_COLUMN))
+        }
+        result["sla_accuracy"] = {name: scores["accuracy"] for name, scores in result["sla"].items()}
+    return result
+
+

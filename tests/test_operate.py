@@ -1,0 +1,143 @@
+"""Operating the twin: NMSE/SLA figures, the per-window model, restart/resume, and the drift experiment end to end."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ndtwin.errors import DatasetError
+from ndtwin.ops.sla import mean_db, sla_scores, step_nmse_db
+from ndtwin.ops.window_model import HISTORY_COLUMN, WindowDelayModel, flow_history, with_flow_history
+
+NDTWIN = str(Path(sys.executable).parent / "ndtwin")
+
+
+def test_step_nmse_db_on_hand_computed_values():
+    # step 0: errors (1, 1), y² mean (1+9)/2=5 → 1/5 → −6.990 dB; step 1: exact → −inf; step 2: error 2 on y=2 → 0 dB
+    y = [1.0, 3.0, 2.0, 2.0, 2.0]
+    p = [2.0, 2.0, 2.0, 2.0, 4.0]
+    steps = [0, 0, 1, 1, 2]
+    values = step_nmse_db(y, p, steps)
+    assert values[0] == pytest.approx(10 * math.log10(0.2))
+    assert values[1] == -math.inf
+    assert values[2] == pytest.approx(0.0)
+    assert mean_db(values) == pytest.approx((10 * math.log10(0.2) + 0.0) / 2)
+    assert list(step_nmse_db([1.0, 2.0], [1.0, 4.0], [5, 3])) == [0.0, -math.inf]
+
+
+def test_sla_scores_on_hand_computed_values():
+    measured = [1.0, 3.0, 3.0, 1.0, 1.0]
+    predicted = [3.0, 3.0, 1.0, 1.0, 1.0]
+    budget = [2.0] * 5
+    scores = sla_scores(measured, predicted, budget)
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    assert scores["precision"] == pytest.approx(1 / 2)
+    assert scores["recall"] == pytest.approx(1 / 2)
+    assert scores["measured_violation_rate"] == pytest.approx(2 / 5)
+    assert math.isnan(sla_scores([1.0], [1.0], [2.0])["precision"])
+
+
+def _windows(n_steps: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = n_steps * 20
+    traffic = rng.uniform(100, 900, rows)
+    frame = pd.DataFrame({
+        "step": np.repeat(np.arange(n_steps), 20), "flow_id": np.tile(np.repeat([1, 2], 10), n_steps),
+        "traffic_kbps": traffic, "loss_pkts_per_s": np.zeros(rows), "packet_size_bytes": np.full(rows, 512.0),
+        "path_length": np.full(rows, 3), "propag_delay_s": np.full(rows, 0.01), "min_link_capacity_mbps": np.ones(rows),
+    })
+    frame["delay_s"] = 0.01 + 0.1 * (traffic / 1000) / (1 - traffic / 1000)
+    return frame
+
+
+def test_flow_history_uses_only_earlier_elements():
+    frame = pd.DataFrame({"flow_id": [1, 1, 1, 1, 2, 2], "step": [0, 0, 1, 2, 1, 2], "delay_s": [1.0, 3.0, 4.0, 9.0, 5.0, 7.0]})
+    history = with_flow_history(frame, "step")[HISTORY_COLUMN].to_numpy()
+    # flow 1: step 0 has none, step 1 sees mean(1,3)=2, step 2 sees mean(2, 4)=3; flow 2: none, then 5
+    assert np.allclose(history, [np.nan, np.nan, 2.0, 3.0, np.nan, 5.0], equal_nan=True)
+    assert flow_history(frame).to_dict() == {1: pytest.approx((2 + 4 + 9) / 3), 2: pytest.approx(6.0)}
+
+
+def test_window_model_learns_saves_and_loads(tmp_path):
+    train, test = with_flow_history(_windows(30), "step"), with_flow_history(_windows(10, seed=1), "step")
+    model = WindowDelayModel.fit(train)
+    predicted = model.predict(test)
+    assert float(np.mean(np.abs(predicted - test["delay_s"]) / test["delay_s"])) < 0.1
+    loaded = WindowDelayModel.load(model.save(tmp_path / "model"))
+    assert np.array_equal(loaded.predict(test), predicted)
+    warm = WindowDelayModel.fit(test, warm_from=model)
+    assert warm.booster.num_boosted_rounds() > model.booster.num_boosted_rounds()
+    (tmp_path / "model" / "config.json").write_text(json.dumps({"kind": "something else"}))
+    with pytest.raises(DatasetError, match="config.json: kind: expected 'robust_ndt_window_delay'"):
+        WindowDelayModel.load(tmp_path / "model")
+
+
+def _run_until(args: list[str], marker: str) -> None:
+    """Start ``ndtwin`` and kill -9 it as soon as its progress output shows ``marker``."""
+    process = subprocess.Popen([NDTWIN, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "COLUMNS": "250"})
+    for line in process.stderr:
+        if marker in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, f"{marker!r} never appeared"
+
+
+@pytest.mark.slow
+def test_killed_runs_resume_without_lost_or_duplicated_rows(shared_data, tmp_path):
+    from ndtwin.data.robust_ndt import read_replay
+    from ndtwin.ops.loop import SERVED_COLUMN, OperatingLoop
+    from ndtwin.ops.registry import ModelRegistry
+
+    folder = shared_data / "robust_ndt" / "delay_app_database" / "5g_crosshaul"
+    args = ["operate", "--replay", str(folder), "--steps-per-concept", "4", "--state", str(tmp_path), "--json"]
+    _run_until(args, "step 5/16")  # mid-run
+    _run_until(args, "retraining")  # during a background retraining (the first drift is the deterministic concept)
+    finished = subprocess.run([NDTWIN, *args, "--plots", str(tmp_path / "plots")], capture_output=True, text=True,
+                              check=True)
+    result = json.loads(finished.stdout)
+    assert result["finished"] and result["steps"] == 16
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == {"5g_crosshaul_nmse.png", "5g_crosshaul_delay.png"}
+
+    stream = read_replay(folder).truncated(4)
+    served = OperatingLoop(stream, tmp_path).served_windows()
+    assert list(served["seq"]) == list(range(len(stream.windows)))
+    assert np.array_equal(served["delay_s"].to_numpy(), stream.windows["delay_s"].to_numpy(float))
+    assert np.isfinite(served[SERVED_COLUMN]).all()
+    assert result["retrain_outcomes"]["failed"] == 0
+    registry = ModelRegistry(tmp_path / "registry", create=False)
+    serving = WindowDelayModel.load(registry.serving_dir())
+    features = served.assign(**{HISTORY_COLUMN: np.nan})
+    assert np.isfinite(serving.predict(features)).all()
+
+
+@pytest.mark.slow
+def test_operate_replay_cli_beats_the_unsynchronised_twin(shared_data):
+    folder = shared_data / "robust_ndt" / "delay_app_database" / "5g_crosshaul"
+    finished = subprocess.run([NDTWIN, "operate", "--replay", str(folder), "--json"], capture_output=True, text=True,
+                              check=True)
+    result = json.loads(finished.stdout)
+    for key in ("nmse_db", "sla_accuracy", "drifts_detected", "retrains", "retrain_time_share", "nmse_db_per_concept",
+                "sla", "promotions"):
+        assert key in result
+    assert result["nmse_db"]["with_sync"] < result["nmse_db"]["without_sync"]
+    assert result["sla_accuracy"]["with_sync"] > result["sla_accuracy"]["without_sync"]
+    assert result["retrains"] > 0 and result["drifts_detected"]
+
+
+@pytest.mark.slow
+def test_operate_on_a_simulated_stream(tmp_path):
+    finished = subprocess.run([NDTWIN, "operate", "--sim", "--steps-per-concept", "6", "--json", "--state", str(tmp_path)],
+                              capture_output=True, text=True, check=True)
+    result = json.loads(finished.stdout)
+    assert result["steps"] == 18 and list(result["nmse_db_per_concept"]) == ["poisson", "on-off", "cbr"]
+    assert math.isfinite(result["nmse_db"]["with_sync"]) and 0 <= result["sla_accuracy"]["with_sync"] <= 1
+    assert json.loads((tmp_path / "result.json").read_text())["per_step_nmse_db"]["with_sync"]
