@@ -14,10 +14,14 @@ from rich.table import Table
 
 from ndtwin.cli.common import error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
+from ndtwin.cli.operate_cmd import operate_command
+from ndtwin.cli.optimize_cmd import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
 from ndtwin.cli.progress import console, progress_bar
+from ndtwin.cli.registry_cmd import registry_app
 from ndtwin.cli.simulate_cmd import simulate_command
 from ndtwin.cli.train_cmd import train_command
+from ndtwin.cli.whatif_cmd import whatif_app
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.load import open_samples
 from ndtwin.data.native import DatasetWriter
@@ -30,6 +34,10 @@ app.command("simulate")(simulate_command)
 app.command("generate")(generate_command)
 app.command("train")(train_command)
 app.command("predict")(predict_command)
+app.command("operate")(operate_command)
+app.add_typer(registry_app, name="registry")
+app.add_typer(whatif_app, name="whatif")
+app.add_typer(optimize_app, name="optimize")
 
 
 @app.command()
