@@ -1,12 +1,13 @@
 """Trust of what-if answers on topologies the twin did not train on: sign agreement, delta correlation and 90 %
 interval coverage per model, side by side.
 
-    python bench/whatif_trust.py [--models default qt] [--packets 400] [--per-type 2] [--loads 0.5,0.8]
-                                 [--suite TOPOLOGY@SEED ...]
+    python bench/whatif_trust.py [--models default qt] [--packets 400] [--reference-packets 1600] [--per-type 2]
+                                 [--loads 0.5,0.8] [--suite TOPOLOGY@SEED ...]
 
 Suites: Abilene and GEANT (2012) from the Topology Zoo, and a 20-node power-law graph drawn with seed 12345 (the
 default model trained on power-law graphs drawn from `ndtwin generate` seed 0). Targets: sign agreement ≥ 0.95,
-delta correlation ≥ 0.9, interval coverage within 0.85–0.95.
+delta correlation ≥ 0.9, interval coverage within 0.85–0.95, judged against reference runs of
+``--reference-packets`` packets per flow (0: against the ``--packets`` runs the changes are measured on).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 from ndtwin.generate.topologies import resolve_sources
 from ndtwin.twin.catalog import load_twin
 from ndtwin.whatif.grade import grade
-from ndtwin.whatif.validate import build_suite, merge_reports, score_twin
+from ndtwin.whatif.validate import REFERENCE_PACKETS, build_suite, merge_reports, score_twin
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "topologies" / "topology-zoo"
 SUITES = (f"{ZOO / 'Abilene.graphml'}@0", f"{ZOO / 'Geant2012.graphml'}@0", "powerlaw:20@12345")
@@ -32,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["default", "qt"])
     parser.add_argument("--packets", type=int, default=400)
+    parser.add_argument("--reference-packets", type=int, default=REFERENCE_PACKETS)
     parser.add_argument("--per-type", type=int, default=2)
     parser.add_argument("--loads", default="0.5,0.8")
     parser.add_argument("--workers", type=int, default=1)
@@ -46,10 +48,11 @@ def main() -> None:
         name, topology = resolve_sources((entry,))[0].draw(np.random.default_rng(seed))
         start = time.perf_counter()
         suite = build_suite(topology, per_type=args.per_type, loads=loads, seed=seed, packets_per_flow=args.packets,
-                            workers=args.workers, name=name)
+                            workers=args.workers, name=name, reference_packets=args.reference_packets or None)
         built = time.perf_counter() - start
         print(f"{name}: {topology.n_nodes} nodes, {len(suite.baselines)} baselines, {len(suite.cases)} perturbed "
-              f"scenarios simulated in {built:.0f} s")
+              f"scenarios simulated in {built:.0f} s "
+              f"(reference runs: {suite.reference_packets or 'none'})")
         for twin in twins:
             report = score_twin(twin, suite)
             reports.append(report)

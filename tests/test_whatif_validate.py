@@ -1,5 +1,6 @@
 import json
 import math
+from dataclasses import replace
 from importlib import resources
 
 import numpy as np
@@ -11,6 +12,7 @@ from ndtwin.data.topology_io import write_gml
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.scenario import Topology
 from ndtwin.whatif.grade import GRADES, GradeBounds, grade, read_grade, write_grade
+from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, Intervals
 from ndtwin.whatif.validate import PERTURBATION_KINDS, DeltaScores, TrustReport, build_suite, delta_scores, score_twin
 
 runner = CliRunner()
@@ -67,9 +69,10 @@ def test_grade_file_round_trip(tmp_path):
 class LookupTwin:
     """Predicts the simulated labels of the suite's scenarios, optionally distorted by ``transform``."""
 
-    def __init__(self, suite, transform=lambda frame: frame):
+    def __init__(self, suite, transform=lambda frame: frame, samples=None):
         self.name = "lookup"
-        self.table = {id(s.scenario): s.flow_labels for s in [*suite.baselines, *(c.sample for c in suite.cases)]}
+        samples = samples if samples is not None else [*suite.baselines, *(c.sample for c in suite.cases)]
+        self.table = {id(s.scenario): s.flow_labels for s in samples}
         self.transform = transform
 
     def predict(self, scenario):
@@ -79,7 +82,8 @@ class LookupTwin:
 @pytest.fixture(scope="module")
 def tiny_suite():
     edges = [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 0, 1.0), (0, 2, 1.0)]
-    return build_suite(Topology.from_edges(4, edges), per_type=2, loads=(0.7,), seed=3, packets_per_flow=100)
+    return build_suite(Topology.from_edges(4, edges), per_type=2, loads=(0.7,), seed=3, packets_per_flow=100,
+                       reference_packets=400)
 
 
 def test_suite_has_every_kind_and_its_samples_match(tiny_suite):
@@ -88,6 +92,23 @@ def test_suite_has_every_kind_and_its_samples_match(tiny_suite):
     for case in tiny_suite.cases:
         assert len(case.origin) == case.sample.scenario.n_flows
     assert {c.description for c in tiny_suite.cases if c.kind == "traffic_scale"} == {"traffic ×1.25", "traffic ×0.75"}
+    runs = [*tiny_suite.baselines, *(c.sample for c in tiny_suite.cases)]
+    assert len(tiny_suite.references) == len(runs) and tiny_suite.reference_packets == 400
+    for run, reference in zip(runs, tiny_suite.references):
+        assert reference.scenario is run.scenario and reference.meta["seed"] != run.meta["seed"]
+        assert reference.meta["sim_time_s"] == pytest.approx(4 * run.meta["sim_time_s"], rel=0.01)
+
+
+def test_coverage_is_judged_against_the_reference_runs(tiny_suite):
+    narrow = Intervals(0.9, DEFAULT_EDGES, {"delay_s": [(-1e-6, 1e-6)] * ((len(DEFAULT_EDGES) + 1) * DEFAULT_TOS_GROUPS)},
+                       {}, tos_groups=DEFAULT_TOS_GROUPS)
+    knows_reference = LookupTwin(tiny_suite, samples=tiny_suite.references)
+    report = score_twin(knows_reference, tiny_suite, intervals=narrow)
+    assert report.coverage90 == 1.0  # the predictions are the reference runs' delays
+    assert report.to_dict()["coverage_reference"] == {"runs": "reference", "packets_per_flow": 400}
+    without = score_twin(knows_reference, replace(tiny_suite, references=()), intervals=narrow)
+    assert without.coverage90 < 0.5 and without.to_dict()["coverage_reference"]["packets_per_flow"] == 100
+    assert without.overall == report.overall  # changes are scored on the suite's runs either way
 
 
 def test_scores_of_a_perfect_and_of_an_inverted_twin(tiny_suite):
@@ -111,9 +132,11 @@ def test_cli_validate_with_qt_writes_a_grade(tmp_path):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     result = runner.invoke(app, ["whatif", "validate", "--topology", str(gml), "--model", "qt", "--json", "--out",
-                                 str(model_dir), "--per-type", "1", "--loads", "0.6", "--packets", "400"])
+                                 str(model_dir), "--per-type", "1", "--loads", "0.6", "--packets", "400",
+                                 "--reference-packets", "0"])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
+    assert scores["coverage_reference"] == {"runs": "suite", "packets_per_flow": 400}
     assert {"sign_agreement", "delta_corr", "delta_mae", "coverage90", "grade", "by_perturbation"} <= set(scores)
     assert scores["grade"] in GRADES and scores["coverage90"] is None
     assert set(scores["by_perturbation"]) == set(PERTURBATION_KINDS)
@@ -137,3 +160,4 @@ def test_cli_validate_default_model_on_abilene():
     assert scores["model"] == "gnn:default"
     assert scores["sign_agreement"] >= 0.9 and scores["delta_corr"] >= 0.8
     assert scores["coverage90"] is not None and 0.7 <= scores["coverage90"] <= 1.0
+    assert scores["coverage_reference"] == {"runs": "reference", "packets_per_flow": 1600}

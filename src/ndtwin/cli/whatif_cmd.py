@@ -23,6 +23,7 @@ from ndtwin.scenario import Scenario, Topology
 from ndtwin.scenario.generate import all_pairs_scenario
 from ndtwin.twin.catalog import SHIPPED, SHIPPED_MODELS, load_twin
 from ndtwin.whatif.perturb import Compose, FailLink, FailNode, ScaleTraffic, SetCapacity, SetPath, SetWeight
+from ndtwin.whatif.validate import REFERENCE_PACKETS
 
 whatif_app = typer.Typer(no_args_is_help=True, help="What-if analysis and trust validation.")
 
@@ -161,6 +162,9 @@ def validate_command(
     per_type: int = typer.Option(2, "--per-type", help="Perturbations of each kind per baseline."),
     loads: str = typer.Option("0.5,0.8", "--loads", help="Busiest-link utilisations of the baselines."),
     packets: int = typer.Option(400, "--packets", help="Simulated packets per flow."),
+    reference_packets: int = typer.Option(REFERENCE_PACKETS, "--reference-packets",
+                                          help="Packets per flow of the reference runs interval coverage is judged "
+                                          "against (0: judge it against the --packets runs)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the suite (traffic, perturbations, simulator)."),
     workers: int = typer.Option(1, "--workers", help="Simulation processes."),
     excellent_mae: float = typer.Option(0.25, help="Largest relative delta MAE for Excellent."),
@@ -181,7 +185,7 @@ def validate_command(
         name, topo = topology_of(topology, seed)
         with console.status(f"simulating the what-if suite on {name}…"):
             suite = build_suite(topo, per_type=per_type, loads=_loads(loads), seed=seed, packets_per_flow=packets,
-                                workers=workers, name=name)
+                                workers=workers, name=name, reference_packets=reference_packets or None)
         reports = [score_twin(twin, suite) for twin in twins]
         if out is not None:
             write_grade(out, reports[0], bounds)
@@ -221,7 +225,7 @@ def calibrate_command(
             name, topo = topology_of(entry, seed + k)
             with console.status(f"simulating the calibration suite on {name}…"):
                 suite = build_suite(topo, per_type=per_type, loads=_loads(loads), seed=seed + k,
-                                    packets_per_flow=packets, workers=workers, name=name)
+                                    packets_per_flow=packets, workers=workers, name=name, reference_packets=None)
             runs += [(s.scenario, twin.predict(s.scenario), s.flow_labels) for s in suite_samples(suite)]
             used.append({"topology": entry, "name": name, "seed": seed + k})
         trained = json.loads((model_dir / "provenance.json").read_text()) if (model_dir / "provenance.json").is_file() else {}

@@ -8,6 +8,10 @@ propagation delay is known exactly), and ``true − pred`` for loss. An interval
 (delay: propagation + that on the rest; loss: ``[pred + lo, pred + hi]`` clipped to [0, 1]). A bin with fewer
 than MIN_BIN_FLOWS calibration flows uses the quantiles of all flows.
 
+An interval is meant to hold a flow's mean metric; ``ndtwin.whatif.validate`` judges its coverage against long
+reference runs. The residuals are taken on runs of ``ndtwin whatif calibrate --packets`` packets per flow, so
+they include that run length's sampling noise on the calibration topologies.
+
 The quantiles live in a model directory as ``intervals.json`` with their provenance; a model without that file
 has no intervals (``intervals_of`` returns None).
 """

@@ -15,6 +15,14 @@ perturbed versions share the simulated time and seed, so their difference is if 
 estimate, which treats them as independent. Flows whose
 simulated |Δ| is below ``noise_z`` times their noise have no reliable sign: they are left out of Sign Agreement
 and counted (``n_below_noise``); every flow counts in the correlation, slope, MAE and R² of Δ.
+
+Interval coverage (``coverage90``) is the share of per-flow mean delays inside the twin's 90 % interval, over the
+baselines and perturbed cases. The intervals are for a flow's mean delay itself, not for one short, noisy run of
+the simulator, so coverage is judged against *reference runs*: every baseline and case simulated once more, with
+an independent seed, long enough for ``reference_packets`` packets of the baseline's slowest flow
+(REFERENCE_PACKETS by default, 4× the suite's runs). Without reference runs (``reference_packets=None``)
+coverage is judged against the suite's own runs. The JSON report names the runs coverage was judged against and
+their length (``coverage_reference``).
 """
 
 from __future__ import annotations
@@ -51,6 +59,8 @@ from ndtwin.whatif.perturb import (
 DEFAULT_LOADS = (0.5, 0.8)
 WARMUP_FRACTION = 0.1  # simulate()'s default
 REPEAT_SEED_OFFSET = 7919  # simulator seed offset of the repeated baseline runs
+REFERENCE_SEED_OFFSET = 104729  # simulator seed offset of the reference runs coverage is judged against
+REFERENCE_PACKETS = 1600  # packets per flow of the reference runs coverage is judged against
 PERTURBATION_KINDS = ("traffic_scale", "link_failure", "capacity_change", "weight_change", "port_change")
 
 
@@ -68,7 +78,8 @@ class SuiteCase:
 
 @dataclass(frozen=True)
 class Suite:
-    """Simulated baselines, their repeats with another simulator seed, and perturbed cases."""
+    """Simulated baselines, their repeats with another simulator seed, perturbed cases, and the reference runs
+    of the baselines and cases (in that order; empty without reference runs)."""
 
     name: str
     baselines: tuple[Sample, ...]
@@ -76,6 +87,8 @@ class Suite:
     cases: tuple[SuiteCase, ...]
     seed: int
     packets_per_flow: int
+    references: tuple[Sample, ...] = ()
+    reference_packets: int | None = None
 
 
 def suite_samples(suite: Suite) -> list[Sample]:
@@ -129,14 +142,19 @@ def build_suite(
     workers: int = 1,
     spec: GenerationSpec | None = None,
     name: str = "suite",
+    reference_packets: int | None = REFERENCE_PACKETS,
 ) -> Suite:
     """Baselines on ``topology`` (one per load: traffic, capacities and ports drawn as ``ndtwin generate`` does,
     rates scaled so the busiest link's utilisation is the load), ``per_type`` perturbations of each kind per
     baseline. Everything is simulated for the time the baseline needs for ``packets_per_flow`` packets of its slowest
     flow; a baseline and its perturbations share that time and a simulator seed, and each baseline is also
-    re-simulated with another seed to measure the simulator's noise."""
+    re-simulated with another seed to measure the simulator's noise. With ``reference_packets``, every baseline
+    and case is also simulated, with an independent seed, for the time the baseline needs for that many packets
+    of its slowest flow: the reference interval coverage is judged against."""
     per_type = check_int("per_type", per_type, minimum=1)
     packets_per_flow = check_int("packets_per_flow", packets_per_flow, minimum=1)
+    if reference_packets is not None:
+        reference_packets = check_int("reference_packets", reference_packets, minimum=1)
     if not loads:
         raise ScenarioError("loads", "at least one busiest-link utilisation")
     rng = np.random.default_rng(seed)
@@ -155,16 +173,22 @@ def build_suite(
     jobs = [(s, durations[i], sim_seeds[i]) for i, s in enumerate(baselines)]
     jobs += [(s, durations[i], sim_seeds[i] + REPEAT_SEED_OFFSET) for i, s in enumerate(baselines)]
     jobs += [(c[3], durations[c[2]], sim_seeds[c[2]]) for c in cases]
+    if reference_packets is not None:
+        long = [run_window(s, reference_packets, None, WARMUP_FRACTION).end_s for s in baselines]
+        jobs += [(s, long[i], sim_seeds[i] + REFERENCE_SEED_OFFSET) for i, s in enumerate(baselines)]
+        jobs += [(c[3], long[c[2]], sim_seeds[c[2]] + REFERENCE_SEED_OFFSET) for c in cases]
     samples = [sample for _, sample in ordered_map(_simulate_job, jobs, workers=workers)]
-    n = len(baselines)
+    n, scored = len(baselines), len(baselines) + len(cases)
     return Suite(
         name=name,
         baselines=tuple(samples[:n]),
         repeats=tuple(samples[n:2 * n]),
         cases=tuple(SuiteCase(kind, text, b, sample, origin)
-                    for (kind, text, b, _, origin), sample in zip(cases, samples[2 * n:])),
+                    for (kind, text, b, _, origin), sample in zip(cases, samples[2 * n:n + scored])),
         seed=seed,
         packets_per_flow=packets_per_flow,
+        references=tuple(samples[n + scored:]),
+        reference_packets=reference_packets,
     )
 
 
@@ -193,8 +217,10 @@ class TrustReport:
     suite: str
     overall: DeltaScores
     by_perturbation: dict[str, DeltaScores]
-    coverage90: float | None  # share of simulated mean delays inside the 90 % interval (None: no intervals)
+    coverage90: float | None  # share of reference mean delays inside the 90 % interval (None: no intervals)
     coverage_by_metric: dict[str, float] = field(default_factory=dict)
+    coverage_runs: str = "suite"  # runs coverage is judged against: "reference" runs or the "suite" runs
+    coverage_packets_per_flow: int | None = None  # their length (packets of the baseline's slowest flow)
     noise_scale: float = 1.0
     noise_z: float = 2.0
 
@@ -206,6 +232,10 @@ class TrustReport:
             **asdict(self.overall),
             "coverage90": self.coverage90,
             "coverage_by_metric": self.coverage_by_metric,
+            "coverage_reference": {
+                "runs": self.coverage_runs,
+                "packets_per_flow": self.coverage_packets_per_flow,
+            },
             "noise_scale": self.noise_scale,
             "noise_z": self.noise_z,
             "by_perturbation": {kind: asdict(scores) for kind, scores in self.by_perturbation.items()},
@@ -258,17 +288,18 @@ def noise_scale(suite: Suite) -> float:
 
 def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, noise_z: float = 2.0) -> TrustReport:
     """Score ``twin``'s predicted changes of per-flow mean delay on ``suite`` (see the module docstring), and the
-    coverage of its 90 % intervals (``intervals``, or those stored with the twin's model; none → None)."""
+    coverage of its 90 % intervals (``intervals``, or those stored with the twin's model; none → None) judged
+    against the suite's reference runs, or its own runs when it has none."""
     intervals = intervals if intervals is not None else intervals_of(twin)
     scale = noise_scale(suite)
     base_pred = [twin.predict(b.scenario) for b in suite.baselines]
     base_se = [relative_standard_error(b) for b in suite.baselines]
     parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     inside: dict[str, list[np.ndarray]] = {}
-    runs = [(b, p) for b, p in zip(suite.baselines, base_pred)]
+    predictions = list(base_pred)
     for case in suite.cases:
         pred = twin.predict(case.sample.scenario)
-        runs.append((case.sample, pred))
+        predictions.append(pred)
         kept = case.origin >= 0
         origin = case.origin[kept]
         before_sim = suite.baselines[case.baseline].flow_labels["delay_s"].to_numpy()[origin]
@@ -280,8 +311,9 @@ def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, 
             pred_delta = np.log(after_pred / before_pred)
         noise = scale * np.hypot(base_se[case.baseline][origin], relative_standard_error(case.sample)[kept])
         parts.setdefault(case.kind, []).append((pred_delta, sim_delta, noise))
+    references = suite.references or (*suite.baselines, *(case.sample for case in suite.cases))
     if intervals is not None:
-        for sample, pred in runs:
+        for sample, pred in zip(references, predictions):
             bounds = intervals.bounds(sample.scenario, pred)
             for metric in intervals.quantiles:
                 truth = sample.flow_labels[metric].to_numpy()
@@ -300,6 +332,8 @@ def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, 
         coverage_by_metric=coverage,
         noise_scale=scale,
         noise_z=noise_z,
+        coverage_runs="reference" if suite.references else "suite",
+        coverage_packets_per_flow=suite.reference_packets if suite.references else suite.packets_per_flow,
     )
 
 
