@@ -107,7 +107,7 @@ def eval_command(
     data: Path = typer.Argument(..., help="Labelled samples: a native dataset or a datanetAPI tree."),
     models: List[str] = typer.Option(
         ["qt"], "--model", "-m",
-        help="'qt' (queueing theory), 'default', 'testbed' or a model directory; repeat to compare side by side.",
+        help="'qt' (queueing theory), 'default', 'attention', 'testbed' or a model directory; repeat to compare side by side.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:

@@ -37,7 +37,7 @@ TOPOLOGY_SUFFIXES = (".graphml", ".gml")
 
 SOURCE_HELP = ("A topology file (.graphml/.gml: all-pairs traffic as in `ndtwin demo`) or a dataset "
                "(native or datanetAPI: its --sample-th scenario).")
-MODEL_HELP = "'qt', 'default', 'testbed' or a model directory (GNN or tabular)."
+MODEL_HELP = "'qt', 'default', 'attention', 'testbed' or a model directory (GNN or tabular)."
 CAPACITY_HELP = "Capacity (bit/s) of a topology file's links that give no speed."
 
 

@@ -53,7 +53,7 @@ def _table(frame: pd.DataFrame, model: str) -> Table:
 
 def predict_command(
     data: Path = typer.Argument(..., help="Scenarios: a native dataset or a datanetAPI tree (labels are ignored)."),
-    model: str = typer.Option(..., "--model", "-m", help="'qt', 'default', 'testbed' or a model directory."),
+    model: str = typer.Option(..., "--model", "-m", help="'qt', 'default', 'attention', 'testbed' or a model directory."),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, csv or json."),
 ) -> None:
     """Per-flow delay (s), jitter (delay variance, s²) and loss predicted for every sample."""

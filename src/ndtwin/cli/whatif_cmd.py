@@ -101,7 +101,7 @@ def build_perturbation(scenario: Scenario, *, scale: Optional[float], fail_links
 @whatif_app.command("run")
 def run_command(
     source: Path = typer.Argument(..., help="A native dataset, a datanetAPI tree, or a GraphML/GML topology file."),
-    model: str = typer.Option("default", "--model", "-m", help="'qt', 'default', 'testbed' or a model directory."),
+    model: str = typer.Option("default", "--model", "-m", help="'qt', 'default', 'attention', 'testbed' or a model directory."),
     sample: Optional[str] = typer.Option(None, "--sample", help="Sample id in a dataset (default: the first)."),
     load: float = typer.Option(0.7, "--load", help="Topology file: busiest link's utilisation of the all-pairs traffic."),
     seed: int = typer.Option(0, "--seed", help="Topology file: seed of the all-pairs traffic."),
@@ -203,7 +203,7 @@ def validate_command(
 
 @whatif_app.command("calibrate")
 def calibrate_command(
-    model: str = typer.Argument(..., help="'default', 'testbed' or a model directory: intervals.json goes there."),
+    model: str = typer.Argument(..., help="'default', 'attention', 'testbed' or a model directory: intervals.json goes there."),
     topologies: List[str] = typer.Option(..., "--topology", help="Calibration topology (file or powerlaw:N); "
                                          "repeatable. Must not be one the model trained on."),
     per_type: int = typer.Option(2, "--per-type", help="Perturbations of each kind per baseline."),

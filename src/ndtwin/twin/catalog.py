@@ -10,11 +10,11 @@ from ndtwin.twin.qt import QueueingTheoryTwin
 
 BUILTIN = {"qt": QueueingTheoryTwin}
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
-SHIPPED = ("default", "testbed")
+SHIPPED = ("default", "attention", "testbed")
 
 
 def load_twin(spec: str) -> Twin:
-    """``"qt"`` → the queueing-theory baseline; ``"default"``/``"testbed"`` → the trained GNNs shipped in
+    """``"qt"`` → the queueing-theory baseline; ``"default"``/``"attention"``/``"testbed"`` → the trained GNNs shipped in
     ``ndtwin/resources/models``; any other existing directory → the model saved there: a tabular model if it holds
     ``tabular.json`` (``ndtwin.tabular``), else a GNN (``ndtwin train``)."""
     if spec in BUILTIN:
