@@ -167,3 +167,4 @@ def test_gnn_answers_a_batch_as_it_answers_one_scenario_at_a_time():
     scenarios[1] = WeightGenes.of(topology).apply(scenarios[1], np.array([1, 1, 1, 1, 1, 3]))
     for one, batched in zip([gnn.predict(s) for s in scenarios], answer_all(gnn.predict, scenarios)):
         np.testing.assert_allclose(batched.to_numpy(), one.to_numpy(), rtol=1e-4)
+    assert answer_all(gnn.predict, []) == []  # a generation whose routings are all cached asks for nothing

@@ -57,6 +57,8 @@ class GnnTwin:
     def predict_many(self, scenarios: Sequence[Scenario]) -> list[pd.DataFrame]:
         """``predict`` of each scenario, computed as one batch (the same numbers, one model call: on small
         networks the per-call overhead dominates)."""
+        if not scenarios:
+            return []
         if self.threads is not None and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
         factors = [self.scale_factors(scenario) for scenario in scenarios]
