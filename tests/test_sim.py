@@ -198,6 +198,29 @@ def test_conservation_every_packet_is_delivered_or_dropped():
     assert np.all(rec_delay > 0)
 
 
+@pytest.mark.parametrize("buffers, unit", [((1e9,), "packets"), ((3.0,), "packets"), ((6000.0,), "bits")])
+def test_fifo_ports_give_the_results_of_the_event_driven_port_model(buffers, unit):
+    """FIFO ports are served without transmission events (Lindley's recursion). A one-queue strict-priority port
+    is the same queue served event by event, so every label must agree, drops included, on a meshed network
+    with propagation delays (capacities differ per link so no two events coincide)."""
+
+    def network(scheduling: Scheduling) -> Scenario:
+        port = PortConfig(scheduling, buffers, unit)
+        pairs = [(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)]
+        links = [Link(u, v, C * (1 + 0.137 * i), 0.0007 * i, port=port) for i, (u, v) in enumerate(pairs)]
+        links += [Link(v, u, C * (0.9 + 0.071 * i), 0.0011 * i, port=port) for i, (u, v) in enumerate(pairs)]
+        flows = [flow(s, d, 0.25, EXP_SIZES) for s in range(4) for d in range(4) if s != d]
+        return scenario(Topology(("0", "1", "2", "3"), tuple(links)), *flows)
+
+    fifo = simulate(network(Scheduling.FIFO), packets_per_flow=2000, seed=5)
+    event_driven = simulate(network(Scheduling.SP), packets_per_flow=2000, seed=5)
+    assert fifo.flow_labels.delay_s.min() > 0
+    pd.testing.assert_frame_equal(fifo.flow_labels, event_driven.flow_labels, rtol=1e-9)
+    pd.testing.assert_frame_equal(fifo.queue_labels, event_driven.queue_labels, rtol=1e-9)
+    if buffers[0] < 1e9:
+        assert fifo.flow_labels.loss.max() > 0.01
+
+
 def test_buffers_bound_occupancy_and_sample_is_well_formed():
     sample = simulate(overloaded_mesh(), duration_s=20.0, seed=2)
     assert list(sample.flow_labels.columns) == list(FLOW_LABELS)
@@ -300,13 +323,13 @@ def test_packets_per_flow_sets_the_run_length_from_the_slowest_flow():
 # ------------------------------------------------------------------------------------------- statistics
 def test_group_percentiles_match_numpy():
     rng = np.random.default_rng(0)
-    counts = np.array([1, 2, 0, 7, 50])
-    groups = [np.sort(rng.exponential(size=n)) for n in counts]
+    counts = np.array([1, 2, 0, 7, 50, 3])
+    groups = [rng.exponential(size=n) for n in counts]  # unsorted, as the simulator delivers them
     start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    for q in (0.1, 0.5, 0.9):
-        got = group_percentiles(np.concatenate(groups), start, counts, q)
-        expected = [np.percentile(g, 100 * q) if len(g) else np.nan for g in groups]
-        np.testing.assert_allclose(got, expected)
+    quantiles = (0.0, 0.1, 0.5, 0.9, 0.99, 1.0)
+    got = group_percentiles(np.concatenate(groups), start, counts, quantiles)
+    expected = [[np.percentile(g, 100 * q) if len(g) else np.nan for g in groups] for q in quantiles]
+    np.testing.assert_allclose(got, expected)
 
 
 def test_delay_statistics_are_those_of_the_delivered_packets():

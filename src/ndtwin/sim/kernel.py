@@ -25,6 +25,13 @@ Model
   Exponential gaps are capped at ``gap_cap``.
 * Sources stop at ``t_end``; the network then drains, so every packet generated in ``[t_warm, t_end)``
   (a *measured* packet) is either delivered or dropped. Statistics cover measured packets only.
+* FIFO ports need no events of their own: a FIFO queue's departures follow Lindley's recursion (a packet starts
+  at max(its arrival, the end of the previous transmission)), so an admitted packet goes straight onto the
+  link's propagation line with its arrival time at the far end. Its start of transmission is kept (``P_TAG``) so
+  that the packets still waiting at a later instant — what the buffer counts — are known; the results are those
+  of simulating every transmission end as an event, with one event per packet-hop instead of two. Where an
+  arrival coincides with a transmission start or end, the transmission counts as first (the event-driven
+  ports leave such ties to the event heap).
 * Events are kept in an 8-ary heap (a node's children fill about one cache line; measured faster than binary
   and 4-ary heaps) with at most one pending event per entity (flow source, port
   transmitter, link propagation line); a link's packets propagate in the order they were sent.
@@ -42,9 +49,11 @@ FIFO, SP, WFQ, DRR = 0, 1, 2, 3
 
 # Columns of the packet pool.
 P_FLOW, P_HOP, P_NEXT, P_MEASURED = 0, 1, 2, 3  # int fields
-P_SIZE, P_GEN, P_TIME, P_TAG = 0, 1, 2, 3  # float fields; P_TIME: arrival at the queue, or end of propagation
+P_SIZE, P_GEN, P_TIME, P_TAG = 0, 1, 2, 3  # float fields; P_TIME: arrival at the queue, or end of propagation;
+# P_TAG: WFQ start tag, or at a FIFO port the start of transmission
 # Columns of the queue state.
 QI_HEAD, QI_TAIL, QI_PKTS = 0, 1, 2  # int fields: linked list of waiting packets, their number
+# (a FIFO queue's waiting packets are the line's packets from QI_HEAD on; QI_TAIL is unused there)
 QF_BITS, QF_LAST_TAG, QF_DEFICIT = 0, 1, 2  # float fields: waiting bits, WFQ finish tag of last admitted, DRR deficit
 # Columns of the port state (int); the WFQ virtual time is kept apart as a float array.
 LI_BUSY, LI_WAITING, LI_RR_QUEUE, LI_RR_FRESH, LI_PROP_HEAD, LI_PROP_TAIL = 0, 1, 2, 3, 4, 5
@@ -286,13 +295,69 @@ def _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, qu
         queue_stats[q, Q_MAX_OCC] = occupancy
 
 
+# ---------------------------------------------------------------------------------------------- FIFO ports
+@_hot
+def _fifo_settle(q, now, qi, qf, pool_i, pool_f):
+    """Forget the FIFO queue's packets whose transmission has started by ``now``: they no longer wait."""
+    p = qi[q, QI_HEAD]
+    while p != NO_PACKET and pool_f[p, P_TAG] <= now:
+        qi[q, QI_PKTS] -= 1
+        qf[q, QF_BITS] -= pool_f[p, P_SIZE]
+        p = pool_i[p, P_NEXT]
+    qi[q, QI_HEAD] = p
+    if p == NO_PACKET:
+        qf[q, QF_BITS] = 0.0  # exactly zero when empty
+
+
+@_hot
+def _fifo_admit(p, q, now, qi, qf, li, free_at, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
+                l_capacity, l_prop, l_bits_buffer, heap_time, heap_entity, state, line_entity):  # fmt: skip
+    """Packet ``p`` arrives at FIFO queue ``q``: tail-drop it, or schedule its transmission after the packets
+    ahead of it and put it on the link's propagation line (an event for ``line_entity`` + link if the line was
+    empty)."""
+    link = q_link[q]
+    _fifo_settle(q, now, qi, qf, pool_i, pool_f)
+    idle = free_at[link] <= now
+    measured = pool_i[p, P_MEASURED]
+    size = pool_f[p, P_SIZE]
+    if measured:
+        queue_stats[q, Q_ARRIVALS] += 1
+    occupancy = qf[q, QF_BITS] + size if l_bits_buffer[link] else qi[q, QI_PKTS] + 1.0
+    if not idle and occupancy > q_buffer[q]:
+        if measured:
+            queue_stats[q, Q_DROPS] += 1
+            flow_stats[pool_i[p, P_FLOW], F_DROPS] += 1
+        _release(p, pool_i, state)
+        return
+    start = free_at[link] if not idle else now
+    end = start + size / l_capacity[link]
+    free_at[link] = end
+    pool_f[p, P_TAG] = start
+    pool_f[p, P_TIME] = end + l_prop[link]
+    if not idle:
+        qi[q, QI_PKTS] += 1
+        qf[q, QF_BITS] += size
+        if qi[q, QI_HEAD] == NO_PACKET:
+            qi[q, QI_HEAD] = p
+    if li[link, LI_PROP_HEAD] == NO_PACKET:
+        _heap_push(heap_time, heap_entity, state, end + l_prop[link], line_entity + link)
+    _append(li, link, LI_PROP_HEAD, LI_PROP_TAIL, p, pool_i)
+    state[S_TX] += 1
+    if measured:
+        queue_stats[q, Q_TX_PKTS] += 1
+        queue_stats[q, Q_TX_BITS] += size
+        queue_stats[q, Q_SOJOURN] += end - now
+        if not idle and occupancy > queue_stats[q, Q_MAX_OCC]:
+            queue_stats[q, Q_MAX_OCC] = occupancy
+
+
 # ---------------------------------------------------------------------------------------------- the loop
 @_hot
 def _advance(
     kind, gap, gap_cap, on_s, off_s, size_start, size_uniform, size_bits, size_cum,
     hop_offset, hop_queue, q_link, q_buffer, q_weight, q_quantum, q_off,
     l_capacity, l_prop, l_sched, l_bits_buffer, t_warm, t_end,
-    heap_time, heap_entity, state, on_end, pool_i, pool_f, qi, qf, li, virtual_time,
+    heap_time, heap_entity, state, on_end, pool_i, pool_f, qi, qf, li, virtual_time, free_at,
     flow_stats, queue_stats, rec_flow, rec_gen, rec_delay,
 ):  # fmt: skip
     """Process events until the network has drained or the packet pool or the record arrays are full."""
@@ -338,6 +403,8 @@ def _advance(
                 p = sent
         else:  # the first packet of a propagation line reaches the end of its link
             link = entity - prop_entity
+            if l_sched[link] == FIFO:  # the line may hold the port's waiting packets too
+                _fifo_settle(q_off[link], now, qi, qf, pool_i, pool_f)
             p = _pop_head(li, link, LI_PROP_HEAD, LI_PROP_TAIL, pool_i)
             if li[link, LI_PROP_HEAD] != NO_PACKET:
                 next_time = pool_f[li[link, LI_PROP_HEAD], P_TIME]
@@ -350,6 +417,10 @@ def _advance(
         pool_i[p, P_HOP] = hop
         if hop < hop_offset[f + 1]:  # on to the next output port
             q = hop_queue[hop]
+            if l_sched[q_link[q]] == FIFO:
+                _fifo_admit(p, q, now, qi, qf, li, free_at, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
+                            l_capacity, l_prop, l_bits_buffer, heap_time, heap_entity, state, prop_entity)  # fmt: skip
+                continue
             _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
                      q_weight, q_off, l_sched, l_bits_buffer, state)  # fmt: skip
             end = _start_next(q_link[q], now, qi, qf, li, virtual_time, pool_i, pool_f, l_sched, l_capacity, q_off,
@@ -411,6 +482,7 @@ def run(
     li[:, LI_RR_QUEUE] = q_off[:-1]
     li[:, LI_RR_FRESH] = 1
     virtual_time = np.zeros(n_links)
+    free_at = np.zeros(n_links)  # FIFO ports: end of the last scheduled transmission
     flow_stats = np.zeros((n_flows, 4))
     queue_stats = np.zeros((n_queues, 6))
     rec_flow = np.empty(max(expected_records, 16), dtype=np.int64)
@@ -424,7 +496,7 @@ def run(
             kind, gap, gap_cap, on_s, off_s, size_start, size_uniform, size_bits, size_cum,
             hop_offset, hop_queue, q_link, q_buffer, q_weight, q_quantum, q_off,
             l_capacity, l_prop, l_sched, l_bits_buffer, t_warm, t_end,
-            heap_time, heap_entity, state, on_end, pool_i, pool_f, qi, qf, li, virtual_time,
+            heap_time, heap_entity, state, on_end, pool_i, pool_f, qi, qf, li, virtual_time, free_at,
             flow_stats, queue_stats, rec_flow, rec_gen, rec_delay,
         )  # fmt: skip
         if state[S_HEAP] == 0:

@@ -7,6 +7,8 @@ exact order statistics of the per-packet delays (numpy's linear interpolation).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from numba import njit
@@ -27,35 +29,35 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
 
 
-def group_percentiles(sorted_values: np.ndarray, start: np.ndarray, count: np.ndarray, q: float) -> np.ndarray:
-    """Per-group ``q`` quantile with linear interpolation (numpy's default) of values sorted within groups
-    laid out contiguously (group g at ``start[g] : start[g] + count[g]``); NaN for empty groups."""
+def group_percentiles(grouped: np.ndarray, start: np.ndarray, count: np.ndarray,
+                      quantiles: Sequence[float]) -> np.ndarray:  # fmt: skip
+    """Quantiles with linear interpolation (numpy's default) of each group's values, laid out contiguously in any
+    order (group g at ``grouped[start[g] : start[g] + count[g]]``), shape ``(len(quantiles), n_groups)``; NaN for
+    empty groups. Only the order statistics needed are placed (a partial sort per group)."""
+    q = np.asarray(quantiles, dtype=float)[:, None]
     position = q * np.maximum(count - 1, 0)
     below = np.floor(position).astype(np.int64)
     above = np.minimum(below + 1, np.maximum(count - 1, 0))
-    last = max(len(sorted_values) - 1, 0)
-    padded = sorted_values if len(sorted_values) else np.zeros(1)
-    low = padded[np.minimum(start + below, last)]
-    high = padded[np.minimum(start + above, last)]
-    return np.where(count > 0, low + (position - below) * (high - low), np.nan)
+    low, high = np.full(position.shape, np.nan), np.full(position.shape, np.nan)
+    for g in np.flatnonzero(count):
+        ranks = np.concatenate([below[:, g], above[:, g]])
+        placed = np.partition(grouped[start[g] : start[g] + count[g]], np.unique(ranks))
+        low[:, g], high[:, g] = placed[below[:, g]], placed[above[:, g]]
+    return low + (position - below) * (high - low)
 
 
 @njit(cache=True)
-def group_delays(rec_flow: np.ndarray, rec_delay: np.ndarray, n_flows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Delays grouped by flow (stable, so each flow keeps delivery order), the same with each group sorted,
-    and each group's start."""
+def group_by_flow(rec_flow: np.ndarray, rec_delay: np.ndarray, n_flows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Delays grouped by flow, each flow keeping delivery order (a counting sort), and each group's start."""
     count = np.bincount(rec_flow, minlength=n_flows)
-    start = np.zeros(n_flows + 1, dtype=np.int64)
-    start[1:] = np.cumsum(count)
-    fill = start[:-1].copy()
+    start = np.zeros(n_flows, dtype=np.int64)
+    start[1:] = np.cumsum(count)[:-1]
+    fill = start.copy()
     grouped = np.empty_like(rec_delay)
     for flow, delay in zip(rec_flow, rec_delay):
         grouped[fill[flow]] = delay
         fill[flow] += 1
-    ordered = grouped.copy()
-    for flow in range(n_flows):
-        ordered[start[flow] : start[flow + 1]].sort()
-    return grouped, ordered, start[:-1]
+    return grouped, start
 
 
 def flow_labels(n_flows: int, flow_stats: np.ndarray, rec_flow: np.ndarray, rec_delay: np.ndarray,
@@ -78,9 +80,9 @@ def flow_labels(n_flows: int, flow_stats: np.ndarray, rec_flow: np.ndarray, rec_
         "delay_s": mean,
         "log_delay_mean": _ratio(np.bincount(rec_flow, np.log(rec_delay), minlength=n_flows), count),
     }
-    grouped, ordered, start = group_delays(rec_flow, rec_delay, n_flows)
-    for name, q in PERCENTILES.items():
-        columns[name] = group_percentiles(ordered, start, count.astype(np.int64), q)
+    grouped, start = group_by_flow(rec_flow, rec_delay, n_flows)
+    percentiles = group_percentiles(grouped, start, count.astype(np.int64), list(PERCENTILES.values()))
+    columns.update(zip(PERCENTILES, percentiles))
     columns["delay_var_s2"] = _ratio(np.bincount(rec_flow, deviation**2, minlength=n_flows), count)
     columns["ipdv_s"] = _mean_abs_ipdv(grouped, count.astype(np.int64))
     return pd.DataFrame(columns)[list(FLOW_LABELS)]
