@@ -32,6 +32,8 @@ def flat(text: str) -> str:
     [
         ({"intensity": [0.9, 0.2]}, "spec.intensity"),
         ({"intensity": [0.5]}, "spec.intensity"),
+        ({"intensity": [1.0, 2.5]}, "spec.intensity"),
+        ({"flows_per_pair": [3, 2]}, "spec.flows_per_pair"),
         ({"bogus": 1}, "spec.bogus"),
         ({"tos_probs": [0.5, -1]}, "spec.tos_probs[1]"),
         ({"size_profiles": [[0.5, 0.5]]}, "spec.size_profiles[0]"),
@@ -165,3 +167,17 @@ def test_onoff_sources_can_send_as_the_bnn_upc_simulator():
     assert all(flow.time.params.get("periodic_on") == 1.0 for flow in drawn.traffic.flows)
     with pytest.raises(ScenarioError, match="spec.onoff_periodic: expected true or false"):
         GenerationSpec(onoff_periodic="yes")
+
+
+def test_several_flows_per_pair_share_the_pair_path():
+    spec = GenerationSpec(topologies=("powerlaw:6-7",), flows_per_pair=(2, 4), packets_per_flow=20)
+    scenario = draw_run_scenario(spec, 0, 0)[1].scenario
+    n = scenario.topology.n_nodes
+    per_pair = Counter((flow.src, flow.dst) for flow in scenario.traffic.flows)
+    assert len(per_pair) == n * (n - 1) and set(per_pair.values()) <= {2, 3, 4} and len(set(per_pair.values())) > 1
+    sample = generate_sample(spec, 0, 0)
+    assert len(sample.flow_labels) == scenario.n_flows and np.isfinite(sample.flow_labels.delay_s).mean() > 0.8
+    one = GenerationSpec(topologies=("powerlaw:6-7",))
+    assert draw_run_scenario(one, 0, 0)[1].scenario.n_flows == n * (n - 1)
+    with pytest.raises(ScenarioError, match=r"spec.flows_per_pair\[0\]"):
+        GenerationSpec(flows_per_pair=(0, 2))

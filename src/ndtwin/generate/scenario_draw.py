@@ -1,7 +1,7 @@
 """Draw a random Scenario on a topology from a GenerationSpec, the way the BNN-UPC datasets were built.
 
-* One flow per ordered pair over shortest paths; rates ∝ U(rate_spread); ToS, packet-size profile and time law
-  drawn per flow.
+* One flow per ordered pair over shortest paths (or a drawn number, ``spec.flows_per_pair``); rates ∝
+  U(rate_spread); ToS, packet-size profile and time law drawn per flow.
 * Capacities follow the load, as in the BNN-UPC samples (mean link utilisation about half the busiest one's):
   with loads scaled so the busiest link's equals the largest capacity, every physical link (both directions)
   gets the smallest capacity of ``spec.capacities_bps`` that carries its heavier direction.
@@ -55,6 +55,9 @@ def draw_scenario(topology: Topology, spec: GenerationSpec, rng: np.random.Gener
 
 
 def _draw_traffic(pairs: list[tuple[int, int]], spec: GenerationSpec, rng: np.random.Generator) -> Traffic:
+    if spec.flows_per_pair != (1, 1):  # no draw otherwise, so one-flow specs keep their random stream
+        low, high = spec.flows_per_pair
+        pairs = [pair for pair, k in zip(pairs, rng.integers(low, high + 1, len(pairs))) for _ in range(k)]
     n = len(pairs)
     rates = rng.uniform(*spec.rate_spread, n)
     tos = rng.choice(len(spec.tos_probs), size=n, p=spec.tos_probs)

@@ -27,12 +27,15 @@ Weights = tuple[float, float, float]
 NamedProbs = tuple[tuple[str, float], ...]  # also given as a {name: weight} mapping
 
 
+MAX_INTENSITY = 2.0  # the GNNet 2022 samples offer their busiest links up to 1.9 times their capacity
+
+
 @dataclass(frozen=True)
 class GenerationSpec:
     """Ranges and choices for random scenarios. Probabilities may be given on any positive scale.
 
     ``topologies``: sources (see :mod:`ndtwin.generate.topologies`), one drawn uniformly per sample.
-    ``intensity``: range of the busiest link's utilisation the traffic is scaled to.
+    ``intensity``: range of the busiest link's offered utilisation the traffic is scaled to (above 1: overload).
     ``rate_spread``: each ordered pair's rate is proportional to U(low, high).
     ``capacities_bps``: link capacities; each link gets the smallest one that carries its load (see scenario_draw).
     ``size_profiles``: probability vectors over ``packet_sizes_bits``, one drawn per flow.
@@ -40,6 +43,8 @@ class GenerationSpec:
     ``onoff_s``: mean ON and OFF periods of ON-OFF sources; ``onoff_periodic``: they send as the BNN-UPC simulator
     does (a packet at each ON start, then on a clock) instead of as a Poisson process while ON.
     ``packets_per_flow``: measured packets of the slowest flow of a sample (``simulate``'s horizon).
+    ``flows_per_pair``: range [low, high] of the number of flows per ordered pair (drawn per pair, uniformly);
+    more flows per pair put as many flows on a link of a small graph as on one of a large graph.
     """
 
     topologies: tuple[str, ...] = ("powerlaw:10-25",)
@@ -63,6 +68,7 @@ class GenerationSpec:
     onoff_s: tuple[float, float] = (5.0, 5.0)
     onoff_periodic: bool = False
     packets_per_flow: int = DEFAULT_PACKETS_PER_FLOW
+    flows_per_pair: tuple[int, int] = (1, 1)
 
     def __post_init__(self) -> None:
         set_ = partial(object.__setattr__, self)
@@ -70,8 +76,8 @@ class GenerationSpec:
             raise ScenarioError("spec.topologies", "a non-empty list of topology sources", self.topologies)
         set_("topologies", tuple(str(t) for t in self.topologies))
         set_("intensity", _range("spec.intensity", self.intensity, strict=True))
-        if self.intensity[1] > 1.5:
-            raise ScenarioError("spec.intensity", "utilisations up to 1.5", list(self.intensity))
+        if self.intensity[1] > MAX_INTENSITY:
+            raise ScenarioError("spec.intensity", f"utilisations up to {MAX_INTENSITY}", list(self.intensity))
         set_("rate_spread", _range("spec.rate_spread", self.rate_spread, strict=True))
         set_("tos_probs", _probs("spec.tos_probs", self.tos_probs))
         set_("capacities_bps", tuple(sorted(_positive("spec.capacities_bps", self.capacities_bps))))
@@ -92,6 +98,9 @@ class GenerationSpec:
         if not isinstance(self.onoff_periodic, bool):
             raise ScenarioError("spec.onoff_periodic", "true or false", self.onoff_periodic)
         set_("packets_per_flow", check_int("spec.packets_per_flow", self.packets_per_flow, minimum=1))
+        low, high = _range("spec.flows_per_pair", self.flows_per_pair, strict=True)
+        set_("flows_per_pair", (check_int("spec.flows_per_pair[0]", low, minimum=1),
+                                check_int("spec.flows_per_pair[1]", high, minimum=1)))  # fmt: skip
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "GenerationSpec":
