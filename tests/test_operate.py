@@ -14,7 +14,9 @@ import pytest
 
 from ndtwin.errors import DatasetError
 from ndtwin.ops.sla import mean_db, sla_scores, step_nmse_db
-from ndtwin.ops.window_model import HISTORY_COLUMN, WindowDelayModel, flow_history, with_flow_history
+from ndtwin.ops.window_model import (
+    HISTORY_COLUMN, WindowDelayModel, flow_history, model_frame, with_element_context, with_flow_history,
+)
 
 NDTWIN = str(Path(sys.executable).parent / "ndtwin")
 
@@ -65,8 +67,18 @@ def test_flow_history_uses_only_earlier_elements():
     assert flow_history(frame).to_dict() == {1: pytest.approx((2 + 4 + 9) / 3), 2: pytest.approx(6.0)}
 
 
+def test_element_context_stays_inside_each_element():
+    frame = pd.DataFrame({"flow_id": [1] * 7 + [2, 2], "step": [0] * 7 + [0, 0],
+                          "traffic_kbps": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0, 20.0]})
+    context = with_element_context(frame, "step")
+    assert list(context["element_mean_traffic_kbps"]) == [4.0] * 7 + [15.0, 15.0]
+    assert list(context["previous_traffic_kbps"]) == [1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 10.0, 10.0]
+    # mean of the last five windows up to each one (fewer at the start of an element)
+    assert list(context["trailing_traffic_kbps"]) == [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 10.0, 15.0]
+
+
 def test_window_model_learns_saves_and_loads(tmp_path):
-    train, test = with_flow_history(_windows(30), "step"), with_flow_history(_windows(10, seed=1), "step")
+    train, test = model_frame(_windows(30), "step"), model_frame(_windows(10, seed=1), "step")
     model = WindowDelayModel.fit(train)
     predicted = model.predict(test)
     assert float(np.mean(np.abs(predicted - test["delay_s"]) / test["delay_s"])) < 0.1
@@ -74,6 +86,10 @@ def test_window_model_learns_saves_and_loads(tmp_path):
     assert np.array_equal(loaded.predict(test), predicted)
     warm = WindowDelayModel.fit(test, warm_from=model)
     assert warm.booster.num_boosted_rounds() > model.booster.num_boosted_rounds()
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    (tmp_path / "model" / "config.json").write_text(json.dumps({**config, "features": config["features"][:9]}))
+    with pytest.raises(DatasetError, match="config.json: features: expected"):
+        WindowDelayModel.load(tmp_path / "model")
     (tmp_path / "model" / "config.json").write_text(json.dumps({"kind": "something else"}))
     with pytest.raises(DatasetError, match="config.json: kind: expected 'robust_ndt_window_delay'"):
         WindowDelayModel.load(tmp_path / "model")
@@ -115,7 +131,7 @@ def test_killed_runs_resume_without_lost_or_duplicated_rows(shared_data, tmp_pat
     assert result["retrain_outcomes"]["failed"] == 0
     registry = ModelRegistry(tmp_path / "registry", create=False)
     serving = WindowDelayModel.load(registry.serving_dir())
-    features = served.assign(**{HISTORY_COLUMN: np.nan})
+    features = with_element_context(served.assign(**{HISTORY_COLUMN: np.nan}), "step")
     assert np.isfinite(serving.predict(features)).all()
 
 
@@ -129,7 +145,11 @@ def test_operate_replay_cli_beats_the_unsynchronised_twin(shared_data):
                 "sla", "promotions"):
         assert key in result
     assert result["nmse_db"]["with_sync"] < result["nmse_db"]["without_sync"]
-    assert result["sla_accuracy"]["with_sync"] > result["sla_accuracy"]["without_sync"]
+    plain = result["sla_predicted_above_budget"]
+    assert plain["with_sync"]["accuracy"] > plain["without_sync"]["accuracy"]
+    # the residual rule (the default) flags fewer false alarms than "predicted delay > budget"
+    assert result["sla_accuracy"]["with_sync"] > plain["with_sync"]["accuracy"]
+    assert result["sla"]["with_sync"]["predicted_violation_rate"] < plain["with_sync"]["predicted_violation_rate"]
     assert result["retrains"] > 0 and result["drifts_detected"]
 
 

@@ -8,6 +8,10 @@ windows the stream has delivered since the drift (the most recent steps held bac
 through the registry only when they beat the serving model there. The store holds the loop's checkpoint (in the
 same transaction as the step's labels), so a killed loop resumes at the first step it had not finished.
 
+When the windows carry an SLA delay budget, each step's windows are also flagged as violations before their labels
+arrive, by :class:`~ndtwin.ops.sla.ResidualViolationRule` fitted on the windows measured since the last drift (the
+serving model's own errors; likewise for the initial model), and stored with the predictions.
+
 A replay runs far faster than the measurement clock (an element spans 100 s of traffic, a retraining takes
 seconds), so before each step the loop waits for a running job, which in real operation would have finished
 within the element; the serving model answers meanwhile either way.
@@ -30,8 +34,10 @@ from ndtwin.data.robust_ndt import BUDGET_COLUMN, ReplayStream
 from ndtwin.ops.drift import AnyOf, KswinDetector, ResidualDetector, relative_error
 from ndtwin.ops.registry import ModelRegistry
 from ndtwin.ops.retrain import RetrainManager, RetrainResult
-from ndtwin.ops.sla import mean_db, sla_scores, step_nmse_db
-from ndtwin.ops.window_model import HISTORY_COLUMN, INITIAL_ROUNDS, WindowDelayModel, flow_history, with_flow_history
+from ndtwin.ops.sla import ResidualViolationRule, flag_scores, mean_db, sla_scores, step_nmse_db, violations
+from ndtwin.ops.window_model import (
+    HISTORY_COLUMN, INITIAL_ROUNDS, WindowDelayModel, flow_history, model_frame, with_element_context,
+)
 
 STORE_FILE = "telemetry.duckdb"
 REGISTRY_DIR = "registry"
@@ -42,6 +48,9 @@ TRAFFIC_COLUMNS = (
 )
 SERVED_COLUMN = "served_delay_s"
 INITIAL_COLUMN = "initial_model_delay_s"
+SERVED_FLAG_COLUMN = "served_violation_flag"
+INITIAL_FLAG_COLUMN = "initial_model_violation_flag"
+PREDICTORS = (("with_sync", SERVED_COLUMN, SERVED_FLAG_COLUMN), ("without_sync", INITIAL_COLUMN, INITIAL_FLAG_COLUMN))
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class LoopSettings:
     the last drift are ignored (the loop is already adapting). Retraining starts ``min_steps_after_drift`` steps
     after a drift and repeats every ``retrain_every`` steps up to ``adapt_steps`` steps after it; each candidate
     is trained on the steps since the drift except the last ``holdout_steps``, on which it is scored.
+    SLA violations are flagged by :class:`~ndtwin.ops.sla.ResidualViolationRule` with ``sla_neighbours`` and
+    ``sla_min_windows``, learned from the windows measured since the last drift.
     """
 
     kswin_alpha: float = 0.001
@@ -67,6 +78,8 @@ class LoopSettings:
     adapt_steps: int = 40
     holdout_steps: int = 1
     quiet_steps: int = 6
+    sla_neighbours: int = 200
+    sla_min_windows: int = 100
     background: bool = True
 
 
@@ -192,7 +205,7 @@ class OperatingLoop:
         versions = self.registry.versions()
         if versions:
             return WindowDelayModel.load(versions[0].model_dir)
-        training = with_flow_history(self.stream.initial_training, "conn_element_idx")
+        training = model_frame(self.stream.initial_training, "conn_element_idx")
         model = WindowDelayModel.fit(training, rounds=INITIAL_ROUNDS)
         with self.registry.workspace("initial") as work:
             version = self.registry.register(
@@ -215,14 +228,20 @@ class OperatingLoop:
         rows = self.windows.iloc[self._step_rows[step] : self._step_rows[step + 1]]
         traffic = rows[["seq", *TRAFFIC_COLUMNS] + ([BUDGET_COLUMN] if self.stream.has_budget else [])]
         store.append_traffic(self.source, traffic.reset_index(drop=True))
-        history = flow_history(store.labelled(self.source))
-        features = traffic.assign(**{HISTORY_COLUMN: traffic["flow_id"].map(history).to_numpy(float)})
-        served, baseline = serving.predict(features), initial.predict(features)
+        measured_before = store.labelled(self.source)
+        history = flow_history(measured_before)
+        features = with_element_context(
+            traffic.assign(**{HISTORY_COLUMN: traffic["flow_id"].map(history).to_numpy(float)}), "step"
+        )
+        predictions = {SERVED_COLUMN: serving.predict(features), INITIAL_COLUMN: initial.predict(features)}
+        if self.stream.has_budget:
+            predictions.update(self._violation_flags(measured_before, checkpoint.drift_step or 0, traffic, predictions))
         fired = set()
         for value in traffic["traffic_kbps"].to_numpy(float):
             if detectors.update({"traffic": value, "residual": None}):
                 fired.update(detectors.fired)
         measured = rows["delay_s"].to_numpy(float)
+        served = predictions[SERVED_COLUMN]
         if detectors.update({"traffic": None, "residual": relative_error(served, measured)}):
             fired.update(detectors.fired)
         if nmse_db(measured, served) > self.settings.failure_db:
@@ -233,10 +252,22 @@ class OperatingLoop:
             checkpoint.drifts.append({"step": step, "detectors": sorted(fired)})
         checkpoint.next_step = step + 1
         checkpoint.detectors = _pickled(detectors)
-        labels = pd.DataFrame(
-            {"seq": rows["seq"].to_numpy(), "delay_s": measured, SERVED_COLUMN: served, INITIAL_COLUMN: baseline}
-        )
+        labels = pd.DataFrame({"seq": rows["seq"].to_numpy(), "delay_s": measured, **predictions})
         store.append_labels(self.source, labels, state={CHECKPOINT_KEY: checkpoint.to_state()})
+
+    def _violation_flags(
+        self, measured_before: pd.DataFrame, since_step: int, traffic: pd.DataFrame, predictions: dict
+    ) -> dict[str, np.ndarray]:
+        """SLA flags of one step's windows for each predictor, learned from the windows measured since
+        ``since_step`` (before this step's delays arrive)."""
+        s = self.settings
+        rule = ResidualViolationRule(neighbours=s.sla_neighbours, min_windows=s.sla_min_windows)
+        past = measured_before.reindex(columns=["step", "delay_s", BUDGET_COLUMN, SERVED_COLUMN, INITIAL_COLUMN])
+        past = past[past["step"] >= since_step]
+        return {
+            flag: rule.flags(past[column], past["delay_s"], past[BUDGET_COLUMN], predictions[column], traffic[BUDGET_COLUMN])
+            for _, column, flag in PREDICTORS
+        }
 
     def _maybe_retrain(
         self, manager: RetrainManager, store: Any, step: int, checkpoint: Checkpoint,
@@ -250,7 +281,7 @@ class OperatingLoop:
         due = checkpoint.last_trigger is None or step - checkpoint.last_trigger >= s.retrain_every
         if since < s.min_steps_after_drift or since > s.adapt_steps or not due:
             return
-        labelled = with_flow_history(store.labelled(self.source), "step")
+        labelled = model_frame(store.labelled(self.source), "step")
         frame = labelled[labelled["step"] >= drift]
         cut = step + 1 - s.holdout_steps
         drift_id = f"drift{drift}-step{step}"
@@ -281,7 +312,7 @@ def summarize(
     steps = np.sort(labelled["step"].unique())
     per_step = {
         name: step_nmse_db(labelled["delay_s"], labelled[column], labelled["step"])
-        for name, column in (("with_sync", SERVED_COLUMN), ("without_sync", INITIAL_COLUMN))
+        for name, column, _ in PREDICTORS
     }
     concept = stream.concept_of_step(steps)
     versions = {info.id: info for info in registry.versions()}
@@ -294,7 +325,7 @@ def summarize(
         "nmse_db": {name: mean_db(values) for name, values in per_step.items()},
         "nmse_db_pooled": {
             name: nmse_db(labelled["delay_s"], labelled[column])
-            for name, column in (("with_sync", SERVED_COLUMN), ("without_sync", INITIAL_COLUMN))
+            for name, column, _ in PREDICTORS
         },
         "nmse_db_per_concept": {
             pattern: {name: mean_db(values[concept == i]) for name, values in per_step.items()}
@@ -318,11 +349,13 @@ def summarize(
         "per_step_nmse_db": {name: [round(float(v), 3) for v in values] for name, values in per_step.items()},
     }
     if BUDGET_COLUMN in labelled.columns:
-        result["sla"] = {
-            name: sla_scores(labelled["delay_s"], labelled[column], labelled[BUDGET_COLUMN])
-            for name, column in (("with_sync", SERVED_COLUMN), ("without_sync", INITIAL_COLUMN))
-        }
+        actual = violations(labelled["delay_s"], labelled[BUDGET_COLUMN])
+        result["sla"] = {name: flag_scores(actual, labelled[flag].astype(bool)) for name, _, flag in PREDICTORS}
         result["sla_accuracy"] = {name: scores["accuracy"] for name, scores in result["sla"].items()}
+        result["sla_predicted_above_budget"] = {
+            name: sla_scores(labelled["delay_s"], labelled[column], labelled[BUDGET_COLUMN])
+            for name, column, _ in PREDICTORS
+        }
     return result
 
 

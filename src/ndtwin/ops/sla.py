@@ -3,9 +3,17 @@
 A step is one prediction unit of a stream (e.g. one element of 100 measurement windows). Its NMSE in dB is
 10·log10(mean((y − ŷ)²) / mean(y²)) over the step's windows (:func:`ndtwin.data.metrics.nmse_db`).
 An SLA violation is a window whose delay exceeds its budget; predicted and measured violations are compared.
+
+Which windows to flag: a point prediction above the budget is a poor alarm when violations are rare and the
+prediction is noisy (most flags are then false). :class:`ResidualViolationRule` flags a window when the estimated
+probability that its measured delay exceeds the budget, given the prediction, is above one half — the decision
+that maximises expected accuracy — estimating that probability from the serving model's own errors on windows
+already measured.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -37,18 +45,81 @@ def violations(delay_s: ArrayLike, budget_s: ArrayLike) -> np.ndarray:
 
 
 def sla_scores(measured_s: ArrayLike, predicted_s: ArrayLike, budget_s: ArrayLike) -> dict[str, float]:
-    """Accuracy, precision and recall of predicted SLA violations against measured ones.
+    """Scores of flagging the windows whose predicted delay exceeds the budget (:func:`flag_scores`)."""
+    return flag_scores(violations(measured_s, budget_s), violations(predicted_s, budget_s))
 
-    Precision is NaN when no violation is predicted, recall when none is measured.
+
+def flag_scores(actual: ArrayLike, flagged: ArrayLike) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 of flagged SLA violations against measured ones (boolean arrays).
+
+    Precision is NaN when nothing is flagged, recall when no violation is measured, F1 when either is NaN or both 0.
     """
-    actual = violations(measured_s, budget_s)
-    flagged = violations(predicted_s, budget_s)
+    actual, flagged = np.asarray(actual, dtype=bool).ravel(), np.asarray(flagged, dtype=bool).ravel()
+    if actual.size != flagged.size:
+        raise ValueError(f"actual, flagged: expected equal lengths, got {actual.size}, {flagged.size}")
     hits = int(np.sum(actual & flagged))
     n = actual.size
+    precision = hits / int(flagged.sum()) if flagged.any() else float("nan")
+    recall = hits / int(actual.sum()) if actual.any() else float("nan")
     return {
         "accuracy": float(np.mean(actual == flagged)) if n else float("nan"),
-        "precision": hits / int(flagged.sum()) if flagged.any() else float("nan"),
-        "recall": hits / int(actual.sum()) if actual.any() else float("nan"),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan"),
         "measured_violation_rate": float(actual.mean()) if n else float("nan"),
         "predicted_violation_rate": float(flagged.mean()) if n else float("nan"),
     }
+
+
+@dataclass(frozen=True)
+class ResidualViolationRule:
+    """Flag a window when P(measured delay > budget | predicted delay) > 1/2, learned from measured windows.
+
+    With the log residual r = log(measured / predicted) and the margin m = log(predicted / budget), a window
+    violates its budget when r > −m. For a new window the probability is the share of past windows whose residual
+    exceeds −m, among the ``neighbours`` past windows nearest to it in margin (a run of that many in margin order,
+    centred on its margin). So a model that overshoots near the budget, or a right-skewed delay whose typical
+    value sits below the predicted mean, is corrected by its own record. With fewer than ``min_windows`` past windows the rule falls back to the plain
+    "predicted delay > budget". The caller chooses the past windows (e.g. those measured since the last drift).
+    """
+
+    neighbours: int = 200
+    min_windows: int = 100
+
+    def __post_init__(self) -> None:
+        if self.neighbours < 1 or self.min_windows < 1:
+            raise ValueError(f"neighbours, min_windows: expected positive integers, got {self.neighbours}, {self.min_windows}")
+
+    def probabilities(
+        self, past_predicted_s: ArrayLike, past_measured_s: ArrayLike, past_budget_s: ArrayLike,
+        predicted_s: ArrayLike, budget_s: ArrayLike,
+    ) -> np.ndarray:
+        """Estimated probability that each new window's measured delay exceeds its budget (NaN without history)."""
+        margin = _log_ratio(predicted_s, budget_s)
+        past_margin = _log_ratio(past_predicted_s, past_budget_s)
+        past_residual = _log_ratio(past_measured_s, past_predicted_s)
+        usable = np.isfinite(past_margin) & np.isfinite(past_residual)
+        past_margin, past_residual = past_margin[usable], past_residual[usable]
+        if past_margin.size < self.min_windows:
+            return np.full(margin.shape, np.nan)
+        order = np.argsort(past_margin, kind="stable")
+        past_margin, past_residual = past_margin[order], past_residual[order]
+        k = min(self.neighbours, past_margin.size)
+        centre = (np.searchsorted(past_margin, margin, "left") + np.searchsorted(past_margin, margin, "right")) // 2
+        first = np.clip(centre - k // 2, 0, past_margin.size - k)
+        nearest = past_residual[first[:, None] + np.arange(k)]
+        return np.mean(nearest > -margin[:, None], axis=1)
+
+    def flags(
+        self, past_predicted_s: ArrayLike, past_measured_s: ArrayLike, past_budget_s: ArrayLike,
+        predicted_s: ArrayLike, budget_s: ArrayLike,
+    ) -> np.ndarray:
+        """Whether to flag each new window as an SLA violation."""
+        probability = self.probabilities(past_predicted_s, past_measured_s, past_budget_s, predicted_s, budget_s)
+        plain = violations(predicted_s, budget_s)
+        return np.where(np.isnan(probability), plain, probability > 0.5)
+
+
+def _log_ratio(numerator: ArrayLike, denominator: ArrayLike) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.asarray(numerator, dtype=float).ravel() / np.asarray(denominator, dtype=float).ravel())

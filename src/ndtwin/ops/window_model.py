@@ -2,8 +2,12 @@
 
 Gradient-boosted trees (xgboost, one thread) on physics-informed features of a 1-s window — utilisation of the
 bottleneck (received traffic / min link capacity), loss fraction, packet size, path length, propagation delay —
-plus the connection's own history: the mean measured delay of its earlier labelled elements. The target is
-log(delay), so relative errors count alike for millisecond and second delays.
+plus the connection's own history: the mean measured delay of its earlier labelled elements, and the window's
+traffic context inside its element (100 windows of one connection, all measured before the element is predicted):
+its traffic, the previous window's and the mean of the last five relative to the element's mean traffic, and the
+element's mean utilisation. A TCP sender backs off when its queue builds up, so a dip of the received traffic below
+the element's level marks the delay spikes that break an SLA budget. The target is log(delay), so relative errors
+count alike for millisecond and second delays.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ import xgboost as xgb
 from ndtwin.errors import DatasetError
 
 HISTORY_COLUMN = "flow_mean_delay_s"
+ELEMENT_TRAFFIC_COLUMN = "element_mean_traffic_kbps"
+PREVIOUS_TRAFFIC_COLUMN = "previous_traffic_kbps"
+TRAILING_TRAFFIC_COLUMN = "trailing_traffic_kbps"
+TRAILING_WINDOWS = 5
 FEATURES = (
     "traffic_kbps",
     "utilisation",
@@ -29,6 +37,10 @@ FEATURES = (
     "propag_delay_s",
     "min_link_capacity_mbps",
     "log_flow_mean_delay_s",
+    "traffic_vs_element",
+    "previous_traffic_vs_element",
+    "trailing_traffic_vs_element",
+    "element_utilisation",
 )
 BOOSTER_FILE = "booster.json"
 CONFIG_FILE = "config.json"
@@ -55,6 +67,27 @@ def with_flow_history(frame: pd.DataFrame, order: str) -> pd.DataFrame:
     )
 
 
+def with_element_context(frame: pd.DataFrame, order: str) -> pd.DataFrame:
+    """``frame`` plus each window's traffic context inside its element (one ``(flow_id, order)`` group, rows in
+    window order): the element's mean traffic, the previous window's traffic (its own for the first window) and the
+    mean traffic of the last :data:`TRAILING_WINDOWS` windows up to it."""
+    traffic = frame["traffic_kbps"].astype(float)
+    groups = traffic.groupby([frame["flow_id"], frame[order]], sort=False)
+    position = groups.cumcount().to_numpy()
+    total = groups.cumsum()
+    before = total.groupby([frame["flow_id"], frame[order]], sort=False).shift(TRAILING_WINDOWS).fillna(0.0)
+    return frame.assign(**{
+        ELEMENT_TRAFFIC_COLUMN: groups.transform("mean").to_numpy(),
+        PREVIOUS_TRAFFIC_COLUMN: groups.shift(1).fillna(traffic).to_numpy(),
+        TRAILING_TRAFFIC_COLUMN: (total - before).to_numpy() / np.minimum(position + 1, TRAILING_WINDOWS),
+    })
+
+
+def model_frame(frame: pd.DataFrame, order: str) -> pd.DataFrame:
+    """``frame`` with everything the model reads besides the measurements: flow history and element context."""
+    return with_element_context(with_flow_history(frame, order), order)
+
+
 def flow_history(labelled: pd.DataFrame, order: str = "step") -> pd.Series:
     """Each flow's mean delay over all its labelled elements (indexed by flow_id)."""
     if labelled.empty:
@@ -63,17 +96,21 @@ def flow_history(labelled: pd.DataFrame, order: str = "step") -> pd.Series:
 
 
 def features(frame: pd.DataFrame) -> pd.DataFrame:
-    """The model's input features of each window (``frame`` needs the measurement and history columns)."""
+    """The model's input features of each window (``frame`` needs the measurement columns plus the history and
+    element-context columns of :func:`model_frame`)."""
     missing = [c for c in ("traffic_kbps", "loss_pkts_per_s", "packet_size_bytes", "path_length", "propag_delay_s",
-                           "min_link_capacity_mbps", HISTORY_COLUMN) if c not in frame.columns]
+                           "min_link_capacity_mbps", HISTORY_COLUMN, ELEMENT_TRAFFIC_COLUMN, PREVIOUS_TRAFFIC_COLUMN,
+                           TRAILING_TRAFFIC_COLUMN) if c not in frame.columns]
     if missing:
         raise ValueError(f"window frame: missing column(s) {', '.join(missing)}")
     traffic = frame["traffic_kbps"].to_numpy(float)
+    element = np.maximum(frame[ELEMENT_TRAFFIC_COLUMN].to_numpy(float), 1e-9)
+    capacity_kbps = frame["min_link_capacity_mbps"].to_numpy(float) * 1e3
     sent_kbps = frame["loss_pkts_per_s"].to_numpy(float) * frame["packet_size_bytes"].to_numpy(float) * 8e-3
     out = pd.DataFrame(
         {
             "traffic_kbps": traffic,
-            "utilisation": traffic / 1e3 / frame["min_link_capacity_mbps"].to_numpy(float),
+            "utilisation": traffic / capacity_kbps,
             "loss_pkts_per_s": frame["loss_pkts_per_s"].to_numpy(float),
             "loss_fraction": sent_kbps / np.maximum(traffic + sent_kbps, 1e-9),
             "packet_size_bytes": frame["packet_size_bytes"].to_numpy(float),
@@ -81,6 +118,10 @@ def features(frame: pd.DataFrame) -> pd.DataFrame:
             "propag_delay_s": frame["propag_delay_s"].to_numpy(float),
             "min_link_capacity_mbps": frame["min_link_capacity_mbps"].to_numpy(float),
             "log_flow_mean_delay_s": np.log(frame[HISTORY_COLUMN].to_numpy(float)),
+            "traffic_vs_element": traffic / element,
+            "previous_traffic_vs_element": frame[PREVIOUS_TRAFFIC_COLUMN].to_numpy(float) / element,
+            "trailing_traffic_vs_element": frame[TRAILING_TRAFFIC_COLUMN].to_numpy(float) / element,
+            "element_utilisation": element / capacity_kbps,
         }
     )
     return out[list(FEATURES)]
@@ -138,6 +179,8 @@ class WindowDelayModel:
             raise DatasetError(config_path, f"unreadable model config ({error})") from None
         if config.get("kind") != KIND:
             raise DatasetError(config_path, f"kind: expected {KIND!r}, got {config.get('kind')!r}")
+        if config.get("features") != list(FEATURES):
+            raise DatasetError(config_path, f"features: expected {list(FEATURES)}, got {config.get('features')!r}")
         booster = xgb.Booster()
         try:
             booster.load_model(directory / BOOSTER_FILE)

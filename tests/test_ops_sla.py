@@ -1,0 +1,65 @@
+"""SLA-violation decisions: scores of flagged windows and the rule learned from the serving model's errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ndtwin.ops.sla import ResidualViolationRule, flag_scores
+
+
+def test_flag_scores_on_hand_counted_windows():
+    actual = [True, True, False, False, False]
+    flagged = [True, False, True, False, False]
+    scores = flag_scores(actual, flagged)
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    assert scores["precision"] == pytest.approx(1 / 2) and scores["recall"] == pytest.approx(1 / 2)
+    assert scores["f1"] == pytest.approx(1 / 2)
+    assert math.isnan(flag_scores([True], [False])["f1"]) and math.isnan(flag_scores([False], [False])["precision"])
+    with pytest.raises(ValueError, match="equal lengths"):
+        flag_scores([True], [True, False])
+
+
+def _history(predicted_over_budget: float, measured_over_budget: np.ndarray) -> tuple[np.ndarray, ...]:
+    budget = np.full(measured_over_budget.size, 0.2)
+    return budget * predicted_over_budget, budget * measured_over_budget, budget
+
+
+def test_rule_does_not_flag_where_the_model_has_been_overshooting():
+    # near the budget the model predicted 1.1 x budget, but the delay measured 0.7 x budget nine times out of ten
+    past = _history(1.1, np.r_[np.full(180, 0.7), np.full(20, 1.3)])
+    rule = ResidualViolationRule(neighbours=200, min_windows=100)
+    assert rule.probabilities(*past, [0.22], [0.2]) == pytest.approx([0.1])
+    assert not rule.flags(*past, [0.22], [0.2])[0]
+
+
+def test_rule_flags_where_the_model_has_been_undershooting():
+    # predicted 0.9 x budget, measured 1.2 x budget in 150 of 200 windows: a prediction just below the budget is a likely violation
+    past = _history(0.9, np.r_[np.full(150, 1.2), np.full(50, 0.8)])
+    rule = ResidualViolationRule(neighbours=200, min_windows=100)
+    assert rule.probabilities(*past, [0.18], [0.2]) == pytest.approx([0.75])
+    assert rule.flags(*past, [0.18], [0.2])[0]
+    # far below the budget the same residuals (x 1.33 at most) cannot reach it
+    assert not rule.flags(*past, [0.05], [0.2])[0]
+
+
+def test_rule_uses_the_neighbours_nearest_in_margin():
+    # two regimes: far below the budget the model is exact, near it it overshoots by a factor 2
+    low = _history(0.3, np.full(300, 0.3))
+    high = _history(1.2, np.full(300, 0.6))
+    past = tuple(np.r_[a, b] for a, b in zip(low, high))
+    rule = ResidualViolationRule(neighbours=100, min_windows=100)
+    assert rule.probabilities(*past, [0.24, 0.06], [0.2, 0.2]) == pytest.approx([0.0, 0.0])
+    # pooled over all 600 windows, the exact half (residual 0 > -log 1.2) would make it a coin toss
+    pooled = ResidualViolationRule(neighbours=600, min_windows=100)
+    assert pooled.probabilities(*past, [0.24], [0.2]) == pytest.approx([0.5])
+
+
+def test_rule_falls_back_to_the_prediction_without_enough_history():
+    past = _history(1.5, np.full(99, 0.5))  # 99 usable windows (< min_windows) plus one without a measurement
+    past = (np.r_[past[0], 0.3], np.r_[past[1], np.nan], np.r_[past[2], 0.2])
+    rule = ResidualViolationRule(neighbours=200, min_windows=100)
+    assert np.isnan(rule.probabilities(*past, [0.3], [0.2])).all()
+    assert list(rule.flags(*past, [0.3, 0.1], [0.2, 0.2])) == [True, False]
+    with pytest.raises(ValueError, match="neighbours, min_windows"):
+        ResidualViolationRule(neighbours=0)
