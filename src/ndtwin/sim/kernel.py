@@ -262,22 +262,34 @@ def _start_next(link, now, qi, qf, li, virtual_time, pool_i, pool_f, l_sched, l_
 
 
 @_hot
-def _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
-             q_weight, q_off, l_sched, l_bits_buffer, state):  # fmt: skip
-    """Packet ``p`` arrives at queue ``q``: tail-drop it or append it. A packet finding the port idle is admitted."""
-    link = q_link[q]
-    idle = li[link, LI_BUSY] == NO_PACKET
+def _arrive(p, q, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, bits_buffer, state):
+    """Count packet ``p``'s arrival at queue ``q`` and return the queue's occupancy with it, or -1 after
+    tail-dropping it (the port is busy and the buffer would overflow)."""
     measured = pool_i[p, P_MEASURED]
-    size = pool_f[p, P_SIZE]
     if measured:
         queue_stats[q, Q_ARRIVALS] += 1
-    occupancy = qf[q, QF_BITS] + size if l_bits_buffer[link] else qi[q, QI_PKTS] + 1.0
+    occupancy = qf[q, QF_BITS] + pool_f[p, P_SIZE] if bits_buffer else qi[q, QI_PKTS] + 1.0
     if not idle and occupancy > q_buffer[q]:
         if measured:
             queue_stats[q, Q_DROPS] += 1
             flow_stats[pool_i[p, P_FLOW], F_DROPS] += 1
         _release(p, pool_i, state)
+        return -1.0
+    return occupancy
+
+
+@_hot
+def _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
+             q_weight, q_off, l_sched, l_bits_buffer, state):  # fmt: skip
+    """Packet ``p`` arrives at queue ``q``: tail-drop it or append it. A packet finding the port idle is admitted."""
+    link = q_link[q]
+    idle = li[link, LI_BUSY] == NO_PACKET
+    occupancy = _arrive(p, q, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, l_bits_buffer[link],
+                        state)  # fmt: skip
+    if occupancy < 0.0:
         return
+    measured = pool_i[p, P_MEASURED]
+    size = pool_f[p, P_SIZE]
     if l_sched[link] == WFQ:
         if idle:  # a new busy period restarts virtual time
             virtual_time[link] = 0.0
@@ -318,17 +330,12 @@ def _fifo_admit(p, q, now, qi, qf, li, free_at, pool_i, pool_f, flow_stats, queu
     link = q_link[q]
     _fifo_settle(q, now, qi, qf, pool_i, pool_f)
     idle = free_at[link] <= now
+    occupancy = _arrive(p, q, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, l_bits_buffer[link],
+                        state)  # fmt: skip
+    if occupancy < 0.0:
+        return
     measured = pool_i[p, P_MEASURED]
     size = pool_f[p, P_SIZE]
-    if measured:
-        queue_stats[q, Q_ARRIVALS] += 1
-    occupancy = qf[q, QF_BITS] + size if l_bits_buffer[link] else qi[q, QI_PKTS] + 1.0
-    if not idle and occupancy > q_buffer[q]:
-        if measured:
-            queue_stats[q, Q_DROPS] += 1
-            flow_stats[pool_i[p, P_FLOW], F_DROPS] += 1
-        _release(p, pool_i, state)
-        return
     start = free_at[link] if not idle else now
     end = start + size / l_capacity[link]
     free_at[link] = end
