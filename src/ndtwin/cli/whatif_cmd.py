@@ -212,25 +212,38 @@ def calibrate_command(
     seed: int = typer.Option(1, "--seed", help="Seed of the calibration suites."),
     workers: int = typer.Option(1, "--workers", help="Simulation processes."),
     coverage: float = typer.Option(0.9, "--coverage", help="Target coverage of the intervals."),
+    adaptive: bool = typer.Option(False, "--adaptive/--binned", help="Adaptive: normalised conformal intervals "
+                                  "(a per-flow difficulty model fitted on every other --topology, quantiles on the "
+                                  "rest; file version 2). Binned: one width per utilisation × ToS bin (version 1; "
+                                  "the shipped intervals)."),
+    bins: bool = typer.Option(True, "--bins/--no-bins", help="Take quantiles per utilisation × ToS bin "
+                              "(always on with --binned)."),
+    equal_scenarios: bool = typer.Option(False, "--equal-scenarios/--equal-flows", help="Weight every calibration "
+                                         "scenario equally, or every calibration flow (the shipped intervals)."),
 ) -> None:
     """Calibrate split-conformal intervals of a model on simulated what-if suites and store them with it."""
-    from ndtwin.whatif.intervals import calibrate
+    from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, calibrate
     from ndtwin.whatif.validate import build_suite, suite_samples
 
     model_dir = SHIPPED_MODELS / model if model in SHIPPED else Path(model)
     try:
         twin = load_twin(str(model_dir))
-        runs, used = [], []
+        runs, groups, used = [], [], []
         for k, entry in enumerate(topologies):
             name, topo = topology_of(entry, seed + k)
             with console.status(f"simulating the calibration suite on {name}…"):
                 suite = build_suite(topo, per_type=per_type, loads=_loads(loads), seed=seed + k,
                                     packets_per_flow=packets, workers=workers, name=name, reference_packets=None)
-            runs += [(s.scenario, twin.predict(s.scenario), s.flow_labels) for s in suite_samples(suite)]
+            samples = suite_samples(suite)
+            runs += [(s.scenario, twin.predict(s.scenario), s.flow_labels) for s in samples]
+            groups += [k] * len(samples)
             used.append({"topology": entry, "name": name, "seed": seed + k})
         trained = json.loads((model_dir / "provenance.json").read_text()) if (model_dir / "provenance.json").is_file() else {}
         provenance = {
-            "method": "split conformal, residual quantiles per path-utilisation bin",
+            "method": ("normalised split conformal: log-linear difficulty model fitted on the 1st, 3rd, … --topology, "
+                       "quantiles of residual / difficulty on the 2nd, 4th, …" if adaptive else
+                       "split conformal, residual quantiles per path-utilisation × ToS bin")
+            + (", every scenario weighted equally" if equal_scenarios else ""),
             "model_trained_with": trained.get("command"),
             "calibration_suites": used,
             "loads": list(_loads(loads)),
@@ -239,10 +252,15 @@ def calibrate_command(
             "n_scenarios": len(runs),
             "n_flows": int(sum(len(r[2]) for r in runs)),
             "command": f"ndtwin whatif calibrate {model} " + " ".join(f"--topology {t}" for t in topologies)
-            + f" --per-type {per_type} --loads {loads} --packets {packets} --seed {seed} --coverage {coverage}",
+            + f" --per-type {per_type} --loads {loads} --packets {packets} --seed {seed} --coverage {coverage}"
+            + (" --adaptive" if adaptive else " --binned") + (" --bins" if bins else " --no-bins")
+            + (" --equal-scenarios" if equal_scenarios else " --equal-flows"),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        path = calibrate(runs, coverage=coverage, provenance=provenance).save(model_dir)
+        binned = bins or not adaptive
+        path = calibrate(runs, coverage=coverage, provenance=provenance, adaptive=adaptive, groups=groups,
+                         equal_scenarios=equal_scenarios, edges=DEFAULT_EDGES if binned else (),
+                         tos_groups=DEFAULT_TOS_GROUPS if binned else 1).save(model_dir)
     except (DatasetError, ScenarioError) as error:
         fail(error)
     console.print(f"wrote {path} ({provenance['n_scenarios']} simulated scenarios, {provenance['n_flows']} flows)")

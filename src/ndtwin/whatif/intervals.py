@@ -1,12 +1,21 @@
 """Split-conformal 90 % intervals for a twin's per-flow predictions.
 
-Calibration takes scenarios the model never trained on, simulated (baselines and perturbed versions alike), and
-stores per metric the 5 % and 95 % quantiles of the residuals, binned by the offered utilisation of the busiest
-link on each flow's path and by the flow's ToS (ToS ≥ ``tos_groups`` − 1 share the last group). Residuals are
-``log(true / pred)`` for jitter and for delay beyond propagation (so an interval scales with the prediction; the
-propagation delay is known exactly), and ``true − pred`` for loss. An interval is then ``[pred·e^lo, pred·e^hi]``
-(delay: propagation + that on the rest; loss: ``[pred + lo, pred + hi]`` clipped to [0, 1]). A bin with fewer
-than MIN_BIN_FLOWS calibration flows uses the quantiles of all flows.
+Calibration takes scenarios the model never trained on, simulated (baselines and perturbed versions alike).
+Residuals are ``log(true / pred)`` for jitter and for delay beyond propagation (so an interval scales with the
+prediction; the propagation delay is known exactly), and ``true − pred`` for loss. Two methods:
+
+* **binned** (file version 1): per metric, the 5 % and 95 % quantiles of the residuals per bin of the offered
+  utilisation of the busiest link on each flow's path and of the flow's ToS (ToS ≥ ``tos_groups`` − 1 share the
+  last group). A bin with fewer than MIN_BIN_FLOWS calibration flows uses the quantiles of all flows.
+* **adaptive** (normalised conformal, file version 2): a ``ScaleModel`` (``ndtwin.whatif.difficulty``) predicts
+  each flow's typical residual size sigma(x) from features known at prediction time (held to the range seen in
+  its fit: no extrapolation to larger networks); the stored quantiles are
+  those of ``residual / sigma(x)``. The scale model is fitted on one half of the calibration groups (e.g.
+  topologies) and the quantiles are taken on the other half, so they are honest split-conformal quantiles.
+
+An interval is ``[pred·e^(lo·s), pred·e^(hi·s)]`` with ``s`` = sigma(x), or 1 for binned metrics (delay:
+propagation + that on the rest; loss: ``[pred + lo·s, pred + hi·s]`` clipped to [0, 1]). Calibration flows can be
+weighted so that every calibration scenario counts equally, whatever its number of flows.
 
 An interval is meant to hold a flow's mean metric; ``ndtwin.whatif.validate`` judges its coverage against long
 reference runs. The residuals are taken on runs of ``ndtwin whatif calibrate --packets`` packets per flow, so
@@ -19,10 +28,9 @@ has no intervals (``intervals_of`` returns None).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,8 +39,10 @@ from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.scenario import Scenario
 from ndtwin.scenario.generate import link_loads_bps
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
+from ndtwin.whatif.difficulty import ScaleModel, fit_scale, flow_features
 
 INTERVALS_FILE = "intervals.json"
+FORMAT_VERSION = 2  # 1: binned quantiles only; 2: adds per-metric scale models ("scales")
 LOG_METRICS = ("delay_s", "delay_var_s2")  # residuals as log ratios; the others as differences
 DEFAULT_EDGES = (0.5, 0.8, 1.0)  # path-utilisation bin edges: <0.5, 0.5–0.8, 0.8–1, >1 (overload)
 DEFAULT_TOS_GROUPS = 3
@@ -69,10 +79,13 @@ def residuals(metric: str, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return truth - pred
 
 
+
+
 @dataclass(frozen=True)
 class Intervals:
     """Residual quantiles per metric and bin: ``quantiles[metric][bin] = (lo, hi)``, with
-    ``bin = utilisation bin × tos_groups + ToS group`` (see ``flow_bins``)."""
+    ``bin = utilisation bin × tos_groups + ToS group`` (see ``flow_bins``). A metric with a scale model in
+    ``scales`` has quantiles of residuals divided by its sigma(x)."""
 
     coverage: float
     edges: tuple[float, ...]
@@ -80,6 +93,7 @@ class Intervals:
     counts: dict[str, list[int]]
     provenance: dict[str, Any] = field(default_factory=dict)
     tos_groups: int = 1
+    scales: dict[str, ScaleModel] = field(default_factory=dict)
 
     @property
     def n_bins(self) -> int:
@@ -88,9 +102,11 @@ class Intervals:
     def bounds(self, scenario: Scenario, prediction: pd.DataFrame) -> pd.DataFrame:
         """Columns ``<metric>_lo`` and ``<metric>_hi`` per flow of ``scenario`` for a twin's ``prediction``."""
         bins = flow_bins(scenario, self.edges, self.tos_groups)
+        features = flow_features(scenario, prediction) if self.scales else None
         columns = {}
         for metric, table in self.quantiles.items():
-            lo, hi = (np.array([q[k] for q in table])[bins] for k in (0, 1))
+            scale = self.scales[metric].sigma(features) if metric in self.scales else 1.0
+            lo, hi = (np.array([q[k] for q in table])[bins] * scale for k in (0, 1))
             pred = prediction[metric].to_numpy(dtype=float)
             if metric == "delay_s":  # propagation is known exactly: the interval is on the rest of the delay
                 fixed = propagation_s(scenario)
@@ -105,23 +121,29 @@ class Intervals:
 
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / INTERVALS_FILE
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        data = {"version": FORMAT_VERSION, **asdict(self),
+                "scales": {metric: model.to_dict() for metric, model in self.scales.items()}}
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Intervals":
-        """Read an ``intervals.json``; DatasetError naming the file and field if it is malformed."""
+        """Read an ``intervals.json`` (version 1 or 2); DatasetError naming the file and field if it is malformed."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            version = int(data.get("version", 1))
             edges = tuple(float(e) for e in data["edges"])
             quantiles = {m: [(float(lo), float(hi)) for lo, hi in q] for m, q in data["quantiles"].items()}
             counts = {m: [int(c) for c in v] for m, v in data.get("counts", {}).items()}
             coverage = float(data["coverage"])
             tos_groups = int(data.get("tos_groups", 1))
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            scales = {m: ScaleModel.from_dict(v) for m, v in data.get("scales", {}).items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise DatasetError(path, f"expected an intervals file with coverage, edges and quantiles ({error!r})") from None
-        result = cls(coverage, edges, quantiles, counts, data.get("provenance", {}), tos_groups)
+        if version not in (1, FORMAT_VERSION):
+            raise DatasetError(path, f"version: expected 1 or {FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
+        result = cls(coverage, edges, quantiles, counts, data.get("provenance", {}), tos_groups, scales)
         for metric, table in quantiles.items():
             if len(table) != result.n_bins:
                 raise DatasetError(path, f"quantiles.{metric}: expected {result.n_bins} bins, got {len(table)}")
@@ -135,46 +157,85 @@ def calibrate(
     edges: tuple[float, ...] = DEFAULT_EDGES,
     tos_groups: int = DEFAULT_TOS_GROUPS,
     provenance: dict[str, Any] | None = None,
+    adaptive: bool = False,
+    groups: Sequence[int] | None = None,
+    equal_scenarios: bool = False,
+    scaled: Sequence[str] = LOG_METRICS,
 ) -> Intervals:
-    """Intervals from ``(scenario, prediction, simulated flow labels)`` triples the model did not train on."""
+    """Intervals from ``(scenario, prediction, simulated flow labels)`` triples the model did not train on.
+
+    ``adaptive``: normalised conformal intervals for the ``scaled`` metrics; their scale models are fitted on the
+    runs whose group (``groups``, one per run, e.g. the calibration topology; default: every run its own group)
+    has an even rank among the distinct groups, and every metric's quantiles are taken on the others. ``equal_scenarios``: weight each run's flows by
+    1 / its number of flows, so every calibration scenario counts equally."""
     check_number("coverage", coverage, minimum=0, strict=True)
     check_int("tos_groups", tos_groups, minimum=1)
     if coverage >= 1:
         raise ScenarioError("coverage", "a fraction in (0, 1)", coverage)
-    bins, found = [], {m: [] for m in PREDICTED_COLUMNS}
-    for scenario, prediction, truth in runs:
-        bins.append(flow_bins(scenario, edges, tos_groups))
+    table = _calibration_table(runs, edges, tos_groups, adaptive)
+    run = table["run"]
+    if run.size == 0:
+        raise ScenarioError("calibration runs", "at least one simulated scenario")
+    group = np.asarray(groups if groups is not None else np.arange(run.max() + 1))
+    if group.shape != (run.max() + 1,):
+        raise ScenarioError("groups", f"one group per calibration run ({run.max() + 1})", group.shape)
+    weight = 1.0 / np.bincount(run)[run] if equal_scenarios else np.ones(run.size)
+    rank = np.searchsorted(np.unique(group), group)[run]
+    scored = rank % 2 == 1 if adaptive else np.ones(run.size, dtype=bool)
+    if adaptive and (scored.all() or not scored.any()):
+        raise ScenarioError("groups", "at least two distinct calibration groups for adaptive intervals", np.unique(group))
+    quantiles, counts, scales = {}, {}, {}
+    for metric in PREDICTED_COLUMNS:
+        values = table[metric]
+        ok = np.isfinite(values)
+        if (ok & scored).sum() < MIN_BIN_FLOWS or (adaptive and (ok & ~scored).sum() < MIN_BIN_FLOWS):
+            continue  # e.g. no delay variance measured: no interval for that metric rather than a guessed one
+        if adaptive and metric in scaled:
+            fit = ok & ~scored
+            scales[metric] = fit_scale(table["features"][fit], values[fit], weight[fit])
+            values = values / np.where(ok, scales[metric].sigma(table["features"]), 1.0)
+        ok &= scored
+        pooled = _quantile_pair(values[ok], weight[ok], coverage)
+        quantiles[metric], counts[metric] = [], []
+        for b in range((len(edges) + 1) * tos_groups):
+            inside = ok & (table["bin"] == b)
+            enough = inside.sum() >= MIN_BIN_FLOWS
+            quantiles[metric].append(_quantile_pair(values[inside], weight[inside], coverage) if enough else pooled)
+            counts[metric].append(int(inside.sum()))
+    return Intervals(coverage, tuple(edges), quantiles, counts, provenance or {}, tos_groups, scales)
+
+
+def _calibration_table(runs: Iterable[tuple[Scenario, pd.DataFrame, pd.DataFrame]], edges: tuple[float, ...],
+                       tos_groups: int, with_features: bool) -> dict[str, np.ndarray]:
+    """Per calibration flow: its run index, bin, residual per metric and (``with_features``) difficulty features."""
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in ("run", "bin", "features", *PREDICTED_COLUMNS)}
+    for k, (scenario, prediction, truth) in enumerate(runs):
+        parts["run"].append(np.full(scenario.n_flows, k))
+        parts["bin"].append(flow_bins(scenario, edges, tos_groups))
+        if with_features:
+            parts["features"].append(flow_features(scenario, prediction))
         fixed = {"delay_s": propagation_s(scenario)}
         for metric in PREDICTED_COLUMNS:
             offset = fixed.get(metric, 0.0)
-            found[metric].append(residuals(metric, truth[metric].to_numpy() - offset,
+            parts[metric].append(residuals(metric, truth[metric].to_numpy() - offset,
                                            prediction[metric].to_numpy() - offset))
-    if not bins:
-        raise ScenarioError("calibration runs", "at least one simulated scenario")
-    flow_bin = np.concatenate(bins)
-    quantiles, counts = {}, {}
-    for metric, parts in found.items():
-        values = np.concatenate(parts)
-        ok = np.isfinite(values)
-        if ok.sum() < MIN_BIN_FLOWS:
-            continue  # e.g. no delay variance measured: no interval for that metric rather than a guessed one
-        pooled = _quantile_pair(values[ok], coverage)
-        quantiles[metric], counts[metric] = [], []
-        for b in range((len(edges) + 1) * tos_groups):
-            inside = values[ok & (flow_bin == b)]
-            quantiles[metric].append(_quantile_pair(inside, coverage) if inside.size >= MIN_BIN_FLOWS else pooled)
-            counts[metric].append(int(inside.size))
-    return Intervals(coverage, tuple(edges), quantiles, counts, provenance or {}, tos_groups)
+    return {key: np.concatenate(p) if p else np.zeros(0, dtype=int) for key, p in parts.items()}
 
 
-def _quantile_pair(values: np.ndarray, coverage: float) -> tuple[float, float]:
-    """Split-conformal lower and upper residual quantiles (finite-sample corrected, equal tails)."""
-    n = values.size
-    tail = (1.0 - coverage) / 2
-    lo_rank = max(math.floor((n + 1) * tail), 1)
-    hi_rank = min(math.ceil((n + 1) * (1 - tail)), n)
-    ordered = np.sort(values)
-    return float(ordered[lo_rank - 1]), float(ordered[hi_rank - 1])
+def _quantile_pair(values: np.ndarray, weight: np.ndarray, coverage: float) -> tuple[float, float]:
+    """Split-conformal lower and upper quantiles of weighted values (equal tails, finite-sample corrected with
+    the effective number of values; equal weights give the usual ranks)."""
+    weight = weight / weight.sum()
+    n = 1.0 / float(np.sum(weight ** 2))
+    level = min((1.0 - (1.0 - coverage) / 2) * (1 + 1 / n), 1.0)
+    return -_weighted_quantile(-values, weight, level), _weighted_quantile(values, weight, level)
+
+
+def _weighted_quantile(values: np.ndarray, weight: np.ndarray, level: float) -> float:
+    """The smallest value whose cumulative weight share reaches ``level``."""
+    order = np.argsort(values, kind="stable")
+    share = np.cumsum(weight[order])
+    return float(values[order][min(np.searchsorted(share, level * share[-1] - 1e-12), len(values) - 1)])
 
 
 def intervals_of(twin: Twin) -> Intervals | None:

@@ -1,0 +1,120 @@
+"""Adaptive (normalised conformal) intervals on synthetic residuals whose size depends on the topology's size."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ndtwin.errors import DatasetError
+from ndtwin.scenario import PortConfig, Scheduling, Topology
+from ndtwin.scenario.generate import all_pairs_scenario
+from ndtwin.twin.qt import QueueingTheoryTwin
+from ndtwin.whatif.difficulty import FEATURES, flow_features
+from ndtwin.whatif.intervals import Intervals, calibrate, propagation_s
+
+SP3 = PortConfig(Scheduling.SP, buffers=(32, 32, 32), tos_to_queue=(0, 1, 2))
+NOISE = {5: 0.30, 10: 0.05}  # log-normal residual σ per ring size: small graphs are six times harder
+TWIN = QueueingTheoryTwin()
+
+
+def ring(n: int) -> Topology:
+    return Topology.from_edges(n, [(i, (i + 1) % n, 1e5) for i in range(n)], prop_delay_s=0.001, port=SP3)
+
+
+def noisy_runs(seed: int, per_size: int):
+    """``(scenario, prediction, truth)`` with truth = prediction · exp(N(0, σ)) on the delay beyond propagation."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for k in range(per_size):
+        for n, sigma in NOISE.items():
+            scenario = all_pairs_scenario(ring(n), max_utilization=rng.uniform(0.3, 0.9), seed=seed * 100 + k)
+            pred = TWIN.predict(scenario)
+            truth = pred.copy()
+            fixed = propagation_s(scenario)
+            truth["delay_s"] = fixed + (pred["delay_s"] - fixed) * np.exp(rng.normal(0, sigma, len(pred)))
+            truth["delay_var_s2"] = pred["delay_var_s2"] * np.exp(rng.normal(0, 2 * sigma, len(pred)))
+            runs.append((scenario, pred, truth))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    runs = noisy_runs(seed=1, per_size=24)
+    groups = [k // 2 for k in range(len(runs))]  # one small and one large ring per group
+    return runs, groups
+
+
+def coverage_by_size(intervals: Intervals, runs) -> dict[int, float]:
+    hits: dict[int, list[np.ndarray]] = {}
+    for scenario, pred, truth in runs:
+        bounds = intervals.bounds(scenario, pred)
+        delay = truth["delay_s"].to_numpy()
+        hits.setdefault(scenario.topology.n_nodes, []).append(
+            (delay >= bounds["delay_s_lo"].to_numpy()) & (delay <= bounds["delay_s_hi"].to_numpy()))
+    return {n: float(np.concatenate(h).mean()) for n, h in hits.items()}
+
+
+def test_features_describe_each_flow():
+    scenario = all_pairs_scenario(ring(5), max_utilization=0.8, seed=0)
+    x = flow_features(scenario, TWIN.predict(scenario))
+    assert x.shape == (scenario.n_flows, len(FEATURES)) and np.isfinite(x).all()
+    column = dict(zip(FEATURES, x.T))
+    assert np.allclose(column["log_nodes"], np.log(5)) and column["log_utilization"].max() == pytest.approx(np.log(0.8))
+    assert (column["log_queueing_over_transmission"] >= 0).all()
+
+
+def test_adaptive_intervals_are_wider_where_residuals_are_larger_and_cover_each_size(calibration):
+    runs, groups = calibration
+    adaptive = calibrate(runs, adaptive=True, groups=groups, equal_scenarios=True, edges=(), tos_groups=1)
+    assert set(adaptive.scales) >= {"delay_s", "delay_var_s2"}
+    held_out = noisy_runs(seed=2, per_size=20)
+    widths = {}
+    for scenario, pred, _ in held_out:
+        bounds = adaptive.bounds(scenario, pred)
+        rest = pred["delay_s"] - propagation_s(scenario)
+        widths.setdefault(scenario.topology.n_nodes, []).append(
+            np.log((bounds["delay_s_hi"] - propagation_s(scenario)) / rest).median())
+    assert np.mean(widths[5]) > 3 * np.mean(widths[10])
+    covered = coverage_by_size(adaptive, held_out)
+    assert 0.85 <= covered[5] <= 0.95 and 0.85 <= covered[10] <= 0.95, covered
+    one_width = coverage_by_size(calibrate(runs, edges=(), tos_groups=1), held_out)
+    assert one_width[5] < 0.8 and one_width[10] > 0.98, one_width  # a single width fits neither size
+
+
+def test_adaptive_calibration_needs_two_groups(calibration):
+    runs, _ = calibration
+    with pytest.raises(Exception, match="groups: expected at least two distinct calibration groups"):
+        calibrate(runs, adaptive=True, groups=[0] * len(runs))
+
+
+def test_adaptive_intervals_round_trip_and_old_files_load(calibration, tmp_path):
+    runs, groups = calibration
+    adaptive = calibrate(runs, adaptive=True, groups=groups, provenance={"data": "synthetic"})
+    path = adaptive.save(tmp_path)
+    assert json.loads(path.read_text())["version"] == 2
+    assert Intervals.load(path) == adaptive
+    old = calibrate(runs)  # a version-1 file: binned quantiles, no "version" or "scales" field
+    data = {k: v for k, v in json.loads(old.save(tmp_path).read_text()).items() if k not in ("version", "scales")}
+    path.write_text(json.dumps(data))
+    loaded = Intervals.load(path)
+    assert loaded == old and not loaded.scales
+    path.write_text(json.dumps({**data, "version": 3}))
+    with pytest.raises(DatasetError, match="intervals.json: version: expected 1 or 2, got 3"):
+        Intervals.load(path)
+    broken = json.loads(adaptive.save(tmp_path).read_text())
+    broken["scales"]["delay_s"]["coef"] = [1.0]
+    path.write_text(json.dumps(broken))
+    with pytest.raises(DatasetError, match="intervals.json: expected an intervals file"):
+        Intervals.load(path)
+
+
+def test_the_scale_model_does_not_extrapolate(calibration):
+    runs, groups = calibration
+    scale = calibrate(runs, adaptive=True, groups=groups).scales["delay_s"]
+    scenario, pred, _ = runs[0]
+    x = flow_features(scenario, pred)
+    far = x.copy()
+    far[:, FEATURES.index("log_nodes")] = 10.0  # a network far larger than any calibration one
+    edge = x.copy()
+    edge[:, FEATURES.index("log_nodes")] = scale.high[FEATURES.index("log_nodes")]
+    assert np.allclose(scale.sigma(far), scale.sigma(edge)) and not np.allclose(scale.sigma(far), scale.sigma(x))
