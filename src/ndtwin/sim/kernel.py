@@ -307,6 +307,16 @@ def _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, qu
         queue_stats[q, Q_MAX_OCC] = occupancy
 
 
+@_hot
+def _propagate(p, link, arrival, li, pool_i, pool_f, heap_time, heap_entity, state, line_entity):
+    """Put packet ``p`` at the end of ``link``'s propagation line, reaching the far end at ``arrival`` (the line's
+    event, for ``line_entity`` + link, is scheduled if the line was empty)."""
+    pool_f[p, P_TIME] = arrival
+    if li[link, LI_PROP_HEAD] == NO_PACKET:
+        _heap_push(heap_time, heap_entity, state, arrival, line_entity + link)
+    _append(li, link, LI_PROP_HEAD, LI_PROP_TAIL, p, pool_i)
+
+
 # ---------------------------------------------------------------------------------------------- FIFO ports
 @_hot
 def _fifo_settle(q, now, qi, qf, pool_i, pool_f):
@@ -340,15 +350,12 @@ def _fifo_admit(p, q, now, qi, qf, li, free_at, pool_i, pool_f, flow_stats, queu
     end = start + size / l_capacity[link]
     free_at[link] = end
     pool_f[p, P_TAG] = start
-    pool_f[p, P_TIME] = end + l_prop[link]
     if not idle:
         qi[q, QI_PKTS] += 1
         qf[q, QF_BITS] += size
         if qi[q, QI_HEAD] == NO_PACKET:
             qi[q, QI_HEAD] = p
-    if li[link, LI_PROP_HEAD] == NO_PACKET:
-        _heap_push(heap_time, heap_entity, state, end + l_prop[link], line_entity + link)
-    _append(li, link, LI_PROP_HEAD, LI_PROP_TAIL, p, pool_i)
+    _propagate(p, link, end + l_prop[link], li, pool_i, pool_f, heap_time, heap_entity, state, line_entity)
     state[S_TX] += 1
     if measured:
         queue_stats[q, Q_TX_PKTS] += 1
@@ -402,10 +409,8 @@ def _advance(
             next_time = _start_next(link, now, qi, qf, li, virtual_time, pool_i, pool_f, l_sched, l_capacity, q_off,
                                     q_quantum)  # fmt: skip
             if l_prop[link] > 0.0:
-                pool_f[sent, P_TIME] = now + l_prop[link]
-                if li[link, LI_PROP_HEAD] == NO_PACKET:
-                    _heap_push(heap_time, heap_entity, state, now + l_prop[link], prop_entity + link)
-                _append(li, link, LI_PROP_HEAD, LI_PROP_TAIL, sent, pool_i)
+                _propagate(sent, link, now + l_prop[link], li, pool_i, pool_f, heap_time, heap_entity, state,
+                           prop_entity)  # fmt: skip
             else:
                 p = sent
         else:  # the first packet of a propagation line reaches the end of its link

@@ -47,10 +47,10 @@ def group_percentiles(grouped: np.ndarray, start: np.ndarray, count: np.ndarray,
 
 
 @njit(cache=True)
-def group_by_flow(rec_flow: np.ndarray, rec_delay: np.ndarray, n_flows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Delays grouped by flow, each flow keeping delivery order (a counting sort), and each group's start."""
-    count = np.bincount(rec_flow, minlength=n_flows)
-    start = np.zeros(n_flows, dtype=np.int64)
+def group_by_flow(rec_flow: np.ndarray, rec_delay: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Delays grouped by flow, each flow keeping delivery order (a counting sort), and each group's start;
+    ``count`` holds each flow's number of records."""
+    start = np.zeros(len(count), dtype=np.int64)
     start[1:] = np.cumsum(count)[:-1]
     fill = start.copy()
     grouped = np.empty_like(rec_delay)
@@ -69,7 +69,8 @@ def flow_labels(n_flows: int, flow_stats: np.ndarray, rec_flow: np.ndarray, rec_
     """
     generated = flow_stats[:, kernel.F_GEN]
     drops = flow_stats[:, kernel.F_DROPS]
-    count = np.bincount(rec_flow, minlength=n_flows).astype(float)
+    records = np.bincount(rec_flow, minlength=n_flows)
+    count = records.astype(float)
     mean = _ratio(np.bincount(rec_flow, rec_delay, minlength=n_flows), count)
     deviation = rec_delay - mean[rec_flow]
     columns = {
@@ -80,11 +81,11 @@ def flow_labels(n_flows: int, flow_stats: np.ndarray, rec_flow: np.ndarray, rec_
         "delay_s": mean,
         "log_delay_mean": _ratio(np.bincount(rec_flow, np.log(rec_delay), minlength=n_flows), count),
     }
-    grouped, start = group_by_flow(rec_flow, rec_delay, n_flows)
-    percentiles = group_percentiles(grouped, start, count.astype(np.int64), list(PERCENTILES.values()))
+    grouped, start = group_by_flow(rec_flow, rec_delay, records)
+    percentiles = group_percentiles(grouped, start, records, list(PERCENTILES.values()))
     columns.update(zip(PERCENTILES, percentiles))
     columns["delay_var_s2"] = _ratio(np.bincount(rec_flow, deviation**2, minlength=n_flows), count)
-    columns["ipdv_s"] = _mean_abs_ipdv(grouped, count.astype(np.int64))
+    columns["ipdv_s"] = _mean_abs_ipdv(grouped, records)
     return pd.DataFrame(columns)[list(FLOW_LABELS)]
 
 
