@@ -34,6 +34,8 @@ def flat(text: str) -> str:
         ({"intensity": [0.5]}, "spec.intensity"),
         ({"intensity": [1.0, 2.5]}, "spec.intensity"),
         ({"flows_per_pair": [3, 2]}, "spec.flows_per_pair"),
+        ({"pair_share": [0.2, 1.5]}, "spec.pair_share"),
+        ({"pair_share": [0.0, 0.5]}, "spec.pair_share[0]"),
         ({"bogus": 1}, "spec.bogus"),
         ({"tos_probs": [0.5, -1]}, "spec.tos_probs[1]"),
         ({"size_profiles": [[0.5, 0.5]]}, "spec.size_profiles[0]"),
@@ -181,3 +183,14 @@ def test_several_flows_per_pair_share_the_pair_path():
     assert draw_run_scenario(one, 0, 0)[1].scenario.n_flows == n * (n - 1)
     with pytest.raises(ScenarioError, match=r"spec.flows_per_pair\[0\]"):
         GenerationSpec(flows_per_pair=(0, 2))
+
+
+def test_pair_share_draws_sparse_traffic_matrices():
+    spec = GenerationSpec(topologies=("powerlaw:20",), pair_share=(0.05, 0.2), packets_per_flow=20)
+    pairs = 20 * 19
+    counts = [draw_run_scenario(spec, 0, i)[1].scenario.n_flows for i in range(5)]
+    assert all(1 <= c <= 0.3 * pairs for c in counts) and len(set(counts)) > 1
+    drawn = draw_run_scenario(spec, 0, 0)[1]
+    assert len({(f.src, f.dst) for f in drawn.scenario.traffic.flows}) == drawn.scenario.n_flows
+    tiny = GenerationSpec(topologies=("powerlaw:4",), pair_share=(1e-6, 1e-6), packets_per_flow=20)
+    assert draw_run_scenario(tiny, 0, 0)[1].scenario.n_flows == 1

@@ -1,6 +1,7 @@
 """Draw a random Scenario on a topology from a GenerationSpec, the way the BNN-UPC datasets were built.
 
-* One flow per ordered pair over shortest paths (or a drawn number, ``spec.flows_per_pair``); rates ∝
+* One flow per ordered pair over shortest paths (or a drawn number, ``spec.flows_per_pair``; or only on a drawn
+  share of the pairs, ``spec.pair_share``); rates ∝
   U(rate_spread); ToS, packet-size profile and time law drawn per flow.
 * Capacities follow the load, as in the BNN-UPC samples (mean link utilisation about half the busiest one's):
   with loads scaled so the busiest link's equals the largest capacity, every physical link (both directions)
@@ -39,7 +40,7 @@ class DrawnScenario:
 
 
 def draw_scenario(topology: Topology, spec: GenerationSpec, rng: np.random.Generator) -> DrawnScenario:
-    """A random all-pairs scenario on ``topology`` (its capacities and ports are replaced)."""
+    """A random scenario on ``topology`` (its capacities and ports are replaced)."""
     routing = Routing.shortest_paths(topology)
     unit = Scenario(topology, routing, _draw_traffic(sorted(routing.paths), spec, rng))
     loads = link_loads_bps(unit)
@@ -55,6 +56,10 @@ def draw_scenario(topology: Topology, spec: GenerationSpec, rng: np.random.Gener
 
 
 def _draw_traffic(pairs: list[tuple[int, int]], spec: GenerationSpec, rng: np.random.Generator) -> Traffic:
+    if spec.pair_share != (1.0, 1.0):  # no draw otherwise, so all-pairs specs keep their random stream
+        sending = rng.random(len(pairs)) < rng.uniform(*spec.pair_share)
+        sending[rng.integers(len(pairs))] = True
+        pairs = [pair for pair, keep in zip(pairs, sending) if keep]
     if spec.flows_per_pair != (1, 1):  # no draw otherwise, so one-flow specs keep their random stream
         low, high = spec.flows_per_pair
         pairs = [pair for pair, k in zip(pairs, rng.integers(low, high + 1, len(pairs))) for _ in range(k)]

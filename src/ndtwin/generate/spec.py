@@ -45,6 +45,8 @@ class GenerationSpec:
     ``packets_per_flow``: measured packets of the slowest flow of a sample (``simulate``'s horizon).
     ``flows_per_pair``: range [low, high] of the number of flows per ordered pair (drawn per pair, uniformly);
     more flows per pair put as many flows on a link of a small graph as on one of a large graph.
+    ``pair_share``: range of the share of ordered pairs that send traffic, drawn per sample (below 1: sparse
+    traffic matrices, where a few flows fill a link).
     """
 
     topologies: tuple[str, ...] = ("powerlaw:10-25",)
@@ -69,6 +71,7 @@ class GenerationSpec:
     onoff_periodic: bool = False
     packets_per_flow: int = DEFAULT_PACKETS_PER_FLOW
     flows_per_pair: tuple[int, int] = (1, 1)
+    pair_share: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         set_ = partial(object.__setattr__, self)
@@ -101,6 +104,9 @@ class GenerationSpec:
         low, high = _range("spec.flows_per_pair", self.flows_per_pair, strict=True)
         set_("flows_per_pair", (check_int("spec.flows_per_pair[0]", low, minimum=1),
                                 check_int("spec.flows_per_pair[1]", high, minimum=1)))  # fmt: skip
+        set_("pair_share", _range("spec.pair_share", self.pair_share, strict=True))
+        if self.pair_share[1] > 1:
+            raise ScenarioError("spec.pair_share", "shares in (0, 1]", list(self.pair_share))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "GenerationSpec":
