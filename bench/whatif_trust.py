@@ -2,13 +2,14 @@
 interval coverage per model, side by side.
 
     python bench/whatif_trust.py [--models default qt] [--packets 400] [--reference-packets 1600] [--per-type 2]
-                                 [--loads 0.5,0.8] [--suite TOPOLOGY@SEED ...]
+                                 [--loads 0.5,0.8] [--suite TOPOLOGY@SEED ...] [--compare-intervals FILE ...]
 
 Suites: Abilene and GEANT (2012) from the Topology Zoo, and a 20-node power-law graph drawn with seed 12345 (the
 default model trained on power-law graphs drawn from `ndtwin generate` seed 0). Targets: sign agreement ≥ 0.95,
 delta correlation ≥ 0.9, delay interval coverage within 0.85–0.95 (jitter and loss coverage printed alongside),
 judged against reference runs of ``--reference-packets`` packets per flow (0: against the ``--packets`` runs the
-changes are measured on).
+changes are measured on). ``--compare-intervals``: also score the first model's predictions with other
+``intervals.json`` files on the same runs, and print their coverage next to that of the model's own intervals.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 from ndtwin.generate.topologies import resolve_sources
 from ndtwin.twin.catalog import load_twin
 from ndtwin.whatif.grade import grade
+from ndtwin.whatif.intervals import Intervals
 from ndtwin.whatif.validate import REFERENCE_PACKETS, build_suite, merge_reports, score_twin
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "topologies" / "topology-zoo"
@@ -39,10 +41,12 @@ def main() -> None:
     parser.add_argument("--loads", default="0.5,0.8")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--suite", nargs="+", default=list(SUITES), help="topology file or powerlaw:N, @ seed")
+    parser.add_argument("--compare-intervals", nargs="+", type=Path, default=[], metavar="FILE")
     args = parser.parse_args()
     loads = tuple(float(v) for v in args.loads.split(","))
     twins = [load_twin(m) for m in args.models]
-    reports, summary = [], []
+    other_intervals = {str(path): Intervals.load(path) for path in args.compare_intervals}
+    reports, summary, coverages = [], [], []
     for suite_arg in args.suite:
         entry, seed = suite_arg.rsplit("@", 1)
         seed = int(seed)
@@ -64,6 +68,10 @@ def main() -> None:
                             "coverage90_jitter": report.coverage_by_metric.get("delay_var_s2"),
                             "coverage90_loss": report.coverage_by_metric.get("loss"),
                             "noise_scale": report.noise_scale})
+        for label, intervals in {"model's own": None, **other_intervals}.items() if other_intervals else ():
+            report = score_twin(twins[0], suite, intervals=intervals)
+            coverages.append({"suite": name, "intervals": label, **{f"coverage90_{short}": report.coverage_by_metric.get(m)
+                              for short, m in (("delay", "delay_s"), ("jitter", "delay_var_s2"), ("loss", "loss"))}})
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
     table = merge_reports(reports)
@@ -78,6 +86,12 @@ def main() -> None:
         ratio = wide["delta_mae_rel"][other] / wide["delta_mae_rel"][first]
         print(f"\nrelative delta MAE of {other} / {first}, per suite:")
         print(ratio.to_string(float_format=lambda v: f"{v:.2f}×"))
+    if coverages:
+        compared = pd.DataFrame(coverages)
+        own = compared[compared["intervals"] == "model's own"].set_index("suite")["coverage90_delay"]
+        compared["delay_ratio_to_own"] = compared["coverage90_delay"] / compared["suite"].map(own)
+        print(f"\n90 % interval coverage of {twins[0].name}'s predictions with other intervals files (same runs)")
+        print(compared.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 if __name__ == "__main__":

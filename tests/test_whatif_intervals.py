@@ -4,7 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from ndtwin.cli.main import app
 from ndtwin.errors import DatasetError
 from ndtwin.scenario import PortConfig, Scheduling, Topology
 from ndtwin.scenario.generate import all_pairs_scenario
@@ -91,15 +93,18 @@ def test_adaptive_intervals_round_trip_and_old_files_load(calibration, tmp_path)
     runs, groups = calibration
     adaptive = calibrate(runs, adaptive=True, groups=groups, provenance={"data": "synthetic"})
     path = adaptive.save(tmp_path)
-    assert json.loads(path.read_text())["version"] == 2
+    assert json.loads(path.read_text())["version"] == 3
+    assert Intervals.load(path) == adaptive
+    version_2 = {k: v for k, v in json.loads(path.read_text()).items() if k != "size_edges"}  # before size classes
+    path.write_text(json.dumps({**version_2, "version": 2}))
     assert Intervals.load(path) == adaptive
     old = calibrate(runs)  # a version-1 file: binned quantiles, no "version" or "scales" field
     data = {k: v for k, v in json.loads(old.save(tmp_path).read_text()).items() if k not in ("version", "scales")}
     path.write_text(json.dumps(data))
     loaded = Intervals.load(path)
     assert loaded == old and not loaded.scales
-    path.write_text(json.dumps({**data, "version": 3}))
-    with pytest.raises(DatasetError, match="intervals.json: version: expected 1 or 2, got 3"):
+    path.write_text(json.dumps({**data, "version": 4}))
+    with pytest.raises(DatasetError, match="intervals.json: version: expected 1 to 3, got 4"):
         Intervals.load(path)
     broken = json.loads(adaptive.save(tmp_path).read_text())
     broken["scales"]["delay_s"]["coef"] = [1.0]
@@ -118,3 +123,52 @@ def test_the_scale_model_does_not_extrapolate(calibration):
     edge = x.copy()
     edge[:, FEATURES.index("log_nodes")] = scale.high[FEATURES.index("log_nodes")]
     assert np.allclose(scale.sigma(far), scale.sigma(edge)) and not np.allclose(scale.sigma(far), scale.sigma(x))
+
+
+def ring_runs(seed: int, sizes: dict[int, float], per_size: int):
+    """``(scenario, prediction, truth)`` on rings of the given sizes, delay residuals log-normal with σ per size."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for k in range(per_size):
+        for n, sigma in sizes.items():
+            scenario = all_pairs_scenario(ring(n), max_utilization=rng.uniform(0.3, 0.9), seed=seed * 100 + k)
+            pred = TWIN.predict(scenario)
+            truth = pred.copy()
+            fixed = propagation_s(scenario)
+            truth["delay_s"] = fixed + (pred["delay_s"] - fixed) * np.exp(rng.normal(0, sigma, len(pred)))
+            runs.append((scenario, pred, truth))
+    return runs
+
+
+def test_cross_fitting_lets_the_difficulty_model_see_every_size():
+    sizes = {5: 0.30, 10: 0.10, 16: 0.047}  # log σ linear in log size, as the difficulty model assumes
+    runs = ring_runs(seed=3, sizes=sizes, per_size=8)
+    # groups of even rank hold the small rings, those of odd rank the large ones: split in halves, the difficulty
+    # model never sees a 16-node ring and the quantiles are taken on 16-node rings only
+    groups = [2 * (k // 3) + (scenario.topology.n_nodes == 16) for k, (scenario, _, _) in enumerate(runs)]
+    held_out = ring_runs(seed=4, sizes=sizes, per_size=8)
+    options = dict(adaptive=True, groups=groups, equal_scenarios=True, edges=(), tos_groups=1)
+    crossed = calibrate(runs, cross_fit=True, **options)
+    covered = coverage_by_size(crossed, held_out)
+    assert all(0.85 <= c <= 0.95 for c in covered.values()), covered
+    assert crossed.scales["delay_s"].high[FEATURES.index("log_nodes")] == pytest.approx(np.log(16))
+    halves = coverage_by_size(calibrate(runs, cross_fit=False, **options), held_out)
+    assert halves[5] < 0.8 and halves[10] < 0.85, halves
+
+
+def test_size_classes_give_each_network_size_its_own_quantiles(tmp_path):
+    sizes = {5: 0.30, 12: 0.05}
+    runs = ring_runs(seed=5, sizes=sizes, per_size=10)
+    held_out = ring_runs(seed=6, sizes=sizes, per_size=10)
+    by_size = calibrate(runs, edges=(), tos_groups=1, size_edges=(8,))
+    assert by_size.n_bins == 2 and by_size.quantiles["delay_s"][0][1] > 3 * by_size.quantiles["delay_s"][1][1]
+    covered = coverage_by_size(by_size, held_out)
+    assert all(0.85 <= c <= 0.95 for c in covered.values()), covered
+    pooled = coverage_by_size(calibrate(runs, edges=(), tos_groups=1), held_out)
+    assert pooled[5] < 0.85 and pooled[12] > 0.95, pooled
+    assert Intervals.load(by_size.save(tmp_path)) == by_size
+
+
+def test_size_edges_must_increase():
+    result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--size-edges", "30,15"])
+    assert result.exit_code != 0 and "--size-edges" in result.output and "increasing node counts" in result.output

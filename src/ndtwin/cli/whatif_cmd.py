@@ -17,7 +17,7 @@ from ndtwin.cli.common import fail
 from ndtwin.cli.progress import console
 from ndtwin.data.load import open_samples
 from ndtwin.data.topology_io import read_topology
-from ndtwin.errors import DatasetError, ScenarioError, check_number
+from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.generate.topologies import TOPOLOGY_SUFFIXES, resolve_sources
 from ndtwin.scenario import Scenario, Topology
 from ndtwin.scenario.generate import all_pairs_scenario
@@ -216,8 +216,13 @@ def calibrate_command(
                                   "(a per-flow difficulty model fitted on every other --topology, quantiles on the "
                                   "rest; file version 2). Binned: one width per utilisation × ToS bin (version 1; "
                                   "the shipped intervals)."),
+    cross_fit: bool = typer.Option(False, "--cross-fit/--halves", help="Adaptive: scale each --topology's residuals "
+                                   "by a difficulty model fitted on all the others (and store one fitted on all), or "
+                                   "fit it on every other --topology and take the quantiles on the rest."),
     bins: bool = typer.Option(True, "--bins/--no-bins", help="Take quantiles per utilisation × ToS bin "
                               "(always on with --binned)."),
+    size_edges: str = typer.Option("", "--size-edges", help="Node counts splitting the bins into network-size "
+                                   "classes, e.g. 15,32 (file version 3); empty: one class."),
     equal_scenarios: bool = typer.Option(False, "--equal-scenarios/--equal-flows", help="Weight every calibration "
                                          "scenario equally, or every calibration flow (the shipped intervals)."),
 ) -> None:
@@ -227,6 +232,9 @@ def calibrate_command(
 
     model_dir = SHIPPED_MODELS / model if model in SHIPPED else Path(model)
     try:
+        sizes = tuple(check_int("--size-edges", v, minimum=1) for v in size_edges.split(",") if v.strip())
+        if list(sizes) != sorted(set(sizes)):
+            raise ScenarioError("--size-edges", "increasing node counts, e.g. 15,32", size_edges)
         twin = load_twin(str(model_dir))
         runs, groups, used = [], [], []
         for k, entry in enumerate(topologies):
@@ -240,9 +248,13 @@ def calibrate_command(
             used.append({"topology": entry, "name": name, "seed": seed + k})
         trained = json.loads((model_dir / "provenance.json").read_text()) if (model_dir / "provenance.json").is_file() else {}
         provenance = {
-            "method": ("normalised split conformal: log-linear difficulty model fitted on the 1st, 3rd, … --topology, "
-                       "quantiles of residual / difficulty on the 2nd, 4th, …" if adaptive else
+            "method": (("normalised conformal, cross-fitted: each --topology's residuals divided by a log-linear "
+                        "difficulty model fitted on the other ones, quantiles on all, stored model fitted on all"
+                        if cross_fit else
+                        "normalised split conformal: log-linear difficulty model fitted on the 1st, 3rd, … --topology, "
+                        "quantiles of residual / difficulty on the 2nd, 4th, …") if adaptive else
                        "split conformal, residual quantiles per path-utilisation × ToS bin")
+            + (f", bins split by network size at {', '.join(map(str, sizes))} nodes" if sizes else "")
             + (", every scenario weighted equally" if equal_scenarios else ""),
             "model_trained_with": trained.get("command"),
             "calibration_suites": used,
@@ -253,13 +265,15 @@ def calibrate_command(
             "n_flows": int(sum(len(r[2]) for r in runs)),
             "command": f"ndtwin whatif calibrate {model} " + " ".join(f"--topology {t}" for t in topologies)
             + f" --per-type {per_type} --loads {loads} --packets {packets} --seed {seed} --coverage {coverage}"
-            + (" --adaptive" if adaptive else " --binned") + (" --bins" if bins else " --no-bins")
-            + (" --equal-scenarios" if equal_scenarios else " --equal-flows"),
+            + (" --adaptive" + (" --cross-fit" if cross_fit else " --halves") if adaptive else " --binned")
+            + (" --bins" if bins else " --no-bins")
+            + (" --equal-scenarios" if equal_scenarios else " --equal-flows")
+            + (f" --size-edges {','.join(map(str, sizes))}" if sizes else ""),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         binned = bins or not adaptive
         path = calibrate(runs, coverage=coverage, provenance=provenance, adaptive=adaptive, groups=groups,
-                         equal_scenarios=equal_scenarios, edges=DEFAULT_EDGES if binned else (),
+                         equal_scenarios=equal_scenarios, cross_fit=cross_fit, size_edges=sizes, edges=DEFAULT_EDGES if binned else (),
                          tos_groups=DEFAULT_TOS_GROUPS if binned else 1).save(model_dir)
     except (DatasetError, ScenarioError) as error:
         fail(error)

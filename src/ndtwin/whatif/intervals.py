@@ -9,9 +9,16 @@ prediction; the propagation delay is known exactly), and ``true − pred`` for l
   last group). A bin with fewer than MIN_BIN_FLOWS calibration flows uses the quantiles of all flows.
 * **adaptive** (normalised conformal, file version 2): a ``ScaleModel`` (``ndtwin.whatif.difficulty``) predicts
   each flow's typical residual size sigma(x) from features known at prediction time (held to the range seen in
-  its fit: no extrapolation to larger networks); the stored quantiles are
-  those of ``residual / sigma(x)``. The scale model is fitted on one half of the calibration groups (e.g.
-  topologies) and the quantiles are taken on the other half, so they are honest split-conformal quantiles.
+  its fit: no extrapolation beyond the largest calibration network); the stored quantiles are those of
+  ``residual / sigma(x)``, each residual divided by a sigma fitted without its own calibration group (e.g.
+  topology). Two schemes: **cross-fitting** (every group's residuals scaled by a model fitted on all other groups,
+  quantiles on all groups, the stored model fitted on all groups) or **halves** (the model fitted on the groups
+  of even rank, quantiles on the others: exact split conformal, but each half sees only half the sizes).
+* **size classes** (file version 3, either method): the bins are also split by the network's number of nodes
+  (``size_edges``), so each size class gets the quantiles of the calibration networks of its size. A network larger
+  than every calibration one falls in the largest class. A bin with too few flows uses the quantiles of its size
+  class (of all flows if that class has too few too). The shipped default model's intervals are binned without
+  size classes (version 1; see ``provenance.command`` in its ``intervals.json``).
 
 An interval is ``[pred·e^(lo·s), pred·e^(hi·s)]`` with ``s`` = sigma(x), or 1 for binned metrics (delay:
 propagation + that on the rest; loss: ``[pred + lo·s, pred + hi·s]`` clipped to [0, 1]). Calibration flows can be
@@ -42,7 +49,7 @@ from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 from ndtwin.whatif.difficulty import ScaleModel, fit_scale, flow_features
 
 INTERVALS_FILE = "intervals.json"
-FORMAT_VERSION = 2  # 1: binned quantiles only; 2: adds per-metric scale models ("scales")
+FORMAT_VERSION = 3  # 1: binned quantiles only; 2: adds per-metric scale models ("scales"); 3: adds "size_edges"
 LOG_METRICS = ("delay_s", "delay_var_s2")  # residuals as log ratios; the others as differences
 DEFAULT_EDGES = (0.5, 0.8, 1.0)  # path-utilisation bin edges: <0.5, 0.5–0.8, 0.8–1, >1 (overload)
 DEFAULT_TOS_GROUPS = 3
@@ -62,9 +69,16 @@ def propagation_s(scenario: Scenario) -> np.ndarray:
     return np.bincount(hops.flow, weights=scenario.topology.prop_delay_s[hops.link], minlength=scenario.n_flows)
 
 
-def flow_bins(scenario: Scenario, edges: tuple[float, ...], tos_groups: int) -> np.ndarray:
-    """Per flow: its calibration bin, ``utilisation bin × tos_groups + min(ToS, tos_groups − 1)``."""
+def size_class(scenario: Scenario, size_edges: tuple[int, ...]) -> int:
+    """The network's size class: how many of ``size_edges`` its number of nodes reaches."""
+    return int(np.searchsorted(np.asarray(size_edges), scenario.topology.n_nodes, side="right"))
+
+
+def flow_bins(scenario: Scenario, edges: tuple[float, ...], tos_groups: int, size_edges: tuple[int, ...] = ()) -> np.ndarray:
+    """Per flow: its calibration bin, ``(size class × (len(edges) + 1) + utilisation bin) × tos_groups +
+    min(ToS, tos_groups − 1)``."""
     utilization_bin = np.searchsorted(np.asarray(edges), path_utilization(scenario), side="right")
+    utilization_bin += size_class(scenario, size_edges) * (len(edges) + 1)
     return utilization_bin * tos_groups + np.minimum(scenario.traffic.tos, tos_groups - 1)
 
 
@@ -84,8 +98,8 @@ def residuals(metric: str, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Intervals:
     """Residual quantiles per metric and bin: ``quantiles[metric][bin] = (lo, hi)``, with
-    ``bin = utilisation bin × tos_groups + ToS group`` (see ``flow_bins``). A metric with a scale model in
-    ``scales`` has quantiles of residuals divided by its sigma(x)."""
+    ``bin = (size class × utilisation bins + utilisation bin) × tos_groups + ToS group`` (see ``flow_bins``). A
+    metric with a scale model in ``scales`` has quantiles of residuals divided by its sigma(x)."""
 
     coverage: float
     edges: tuple[float, ...]
@@ -94,14 +108,15 @@ class Intervals:
     provenance: dict[str, Any] = field(default_factory=dict)
     tos_groups: int = 1
     scales: dict[str, ScaleModel] = field(default_factory=dict)
+    size_edges: tuple[int, ...] = ()
 
     @property
     def n_bins(self) -> int:
-        return (len(self.edges) + 1) * self.tos_groups
+        return (len(self.size_edges) + 1) * (len(self.edges) + 1) * self.tos_groups
 
     def bounds(self, scenario: Scenario, prediction: pd.DataFrame) -> pd.DataFrame:
         """Columns ``<metric>_lo`` and ``<metric>_hi`` per flow of ``scenario`` for a twin's ``prediction``."""
-        bins = flow_bins(scenario, self.edges, self.tos_groups)
+        bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges)
         features = flow_features(scenario, prediction) if self.scales else None
         columns = {}
         for metric, table in self.quantiles.items():
@@ -128,7 +143,7 @@ class Intervals:
 
     @classmethod
     def load(cls, path: str | Path) -> "Intervals":
-        """Read an ``intervals.json`` (version 1 or 2); DatasetError naming the file and field if it is malformed."""
+        """Read an ``intervals.json`` (version 1 to 3); DatasetError naming the file and field if it is malformed."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -139,11 +154,12 @@ class Intervals:
             coverage = float(data["coverage"])
             tos_groups = int(data.get("tos_groups", 1))
             scales = {m: ScaleModel.from_dict(v) for m, v in data.get("scales", {}).items()}
+            size_edges = tuple(int(e) for e in data.get("size_edges", ()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise DatasetError(path, f"expected an intervals file with coverage, edges and quantiles ({error!r})") from None
-        if version not in (1, FORMAT_VERSION):
-            raise DatasetError(path, f"version: expected 1 or {FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
-        result = cls(coverage, edges, quantiles, counts, data.get("provenance", {}), tos_groups, scales)
+        if not 1 <= version <= FORMAT_VERSION:
+            raise DatasetError(path, f"version: expected 1 to {FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
+        result = cls(coverage, edges, quantiles, counts, data.get("provenance", {}), tos_groups, scales, size_edges)
         for metric, table in quantiles.items():
             if len(table) != result.n_bins:
                 raise DatasetError(path, f"quantiles.{metric}: expected {result.n_bins} bins, got {len(table)}")
@@ -161,18 +177,22 @@ def calibrate(
     groups: Sequence[int] | None = None,
     equal_scenarios: bool = False,
     scaled: Sequence[str] = LOG_METRICS,
+    cross_fit: bool = False,
+    size_edges: tuple[int, ...] = (),
 ) -> Intervals:
     """Intervals from ``(scenario, prediction, simulated flow labels)`` triples the model did not train on.
 
-    ``adaptive``: normalised conformal intervals for the ``scaled`` metrics; their scale models are fitted on the
-    runs whose group (``groups``, one per run, e.g. the calibration topology; default: every run its own group)
-    has an even rank among the distinct groups, and every metric's quantiles are taken on the others. ``equal_scenarios``: weight each run's flows by
-    1 / its number of flows, so every calibration scenario counts equally."""
+    ``adaptive``: normalised conformal intervals for the ``scaled`` metrics, with groups given by ``groups`` (one
+    per run, e.g. the calibration topology; default: every run its own group). ``cross_fit``: each group's
+    residuals are divided by a scale model fitted on the other groups and every metric's quantiles are taken on
+    all runs; otherwise the scale models are fitted on the groups of even rank among the distinct groups and the
+    quantiles are taken on the others. ``equal_scenarios``: weight each run's flows by 1 / its number of flows, so
+    every calibration scenario counts equally. ``size_edges``: node counts that split the bins into size classes."""
     check_number("coverage", coverage, minimum=0, strict=True)
     check_int("tos_groups", tos_groups, minimum=1)
     if coverage >= 1:
         raise ScenarioError("coverage", "a fraction in (0, 1)", coverage)
-    table = _calibration_table(runs, edges, tos_groups, adaptive)
+    table = _calibration_table(runs, edges, tos_groups, size_edges, adaptive)
     run = table["run"]
     if run.size == 0:
         raise ScenarioError("calibration runs", "at least one simulated scenario")
@@ -181,37 +201,58 @@ def calibrate(
         raise ScenarioError("groups", f"one group per calibration run ({run.max() + 1})", group.shape)
     weight = 1.0 / np.bincount(run)[run] if equal_scenarios else np.ones(run.size)
     rank = np.searchsorted(np.unique(group), group)[run]
-    scored = rank % 2 == 1 if adaptive else np.ones(run.size, dtype=bool)
-    if adaptive and (scored.all() or not scored.any()):
+    if adaptive and rank.max() == 0:
         raise ScenarioError("groups", "at least two distinct calibration groups for adaptive intervals", np.unique(group))
+    scored = rank % 2 == 1 if adaptive and not cross_fit else np.ones(run.size, dtype=bool)
     quantiles, counts, scales = {}, {}, {}
     for metric in PREDICTED_COLUMNS:
         values = table[metric]
         ok = np.isfinite(values)
-        if (ok & scored).sum() < MIN_BIN_FLOWS or (adaptive and (ok & ~scored).sum() < MIN_BIN_FLOWS):
+        if ((ok & scored).sum() < MIN_BIN_FLOWS or (adaptive and (ok & (rank % 2 == 0)).sum() < MIN_BIN_FLOWS)
+                or (adaptive and np.unique(rank[ok]).size < 2)):
             continue  # e.g. no delay variance measured: no interval for that metric rather than a guessed one
         if adaptive and metric in scaled:
-            fit = ok & ~scored
-            scales[metric] = fit_scale(table["features"][fit], values[fit], weight[fit])
-            values = values / np.where(ok, scales[metric].sigma(table["features"]), 1.0)
+            scales[metric], sigma = _scale_fits(table["features"], values, weight, ok, rank, cross_fit)
+            values = values / np.where(ok, sigma, 1.0)
         ok &= scored
         pooled = _quantile_pair(values[ok], weight[ok], coverage)
+        per_class = (len(edges) + 1) * tos_groups
         quantiles[metric], counts[metric] = [], []
-        for b in range((len(edges) + 1) * tos_groups):
-            inside = ok & (table["bin"] == b)
-            enough = inside.sum() >= MIN_BIN_FLOWS
-            quantiles[metric].append(_quantile_pair(values[inside], weight[inside], coverage) if enough else pooled)
-            counts[metric].append(int(inside.sum()))
-    return Intervals(coverage, tuple(edges), quantiles, counts, provenance or {}, tos_groups, scales)
+        for size in range(len(size_edges) + 1):
+            in_class = ok & (table["bin"] // per_class == size)
+            fallback = _quantile_pair(values[in_class], weight[in_class], coverage) \
+                if in_class.sum() >= MIN_BIN_FLOWS else pooled
+            for b in range(size * per_class, (size + 1) * per_class):
+                inside = ok & (table["bin"] == b)
+                enough = inside.sum() >= MIN_BIN_FLOWS
+                quantiles[metric].append(_quantile_pair(values[inside], weight[inside], coverage) if enough else fallback)
+                counts[metric].append(int(inside.sum()))
+    return Intervals(coverage, tuple(edges), quantiles, counts, provenance or {}, tos_groups, scales, tuple(size_edges))
+
+
+def _scale_fits(features: np.ndarray, values: np.ndarray, weight: np.ndarray, ok: np.ndarray, rank: np.ndarray,
+                cross_fit: bool) -> tuple[ScaleModel, np.ndarray]:
+    """The stored scale model and, per calibration flow, the sigma its residual is divided by: from a model fitted
+    without the flow's group (``cross_fit``; the stored one is fitted on every group), or from the model fitted on
+    the groups of even rank."""
+    if not cross_fit:
+        fit = ok & (rank % 2 == 0)
+        model = fit_scale(features[fit], values[fit], weight[fit])
+        return model, model.sigma(features)
+    sigma = np.ones(len(values))
+    for fold in np.unique(rank[ok]):
+        held, fit = rank == fold, ok & (rank != fold)
+        sigma[held] = fit_scale(features[fit], values[fit], weight[fit]).sigma(features[held])
+    return fit_scale(features[ok], values[ok], weight[ok]), sigma
 
 
 def _calibration_table(runs: Iterable[tuple[Scenario, pd.DataFrame, pd.DataFrame]], edges: tuple[float, ...],
-                       tos_groups: int, with_features: bool) -> dict[str, np.ndarray]:
+                       tos_groups: int, size_edges: tuple[int, ...], with_features: bool) -> dict[str, np.ndarray]:
     """Per calibration flow: its run index, bin, residual per metric and (``with_features``) difficulty features."""
     parts: dict[str, list[np.ndarray]] = {key: [] for key in ("run", "bin", "features", *PREDICTED_COLUMNS)}
     for k, (scenario, prediction, truth) in enumerate(runs):
         parts["run"].append(np.full(scenario.n_flows, k))
-        parts["bin"].append(flow_bins(scenario, edges, tos_groups))
+        parts["bin"].append(flow_bins(scenario, edges, tos_groups, size_edges))
         if with_features:
             parts["features"].append(flow_features(scenario, prediction))
         fixed = {"delay_s": propagation_s(scenario)}
