@@ -24,19 +24,8 @@ def ring(n: int) -> Topology:
 
 
 def noisy_runs(seed: int, per_size: int):
-    """``(scenario, prediction, truth)`` with truth = prediction · exp(N(0, σ)) on the delay beyond propagation."""
-    rng = np.random.default_rng(seed)
-    runs = []
-    for k in range(per_size):
-        for n, sigma in NOISE.items():
-            scenario = all_pairs_scenario(ring(n), max_utilization=rng.uniform(0.3, 0.9), seed=seed * 100 + k)
-            pred = TWIN.predict(scenario)
-            truth = pred.copy()
-            fixed = propagation_s(scenario)
-            truth["delay_s"] = fixed + (pred["delay_s"] - fixed) * np.exp(rng.normal(0, sigma, len(pred)))
-            truth["delay_var_s2"] = pred["delay_var_s2"] * np.exp(rng.normal(0, 2 * sigma, len(pred)))
-            runs.append((scenario, pred, truth))
-    return runs
+    """``(scenario, prediction, truth)`` on rings with :data:`NOISE` (see ``ring_runs``)."""
+    return ring_runs(seed, NOISE, per_size)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +115,8 @@ def test_the_scale_model_does_not_extrapolate(calibration):
 
 
 def ring_runs(seed: int, sizes: dict[int, float], per_size: int):
-    """``(scenario, prediction, truth)`` on rings of the given sizes, delay residuals log-normal with σ per size."""
+    """``(scenario, prediction, truth)`` on rings of the given sizes: truth = prediction · exp(N(0, σ)) on the delay
+    beyond propagation (σ per size) and · exp(N(0, 2σ)) on the delay variance."""
     rng = np.random.default_rng(seed)
     runs = []
     for k in range(per_size):
@@ -136,6 +126,7 @@ def ring_runs(seed: int, sizes: dict[int, float], per_size: int):
             truth = pred.copy()
             fixed = propagation_s(scenario)
             truth["delay_s"] = fixed + (pred["delay_s"] - fixed) * np.exp(rng.normal(0, sigma, len(pred)))
+            truth["delay_var_s2"] = pred["delay_var_s2"] * np.exp(rng.normal(0, 2 * sigma, len(pred)))
             runs.append((scenario, pred, truth))
     return runs
 
