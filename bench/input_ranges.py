@@ -17,7 +17,7 @@ from ndtwin.data.load import open_samples
 from ndtwin.gnn.features import featurize
 from ndtwin.gnn.normalize import BLOCKS
 from ndtwin.gnn.twin import GnnTwin
-from ndtwin.twin.catalog import SHIPPED, SHIPPED_MODELS
+from ndtwin.twin.catalog import load_twin
 
 
 def main() -> None:
@@ -26,7 +26,9 @@ def main() -> None:
     parser.add_argument("--model", default="attention")
     parser.add_argument("--limit", type=float, default=3.0)
     args = parser.parse_args()
-    twin = GnnTwin.load(SHIPPED_MODELS / args.model if args.model in SHIPPED else args.model)
+    twin = load_twin(args.model)
+    if not isinstance(twin, GnnTwin):
+        parser.error(f"--model {args.model}: a GNN model (shipped name or directory) is needed, not {twin.name}")
     low, high = defaultdict(lambda: np.inf), defaultdict(lambda: -np.inf)
     outside: defaultdict[str, int] = defaultdict(int)
     n_samples = 0

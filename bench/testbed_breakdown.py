@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.data.load import open_samples
+from ndtwin.data.metrics import mape
 from ndtwin.twin.catalog import load_twin
 from ndtwin.whatif.intervals import path_utilization
 
@@ -58,9 +59,7 @@ def main() -> None:
     parser.add_argument("--fold", type=Path, default=FOLD)
     args = parser.parse_args()
     flows = per_flow(args.model, args.fold)
-    label = flows.label.to_numpy()
-    print(f"{args.model} on {args.fold}: {len(flows)} flows, delay MAPE "
-          f"{100 * np.mean(np.abs(flows.pred.to_numpy() - label) / label):.2f} %")
+    print(f"{args.model} on {args.fold}: {len(flows)} flows, delay MAPE {mape(flows.label, flows.pred):.2f} %")
     print(breakdown(flows).to_string(float_format=lambda v: f"{v:.3f}"))
 
 
