@@ -37,14 +37,15 @@ def main() -> None:
         graph = twin.normalizer.apply(featurize(sample.scenario))
         for block, names in BLOCKS.items():
             values = getattr(graph, block)
-            for j, name in enumerate(names):
+            for j, feature in enumerate(names):
+                name = f"{block.removesuffix('_x')}.{feature}"  # queue and link blocks share some feature names
                 lo, hi = float(values[:, j].min()), float(values[:, j].max())
                 low[name], high[name] = min(low[name], lo), max(high[name], hi)
                 outside[name] += max(-lo, hi) > args.limit
     print(f"{args.data}: {n_samples} samples, inputs normalised by {twin.name}")
     for name in sorted(outside, key=lambda n: -outside[n]):
         if outside[name]:
-            print(f"{name:22s} [{low[name]:+.1f}, {high[name]:+.1f}]  outside ±{args.limit:g} in "
+            print(f"{name:28s} [{low[name]:+.1f}, {high[name]:+.1f}]  outside ±{args.limit:g} in "
                   f"{outside[name] / n_samples:.0%} of samples")
 
 

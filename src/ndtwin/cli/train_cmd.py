@@ -36,6 +36,9 @@ def train_command(
     warm_start: Path | None = typer.Option(None, help="Continue training the model of this directory."),
     max_minutes: float | None = typer.Option(None, help="Stop after this much training time."),
     threads: int = typer.Option(1, help="Torch intra-op threads (2 only pays off on otherwise idle cores)."),
+    members: int = typer.Option(
+        1, help="Train a deep ensemble of this many models side by side (one process each, seeds seed, seed+1, …)."
+    ),
 ) -> None:
     """Train the GNN twin; the best validation epoch is saved to --out."""
     from ndtwin.gnn.pipeline import check_output_dir, read_examples, train_to_directory
@@ -48,6 +51,9 @@ def train_command(
             epochs=epochs, loss=loss, metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), lr=lr,
             batch_size=batch_size, patience=patience, val_fraction=val_fraction, seed=seed, max_minutes=max_minutes,
         )
+        if members != 1:
+            _train_ensemble(data, out, config, members, architecture, warm_start, threads)
+            return
         check_output_dir(out)
         report = ReadReport()
         with progress_bar("reading training data") as advance:
@@ -70,4 +76,23 @@ def train_command(
         f"saved {out}: best epoch {result.best_epoch} of {len(result.history)} ({result.stopped}, {result.seconds} s); "
         f"validation-split MAPE: {scores}"
     )
+    report_problems(report)
+
+
+def _train_ensemble(data, out, config, members, architecture, warm_start, threads) -> None:
+    from ndtwin.gnn.ensemble_train import train_ensemble_to_directory
+
+    def on_epoch(member: int, log) -> None:
+        console.print(f"member {member}  epoch {log.epoch:>4}  {_epoch_text(log)}", highlight=False)
+
+    with console.status(f"training {members} members side by side"):
+        results, report = train_ensemble_to_directory(
+            data, out, config, members, architecture=architecture, warm_start=warm_start,
+            command=" ".join(["ndtwin", *sys.argv[1:]]), threads=threads, on_epoch=on_epoch,
+        )
+    for member, result in enumerate(results):
+        scores = ", ".join(f"{m} {v:.2f} %" for m, v in result.best_val_mape.items())
+        console.print(f"member {member}: best epoch {result.best_epoch} of {len(result.history)} ({result.stopped}, "
+                      f"{result.seconds} s); validation-split MAPE: {scores}")
+    console.print(f"saved ensemble {out}")
     report_problems(report)

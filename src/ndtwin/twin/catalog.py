@@ -16,7 +16,7 @@ SHIPPED = ("default", "attention", "testbed")
 def load_twin(spec: str) -> Twin:
     """``"qt"`` → the queueing-theory baseline; ``"default"``/``"attention"``/``"testbed"`` → the trained GNNs shipped in
     ``ndtwin/resources/models``; any other existing directory → the model saved there: a tabular model if it holds
-    ``tabular.json`` (``ndtwin.tabular``), else a GNN (``ndtwin train``)."""
+    ``tabular.json`` (``ndtwin.tabular``), else a GNN or GNN ensemble (``ndtwin train [--members N]``)."""
     if spec in BUILTIN:
         return BUILTIN[spec]()
     path = SHIPPED_MODELS / spec if spec in SHIPPED else Path(spec)
@@ -30,7 +30,7 @@ def load_twin(spec: str) -> Twin:
     if is_tabular_dir(path):
         return TabularTwin.load(path)
     try:
-        from ndtwin.gnn.twin import GnnTwin
+        from ndtwin.gnn.ensemble import load_gnn_twin
     except ImportError as error:
         raise ScenarioError("--model", f"the 'gnn' extra installed to load a model directory ({error})", spec) from None
-    return GnnTwin.load(path)
+    return load_gnn_twin(path)
