@@ -67,6 +67,9 @@ def test_broken_ensembles_and_occupied_folders_are_refused(ensemble, dataset, tm
     (broken / ENSEMBLE_FILE).write_text(json.dumps({"format": "ndtwin-gnn-ensemble", "members": ["member-0"]}))
     with pytest.raises(DatasetError, match="ensemble.json: member folder\\(s\\) member-0 are not model directories"):
         load_gnn_twin(broken)
+    (broken / ENSEMBLE_FILE).write_text("[1, 2]")
+    with pytest.raises(DatasetError, match="ensemble.json: expected a JSON object of format 'ndtwin-gnn-ensemble'"):
+        member_dirs(broken)
     with pytest.raises(DatasetError, match="not an empty folder or an ensemble directory"):
         train_ensemble_to_directory([dataset], dataset, TrainConfig(epochs=1), 2)
     with pytest.raises(ScenarioError, match="--members: expected an integer >= 1"):

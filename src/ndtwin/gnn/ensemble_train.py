@@ -12,18 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ndtwin.data.datanet import ReadReport
-from ndtwin.errors import DatasetError, ScenarioError
+from ndtwin.errors import ScenarioError
 from ndtwin.gnn.ensemble import is_ensemble_dir, member_dirs, member_name, write_ensemble
-from ndtwin.gnn.pipeline import read_examples, train_to_directory
+from ndtwin.gnn.pipeline import check_output_dir, read_examples, train_to_directory
 from ndtwin.gnn.train import EpochLog, FitResult, TrainConfig
 
 POLL_SECONDS = 0.5
-
-
-def check_ensemble_dir(out: Path) -> None:
-    """``out`` must be new, empty, or an existing ensemble directory (whose members are replaced)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_ensemble_dir(out))):
-        raise DatasetError(out, "exists and is not an empty folder or an ensemble directory; choose another --out")
 
 
 def train_ensemble_to_directory(
@@ -45,7 +39,7 @@ def train_ensemble_to_directory(
     """
     if n_members < 1:
         raise ScenarioError("--members", "an integer >= 1", n_members)
-    check_ensemble_dir(out)
+    check_output_dir(out, is_ensemble_dir, "an ensemble directory")
     starts: list[Path | None] = [None] * n_members
     if warm_start is not None:
         starts = list(member_dirs(warm_start)) if is_ensemble_dir(warm_start) else []

@@ -42,10 +42,10 @@ def read_examples(paths: Sequence[Path], report: ReadReport, on_sample: Callable
     return examples
 
 
-def check_output_dir(out: Path) -> None:
-    """``out`` must be new, empty, or an existing model directory (whose model files are replaced)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_model_dir(out))):
-        raise DatasetError(out, "exists and is not an empty folder or a model directory; choose another --out")
+def check_output_dir(out: Path, accepts: Callable[[Path], bool] = is_model_dir, kind: str = "a model directory") -> None:
+    """``out`` must be new, empty, or an existing directory of ``kind`` (``accepts(out)``; its files are replaced)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not accepts(out))):
+        raise DatasetError(out, f"exists and is not an empty folder or {kind}; choose another --out")
 
 
 def start_model(architecture: dict[str, Any], warm_start: Path | None, seed: int) -> tuple[RouteNetLike, Normalizer | None]:
