@@ -217,3 +217,22 @@ def test_shipped_default_model_predicts_every_flow(samples):
     prediction = twin.predict(samples[1].scenario)
     assert len(prediction) == samples[1].scenario.n_flows
     assert (prediction["delay_s"] > 0).all() and prediction["loss"].between(0, 1).all()
+
+
+def test_propagation_far_beyond_the_training_range_only_adds_its_delay(samples):
+    """Beyond the training range the propagation input is held at its bound: the queueing and transmission part of
+    the prediction stays the same and the propagation delay is added exactly."""
+    torch.manual_seed(0)
+    twin = GnnTwin(RouteNetLike(SMALL), Normalizer.fit([featurize(s.scenario) for s in samples]))
+    n = 6
+    edges = [(i, (i + 1) % n, 1e6 * (1 + i % 3)) for i in range(n)] + [(0, n // 2, 2e6)]
+
+    def with_propagation(seconds: float) -> tuple[Scenario, np.ndarray]:
+        topology = Topology.from_edges(n, edges, prop_delay_s=seconds)
+        scenario = all_pairs_scenario(topology, max_utilization=0.8, seed=3)
+        return scenario, np.diff(scenario.hops.flow_offset) * seconds
+
+    (near, near_prop), (far, far_prop), (farther, farther_prop) = (with_propagation(s) for s in (1e-3, 2.0, 4.0))
+    rest = [twin.predict(s)["delay_s"].to_numpy() - p for s, p in ((near, near_prop), (far, far_prop), (farther, farther_prop))]
+    np.testing.assert_allclose(rest[2], rest[1], rtol=2e-4)  # float32 sums of seconds-long delays (unclamped: 1e-3)
+    assert not np.allclose(rest[0], rest[1], rtol=1e-3)  # within the range the input is used as it is
