@@ -24,7 +24,7 @@ RESCALE_BEYOND_STD = 3.0
 # Propagation delay does not change queueing (traffic is open-loop), but a network rescaled from Gbit/s links has
 # propagation delays many standard deviations above the training data's (Abilene at 10 Gbit/s: +11.8), where the
 # hidden states go astray. The propagation input is held to this many standard deviations; the readout still adds
-# the exact propagation delay. On the demo scenario it cut the error on the queueing part from 36.8 % to 15.7 %.
+# the exact propagation delay. `ndtwin demo`: error on the queueing part 37.6 % → 17.1 % (docs/BENCHMARKS.md).
 PROPAGATION_INPUT_STD = 3.0
 PROPAGATION_COLUMN = LINK_FEATURES.index("log1p_prop_delay_ms")
 
