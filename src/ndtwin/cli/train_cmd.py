@@ -18,6 +18,12 @@ def _epoch_text(log) -> str:
     return f"train {log.train_objective:.4f}  val {log.val_objective:.4f}  val MAPE: {scores}  lr {log.lr:.1e}"
 
 
+def _result_text(result) -> str:
+    scores = ", ".join(f"{m} {v:.2f} %" for m, v in result.best_val_mape.items())
+    return (f"best epoch {result.best_epoch} of {len(result.history)} ({result.stopped}, {result.seconds} s); "
+            f"validation-split MAPE: {scores}")
+
+
 def train_command(
     data: list[Path] = typer.Argument(..., help="Labelled datasets (native or datanetAPI trees) to train on."),
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
@@ -71,11 +77,7 @@ def train_command(
             )
     except (DatasetError, ScenarioError) as error:
         fail(error)
-    scores = ", ".join(f"{m} {v:.2f} %" for m, v in result.best_val_mape.items())
-    console.print(
-        f"saved {out}: best epoch {result.best_epoch} of {len(result.history)} ({result.stopped}, {result.seconds} s); "
-        f"validation-split MAPE: {scores}"
-    )
+    console.print(f"saved {out}: {_result_text(result)}")
     report_problems(report)
 
 
@@ -91,8 +93,6 @@ def _train_ensemble(data, out, config, members, architecture, warm_start, thread
             command=" ".join(["ndtwin", *sys.argv[1:]]), threads=threads, on_epoch=on_epoch,
         )
     for member, result in enumerate(results):
-        scores = ", ".join(f"{m} {v:.2f} %" for m, v in result.best_val_mape.items())
-        console.print(f"member {member}: best epoch {result.best_epoch} of {len(result.history)} ({result.stopped}, "
-                      f"{result.seconds} s); validation-split MAPE: {scores}")
+        console.print(f"member {member}: {_result_text(result)}")
     console.print(f"saved ensemble {out}")
     report_problems(report)
