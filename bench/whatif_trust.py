@@ -3,6 +3,7 @@ interval coverage per model, side by side.
 
     python bench/whatif_trust.py [--models default qt] [--packets 400] [--reference-packets 1600] [--per-type 2]
                                  [--loads 0.5,0.8] [--suite TOPOLOGY@SEED ...] [--compare-intervals FILE ...]
+                                 [--suite-cache DIR]
 
 Suites: Abilene and GEANT (2012) from the Topology Zoo, and a 20-node power-law graph drawn with seed 12345 (the
 default model trained on power-law graphs drawn from `ndtwin generate` seed 0). Targets: sign agreement ≥ 0.95,
@@ -10,11 +11,14 @@ delta correlation ≥ 0.9, delay interval coverage within 0.85–0.95 (jitter an
 judged against reference runs of ``--reference-packets`` packets per flow (0: against the ``--packets`` runs the
 changes are measured on). ``--compare-intervals``: also score the first model's predictions with other
 ``intervals.json`` files on the same runs, and print their coverage next to that of the model's own intervals.
+``--suite-cache DIR``: keep each simulated suite in DIR (pickle, named by suite and simulation settings) and reuse it
+on a later run with the same settings, so that suites can be simulated ahead and scored later.
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import time
 from pathlib import Path
 
@@ -42,6 +46,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--suite", nargs="+", default=list(SUITES), help="topology file or powerlaw:N, @ seed")
     parser.add_argument("--compare-intervals", nargs="+", type=Path, default=[], metavar="FILE")
+    parser.add_argument("--suite-cache", type=Path, metavar="DIR")
     args = parser.parse_args()
     loads = tuple(float(v) for v in args.loads.split(","))
     twins = [load_twin(m) for m in args.models]
@@ -52,11 +57,21 @@ def main() -> None:
         seed = int(seed)
         name, topology = resolve_sources((entry,))[0].draw(np.random.default_rng(seed))
         start = time.perf_counter()
-        suite = build_suite(topology, per_type=args.per_type, loads=loads, seed=seed, packets_per_flow=args.packets,
-                            workers=args.workers, name=name, reference_packets=args.reference_packets or None)
+        cached = args.suite_cache and args.suite_cache / (
+            f"{Path(entry).stem.replace(':', '')}@{seed}_p{args.packets}_r{args.reference_packets}"
+            f"_t{args.per_type}_l{args.loads}.pkl")
+        how = f"read from {cached}" if cached and cached.exists() else "simulated"
+        if cached and cached.exists():
+            suite = pickle.loads(cached.read_bytes())
+        else:
+            suite = build_suite(topology, per_type=args.per_type, loads=loads, seed=seed, packets_per_flow=args.packets,
+                                workers=args.workers, name=name, reference_packets=args.reference_packets or None)
+            if cached:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_bytes(pickle.dumps(suite))
         built = time.perf_counter() - start
         print(f"{name}: {topology.n_nodes} nodes, {len(suite.baselines)} baselines, {len(suite.cases)} perturbed "
-              f"scenarios simulated in {built:.0f} s "
+              f"scenarios {how} in {built:.0f} s "
               f"(reference runs: {suite.reference_packets or 'none'})")
         for twin in twins:
             report = score_twin(twin, suite)
