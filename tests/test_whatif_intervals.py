@@ -82,9 +82,9 @@ def test_adaptive_intervals_round_trip_and_old_files_load(calibration, tmp_path)
     runs, groups = calibration
     adaptive = calibrate(runs, adaptive=True, groups=groups, provenance={"data": "synthetic"})
     path = adaptive.save(tmp_path)
-    assert json.loads(path.read_text())["version"] == 3
+    assert json.loads(path.read_text())["version"] == 4
     assert Intervals.load(path) == adaptive
-    version_2 = {k: v for k, v in json.loads(path.read_text()).items() if k != "size_edges"}  # before size classes
+    version_2 = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("size_edges", "spread")}
     path.write_text(json.dumps({**version_2, "version": 2}))
     assert Intervals.load(path) == adaptive
     old = calibrate(runs)  # a version-1 file: binned quantiles, no "version" or "scales" field
@@ -92,8 +92,8 @@ def test_adaptive_intervals_round_trip_and_old_files_load(calibration, tmp_path)
     path.write_text(json.dumps(data))
     loaded = Intervals.load(path)
     assert loaded == old and not loaded.scales
-    path.write_text(json.dumps({**data, "version": 4}))
-    with pytest.raises(DatasetError, match="intervals.json: version: expected 1 to 3, got 4"):
+    path.write_text(json.dumps({**data, "version": 5}))
+    with pytest.raises(DatasetError, match="intervals.json: version: expected 1 to 4, got 5"):
         Intervals.load(path)
     broken = json.loads(adaptive.save(tmp_path).read_text())
     broken["scales"]["delay_s"]["coef"] = [1.0]

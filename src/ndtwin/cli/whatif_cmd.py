@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -225,9 +226,16 @@ def calibrate_command(
                                    "classes, e.g. 15,32 (file version 3); empty: one class."),
     equal_scenarios: bool = typer.Option(False, "--equal-scenarios/--equal-flows", help="Weight every calibration "
                                          "scenario equally, or every calibration flow (the shipped intervals)."),
+    spread_model: Optional[Path] = typer.Option(None, "--spread-model", help="A second model trained like this one "
+                                                "(e.g. another ensemble member): the delay intervals widen where the "
+                                                "two disagree (binned only; file version 4). Copied into the model "
+                                                "directory as spread-model/."),
+    spread_floor: float = typer.Option(0.01, "--spread-floor", help="With --spread-model: added to every flow's "
+                                       "disagreement, as a share of its median on the calibration flows."),
 ) -> None:
     """Calibrate split-conformal intervals of a model on simulated what-if suites and store them with it."""
     from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, calibrate
+    from ndtwin.whatif.spread import SpreadScale, install_second_model
     from ndtwin.whatif.validate import build_suite, suite_samples
 
     model_dir = SHIPPED_MODELS / model if model in SHIPPED else Path(model)
@@ -235,6 +243,8 @@ def calibrate_command(
         sizes = tuple(check_int("--size-edges", v, minimum=1) for v in size_edges.split(",") if v.strip())
         if list(sizes) != sorted(set(sizes)):
             raise ScenarioError("--size-edges", "increasing node counts, e.g. 15,32", size_edges)
+        if spread_model is not None and (adaptive or not spread_model.is_dir()):
+            raise ScenarioError("--spread-model", "a model directory, with --binned intervals", str(spread_model))
         twin = load_twin(str(model_dir))
         runs, groups, used = [], [], []
         for k, entry in enumerate(topologies):
@@ -255,7 +265,9 @@ def calibrate_command(
                         "quantiles of residual / difficulty on the 2nd, 4th, …") if adaptive else
                        "split conformal, residual quantiles per path-utilisation × ToS bin")
             + (f", bins split by network size at {', '.join(map(str, sizes))} nodes" if sizes else "")
-            + (", every scenario weighted equally" if equal_scenarios else ""),
+            + (", every scenario weighted equally" if equal_scenarios else "")
+            + (f", delay residuals divided by the disagreement with a second model ({spread_model}) + {spread_floor} × "
+               "its median" if spread_model else ""),
             "model_trained_with": trained.get("command"),
             "calibration_suites": used,
             "loads": list(_loads(loads)),
@@ -268,13 +280,19 @@ def calibrate_command(
             + (" --adaptive" + (" --cross-fit" if cross_fit else " --halves") if adaptive else " --binned")
             + (" --bins" if bins else " --no-bins")
             + (" --equal-scenarios" if equal_scenarios else " --equal-flows")
-            + (f" --size-edges {','.join(map(str, sizes))}" if sizes else ""),
+            + (f" --size-edges {','.join(map(str, sizes))}" if sizes else "")
+            + (f" --spread-model {spread_model} --spread-floor {spread_floor}" if spread_model else ""),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         binned = bins or not adaptive
-        path = calibrate(runs, coverage=coverage, provenance=provenance, adaptive=adaptive, groups=groups,
-                         equal_scenarios=equal_scenarios, cross_fit=cross_fit, size_edges=sizes, edges=DEFAULT_EDGES if binned else (),
-                         tos_groups=DEFAULT_TOS_GROUPS if binned else 1).save(model_dir)
+        intervals = calibrate(runs, coverage=coverage, provenance=provenance, adaptive=adaptive, groups=groups,
+                              equal_scenarios=equal_scenarios, cross_fit=cross_fit, size_edges=sizes,
+                              edges=DEFAULT_EDGES if binned else (), tos_groups=DEFAULT_TOS_GROUPS if binned else 1,
+                              spread_model=spread_model, spread_floor=spread_floor)
+        if intervals.spread is not None:  # the second model moves in with the intervals, once they are calibrated
+            moved = SpreadScale(intervals.spread.floor, install_second_model(spread_model, model_dir))
+            intervals = dataclasses.replace(intervals, spread=moved)
+        path = intervals.save(model_dir)
     except (DatasetError, ScenarioError) as error:
         fail(error)
     console.print(f"wrote {path} ({provenance['n_scenarios']} simulated scenarios, {provenance['n_flows']} flows)")

@@ -14,6 +14,9 @@ prediction; the propagation delay is known exactly), and ``true − pred`` for l
   topology). Two schemes: **cross-fitting** (every group's residuals scaled by a model fitted on all other groups,
   quantiles on all groups, the stored model fitted on all groups) or **halves** (the model fitted on the groups
   of even rank, quantiles on the others: exact split conformal, but each half sees only half the sizes).
+* **spread-scaled** (file version 4, binned): the delay residuals are divided by the disagreement of a second
+  model trained like this one (``ndtwin.whatif.spread``: ``|log(rest / rest₂)| + floor``), so the delay interval
+  widens where the two models disagree; the quantiles stay per bin. The second model is stored with the first.
 * **size classes** (file version 3, either method): the bins are also split by the network's number of nodes
   (``size_edges``), so each size class gets the quantiles of the calibration networks of its size. A network larger
   than every calibration one falls in the largest class. A bin with too few flows uses the quantiles of its size
@@ -47,9 +50,10 @@ from ndtwin.scenario import Scenario
 from ndtwin.scenario.generate import link_loads_bps
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 from ndtwin.whatif.difficulty import ScaleModel, fit_scale, flow_features
+from ndtwin.whatif.spread import SpreadScale
 
 INTERVALS_FILE = "intervals.json"
-FORMAT_VERSION = 3  # 1: binned quantiles only; 2: adds per-metric scale models ("scales"); 3: adds "size_edges"
+FORMAT_VERSION = 4  # 1: binned quantiles only; 2: adds per-metric scale models ("scales"); 3: adds "size_edges"; 4: "spread"
 LOG_METRICS = ("delay_s", "delay_var_s2")  # residuals as log ratios; the others as differences
 DEFAULT_EDGES = (0.5, 0.8, 1.0)  # path-utilisation bin edges: <0.5, 0.5–0.8, 0.8–1, >1 (overload)
 DEFAULT_TOS_GROUPS = 3
@@ -99,7 +103,8 @@ def residuals(metric: str, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
 class Intervals:
     """Residual quantiles per metric and bin: ``quantiles[metric][bin] = (lo, hi)``, with
     ``bin = (size class × utilisation bins + utilisation bin) × tos_groups + ToS group`` (see ``flow_bins``). A
-    metric with a scale model in ``scales`` has quantiles of residuals divided by its sigma(x)."""
+    metric with a scale model in ``scales`` has quantiles of residuals divided by its sigma(x); with ``spread``,
+    the delay's quantiles are of residuals divided by the spread scale."""
 
     coverage: float
     edges: tuple[float, ...]
@@ -109,6 +114,7 @@ class Intervals:
     tos_groups: int = 1
     scales: dict[str, ScaleModel] = field(default_factory=dict)
     size_edges: tuple[int, ...] = ()
+    spread: SpreadScale | None = None
 
     @property
     def n_bins(self) -> int:
@@ -118,13 +124,15 @@ class Intervals:
         """Columns ``<metric>_lo`` and ``<metric>_hi`` per flow of ``scenario`` for a twin's ``prediction``."""
         bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges)
         features = flow_features(scenario, prediction) if self.scales else None
+        fixed = propagation_s(scenario)  # known exactly: the delay interval is on the rest of the delay
         columns = {}
         for metric, table in self.quantiles.items():
             scale = self.scales[metric].sigma(features) if metric in self.scales else 1.0
+            if metric == "delay_s" and self.spread is not None:
+                scale = self.spread.sigma(scenario, prediction, fixed)
             lo, hi = (np.array([q[k] for q in table])[bins] * scale for k in (0, 1))
             pred = prediction[metric].to_numpy(dtype=float)
-            if metric == "delay_s":  # propagation is known exactly: the interval is on the rest of the delay
-                fixed = propagation_s(scenario)
+            if metric == "delay_s":
                 rest = np.maximum(pred - fixed, 0.0)
                 columns["delay_s_lo"], columns["delay_s_hi"] = fixed + rest * np.exp(lo), fixed + rest * np.exp(hi)
             elif metric in LOG_METRICS:
@@ -136,14 +144,17 @@ class Intervals:
 
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / INTERVALS_FILE
+        if self.spread is not None and self.spread.directory.resolve().parent != path.parent.resolve():
+            raise ScenarioError("spread", f"a second model inside {model_dir}", str(self.spread.directory))
         data = {"version": FORMAT_VERSION, **asdict(self),
-                "scales": {metric: model.to_dict() for metric, model in self.scales.items()}}
+                "scales": {metric: model.to_dict() for metric, model in self.scales.items()},
+                "spread": self.spread.to_dict() if self.spread is not None else None}
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Intervals":
-        """Read an ``intervals.json`` (version 1 to 3); DatasetError naming the file and field if it is malformed."""
+        """Read an ``intervals.json`` (version 1 to 4); DatasetError naming the file and field if it is malformed."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -155,11 +166,15 @@ class Intervals:
             tos_groups = int(data.get("tos_groups", 1))
             scales = {m: ScaleModel.from_dict(v) for m, v in data.get("scales", {}).items()}
             size_edges = tuple(int(e) for e in data.get("size_edges", ()))
+            spread = SpreadScale.from_dict(data["spread"], path.parent, path) if data.get("spread") else None
+        except DatasetError:
+            raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise DatasetError(path, f"expected an intervals file with coverage, edges and quantiles ({error!r})") from None
         if not 1 <= version <= FORMAT_VERSION:
             raise DatasetError(path, f"version: expected 1 to {FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
-        result = cls(coverage, edges, quantiles, counts, data.get("provenance", {}), tos_groups, scales, size_edges)
+        result = cls(coverage, edges, quantiles, counts, data.get("provenance", {}), tos_groups, scales, size_edges,
+                     spread)
         for metric, table in quantiles.items():
             if len(table) != result.n_bins:
                 raise DatasetError(path, f"quantiles.{metric}: expected {result.n_bins} bins, got {len(table)}")
@@ -179,6 +194,8 @@ def calibrate(
     scaled: Sequence[str] = LOG_METRICS,
     cross_fit: bool = False,
     size_edges: tuple[int, ...] = (),
+    spread_model: Path | None = None,
+    spread_floor: float = 0.01,
 ) -> Intervals:
     """Intervals from ``(scenario, prediction, simulated flow labels)`` triples the model did not train on.
 
@@ -187,12 +204,19 @@ def calibrate(
     residuals are divided by a scale model fitted on the other groups and every metric's quantiles are taken on
     all runs; otherwise the scale models are fitted on the groups of even rank among the distinct groups and the
     quantiles are taken on the others. ``equal_scenarios``: weight each run's flows by 1 / its number of flows, so
-    every calibration scenario counts equally. ``size_edges``: node counts that split the bins into size classes."""
+    every calibration scenario counts equally. ``size_edges``: node counts that split the bins into size classes.
+    ``spread_model``: the directory of a second model trained like this one (binned only): delay residuals are
+    divided by the two models' disagreement plus ``spread_floor`` × its weighted median on the calibration flows."""
     check_number("coverage", coverage, minimum=0, strict=True)
+    check_number("spread_floor", spread_floor, minimum=0, strict=True)
+    if spread_model is not None and adaptive:
+        raise ScenarioError("spread_model", "binned intervals (a difficulty model and a second model do not combine)",
+                            str(spread_model))
     check_int("tos_groups", tos_groups, minimum=1)
     if coverage >= 1:
         raise ScenarioError("coverage", "a fraction in (0, 1)", coverage)
-    table = _calibration_table(runs, edges, tos_groups, size_edges, adaptive)
+    probe = SpreadScale(0.0, Path(spread_model)) if spread_model is not None else None
+    table = _calibration_table(runs, edges, tos_groups, size_edges, adaptive, probe)
     run = table["run"]
     if run.size == 0:
         raise ScenarioError("calibration runs", "at least one simulated scenario")
@@ -204,6 +228,10 @@ def calibrate(
     if adaptive and rank.max() == 0:
         raise ScenarioError("groups", "at least two distinct calibration groups for adaptive intervals", np.unique(group))
     scored = rank % 2 == 1 if adaptive and not cross_fit else np.ones(run.size, dtype=bool)
+    spread = None
+    if probe is not None:
+        spread = SpreadScale(spread_floor * _weighted_quantile(table["gap"], weight, 0.5), probe.directory)
+        table["delay_s"] = table["delay_s"] / (table["gap"] + spread.floor)
     quantiles, counts, scales = {}, {}, {}
     for metric in PREDICTED_COLUMNS:
         values = table[metric]
@@ -227,7 +255,8 @@ def calibrate(
                 enough = inside.sum() >= MIN_BIN_FLOWS
                 quantiles[metric].append(_quantile_pair(values[inside], weight[inside], coverage) if enough else fallback)
                 counts[metric].append(int(inside.sum()))
-    return Intervals(coverage, tuple(edges), quantiles, counts, provenance or {}, tos_groups, scales, tuple(size_edges))
+    return Intervals(coverage, tuple(edges), quantiles, counts, provenance or {}, tos_groups, scales, tuple(size_edges),
+                     spread)
 
 
 def _scale_fits(features: np.ndarray, values: np.ndarray, weight: np.ndarray, ok: np.ndarray, rank: np.ndarray,
@@ -247,15 +276,19 @@ def _scale_fits(features: np.ndarray, values: np.ndarray, weight: np.ndarray, ok
 
 
 def _calibration_table(runs: Iterable[tuple[Scenario, pd.DataFrame, pd.DataFrame]], edges: tuple[float, ...],
-                       tos_groups: int, size_edges: tuple[int, ...], with_features: bool) -> dict[str, np.ndarray]:
-    """Per calibration flow: its run index, bin, residual per metric and (``with_features``) difficulty features."""
-    parts: dict[str, list[np.ndarray]] = {key: [] for key in ("run", "bin", "features", *PREDICTED_COLUMNS)}
+                       tos_groups: int, size_edges: tuple[int, ...], with_features: bool,
+                       spread: SpreadScale | None = None) -> dict[str, np.ndarray]:
+    """Per calibration flow: its run index, bin, residual per metric, (``with_features``) difficulty features and
+    (``spread``) the two models' delay disagreement ``gap``."""
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in ("run", "bin", "features", "gap", *PREDICTED_COLUMNS)}
     for k, (scenario, prediction, truth) in enumerate(runs):
         parts["run"].append(np.full(scenario.n_flows, k))
         parts["bin"].append(flow_bins(scenario, edges, tos_groups, size_edges))
         if with_features:
             parts["features"].append(flow_features(scenario, prediction))
         fixed = {"delay_s": propagation_s(scenario)}
+        if spread is not None:
+            parts["gap"].append(spread.gap(scenario, prediction, fixed["delay_s"]))
         for metric in PREDICTED_COLUMNS:
             offset = fixed.get(metric, 0.0)
             parts[metric].append(residuals(metric, truth[metric].to_numpy() - offset,
