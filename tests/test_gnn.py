@@ -169,6 +169,10 @@ def test_save_load_round_trip_and_warm_start(samples, tmp_path):
     assert load_model(tmp_path / "m2").provenance["warm_start_from"] == str((tmp_path / "m").resolve())
     with pytest.raises(DatasetError, match="missing weights.safetensors"):
         load_model(tmp_path)
+    faster = [example_of(labelled(rescaled(s.scenario, speed_factor=1e5), s.sample_id)) for s in samples]
+    with pytest.raises(ScenarioError, match=r"--warm-start: .*\(4 of 4 training samples lie more than 3 standard"):
+        train_to_directory(faster, tmp_path / "m3", config, warm_start=tmp_path / "m", **common)
+    assert not (tmp_path / "m3").exists()
 
 
 def test_cli_train_eval_predict(samples, tmp_path, monkeypatch):

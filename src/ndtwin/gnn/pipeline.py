@@ -18,6 +18,7 @@ from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.gnn.model import ModelConfig, RouteNetLike
 from ndtwin.gnn.modeldir import SavedModel, is_model_dir, load_model, save_model
 from ndtwin.gnn.normalize import Normalizer
+from ndtwin.gnn.twin import RESCALE_BEYOND_STD, needs_rescaling
 from ndtwin.gnn.train import (
     EpochLog,
     Example,
@@ -62,6 +63,17 @@ def start_model(architecture: dict[str, Any], warm_start: Path | None, seed: int
     return saved.model, saved.normalizer
 
 
+def check_warm_start_scale(normalizer: Normalizer, train: Sequence[Example], warm_start: Path | None) -> None:
+    """A warm start keeps the model's input statistics: training samples that the twin would rescale before
+    predicting (packet sizes or capacities far outside that model's training data) would be trained on as they are
+    but predicted rescaled, so they are refused."""
+    off = sum(needs_rescaling(normalizer, e.graph) for e in train)
+    if off:
+        raise ScenarioError("--warm-start", "a model whose training data covers the packet sizes and capacities of "
+                            f"the new data ({off} of {len(train)} training samples lie more than {RESCALE_BEYOND_STD:g} "
+                            "standard deviations outside them; train from scratch instead)", str(warm_start))
+
+
 def train_to_directory(
     examples: Sequence[Example],
     out: Path,
@@ -83,6 +95,8 @@ def train_to_directory(
     torch.set_num_threads(threads)
     model, normalizer = start_model(architecture or {}, warm_start, config.seed)
     train, val = split(examples, config.val_fraction, config.seed)
+    if normalizer is not None:
+        check_warm_start_scale(normalizer, train, warm_start)
     normalizer = normalizer or Normalizer.fit([e.graph for e in train])
     result = fit(model, train, val, normalizer, config, on_epoch)
     metrics = {

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ndtwin.gnn.features import FLOW_FEATURES, LINK_FEATURES, collate, featurize
+from ndtwin.gnn.features import FLOW_FEATURES, LINK_FEATURES, GraphTensors, collate, featurize
 from ndtwin.gnn.model import RouteNetLike
 from ndtwin.gnn.modeldir import load_model
 from ndtwin.gnn.normalize import Normalizer
@@ -91,11 +91,28 @@ class GnnTwin:
     def scale_factors(self, scenario: Scenario) -> tuple[float, float]:
         """``(size_factor, speed_factor)`` that bring the scenario's mean log packet size and log capacity to the
         training data's, or (1, 1) when both are within RESCALE_BEYOND_STD training standard deviations."""
-        size_at, capacity_at = FLOW_FEATURES.index("log_mean_size_bits"), LINK_FEATURES.index("log_capacity_bps")
-        size_mean, size_std = self.normalizer.mean["flow_x"][size_at], self.normalizer.std["flow_x"][size_at]
-        cap_mean, cap_std = self.normalizer.mean["link_x"][capacity_at], self.normalizer.std["link_x"][capacity_at]
-        size_gap = size_mean - float(np.mean(np.log(scenario.traffic.mean_size_bits)))
-        cap_gap = cap_mean - float(np.mean(np.log(scenario.topology.capacity_bps)))
-        if abs(size_gap) <= RESCALE_BEYOND_STD * size_std and abs(cap_gap) <= RESCALE_BEYOND_STD * cap_std:
+        gaps = scale_gaps(self.normalizer, float(np.mean(np.log(scenario.traffic.mean_size_bits))),
+                          float(np.mean(np.log(scenario.topology.capacity_bps))))
+        if gaps is None:
             return 1.0, 1.0
+        size_gap, cap_gap = gaps
         return math.exp(size_gap), math.exp(cap_gap - size_gap)
+
+
+def scale_gaps(normalizer: Normalizer, mean_log_size: float, mean_log_capacity: float) -> tuple[float, float] | None:
+    """``(training − sample)`` means of log packet size and of log capacity, or None when both lie within
+    RESCALE_BEYOND_STD training standard deviations (a sample the twin predicts without rescaling)."""
+    size_at, capacity_at = FLOW_FEATURES.index("log_mean_size_bits"), LINK_FEATURES.index("log_capacity_bps")
+    size_gap = normalizer.mean["flow_x"][size_at] - mean_log_size
+    cap_gap = normalizer.mean["link_x"][capacity_at] - mean_log_capacity
+    if (abs(size_gap) <= RESCALE_BEYOND_STD * normalizer.std["flow_x"][size_at]
+            and abs(cap_gap) <= RESCALE_BEYOND_STD * normalizer.std["link_x"][capacity_at]):
+        return None
+    return size_gap, cap_gap
+
+
+def needs_rescaling(normalizer: Normalizer, graph: GraphTensors) -> bool:
+    """Whether the twin would rescale the scenario of this (unnormalised) feature graph before predicting."""
+    size_at, capacity_at = FLOW_FEATURES.index("log_mean_size_bits"), LINK_FEATURES.index("log_capacity_bps")
+    return scale_gaps(normalizer, float(graph.flow_x[:, size_at].double().mean()),
+                      float(graph.link_x[:, capacity_at].double().mean())) is not None
