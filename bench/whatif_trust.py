@@ -60,10 +60,10 @@ def main() -> None:
         cached = args.suite_cache and args.suite_cache / (
             f"{Path(entry).stem.replace(':', '')}@{seed}_p{args.packets}_r{args.reference_packets}"
             f"_t{args.per_type}_l{args.loads}.pkl")
-        how = f"read from {cached}" if cached and cached.exists() else "simulated"
         if cached and cached.exists():
-            suite = pickle.loads(cached.read_bytes())
+            suite, how = pickle.loads(cached.read_bytes()), f"read from {cached}"
         else:
+            how = "simulated"
             suite = build_suite(topology, per_type=args.per_type, loads=loads, seed=seed, packets_per_flow=args.packets,
                                 workers=args.workers, name=name, reference_packets=args.reference_packets or None)
             if cached:
