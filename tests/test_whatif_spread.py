@@ -86,9 +86,11 @@ def test_spread_scaled_intervals_cover_flows_of_every_disagreement(model_dir, tm
         Intervals.load(tmp_path / "copy" / "intervals.json")
 
 
-def test_spread_needs_binned_intervals():
+def test_spread_needs_binned_intervals_and_a_different_second_model():
     with pytest.raises(ScenarioError, match="spread_model"):
         calibrate(runs(seed=3, count=2), adaptive=True, spread_model=SECOND)
+    with pytest.raises(ScenarioError, match="spread_model: expected a second model whose delay predictions differ"):
+        calibrate(runs(seed=3, count=2), spread_model=SHIPPED_MODELS / "default")
     result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--adaptive",
                                       "--spread-model", str(SECOND)])
     assert result.exit_code != 0 and "--spread-model" in result.output

@@ -231,6 +231,9 @@ def calibrate(
     spread = None
     if probe is not None:
         spread = SpreadScale(spread_floor * _weighted_quantile(table["gap"], weight, 0.5), probe.directory)
+        if not spread.floor > 0:  # a copy of the model itself: every width would be zero
+            raise ScenarioError("spread_model", "a second model whose delay predictions differ from this model's on "
+                                "most calibration flows", str(spread_model))
         table["delay_s"] = table["delay_s"] / (table["gap"] + spread.floor)
     quantiles, counts, scales = {}, {}, {}
     for metric in PREDICTED_COLUMNS:
