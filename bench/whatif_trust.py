@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--per-type", type=int, default=2)
     parser.add_argument("--loads", default="0.5,0.8")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--suite", nargs="+", default=list(SUITES), help="topology file or powerlaw:N, @ seed")
+    parser.add_argument("--suite", nargs="+", default=list(SUITES), help="topology file, powerlaw:N or backbone:N, @ seed")
     parser.add_argument("--compare-intervals", nargs="+", type=Path, default=[], metavar="FILE")
     parser.add_argument("--suite-cache", type=Path, metavar="DIR")
     args = parser.parse_args()
@@ -56,6 +56,7 @@ def main() -> None:
         entry, seed = suite_arg.rsplit("@", 1)
         seed = int(seed)
         name, topology = resolve_sources((entry,))[0].draw(np.random.default_rng(seed))
+        row = f"{name}@{seed}"  # one row per suite, even when a topology appears with several seeds
         start = time.perf_counter()
         cached = args.suite_cache and args.suite_cache / (
             f"{Path(entry).stem.replace(':', '')}@{seed}_p{args.packets}_r{args.reference_packets}"
@@ -76,16 +77,16 @@ def main() -> None:
         for twin in twins:
             report = score_twin(twin, suite)
             reports.append(report)
-            summary.append({"suite": name, "model": twin.name, "grade": grade(report),
+            summary.append({"suite": row, "model": twin.name, "grade": grade(report),
                             "sign_agreement": report.overall.sign_agreement, "delta_corr": report.overall.delta_corr,
                             "delta_mae_rel": report.overall.delta_mae_rel, "delta_r2": report.overall.delta_r2,
                             "coverage90": report.coverage90,
                             "coverage90_jitter": report.coverage_by_metric.get("delay_var_s2"),
                             "coverage90_loss": report.coverage_by_metric.get("loss"),
                             "noise_scale": report.noise_scale})
-        for label, intervals in {"model's own": None, **other_intervals}.items() if other_intervals else ():
+        for source, intervals in {"model's own": None, **other_intervals}.items() if other_intervals else ():
             report = score_twin(twins[0], suite, intervals=intervals)
-            coverages.append({"suite": name, "intervals": label, **{f"coverage90_{short}": report.coverage_by_metric.get(m)
+            coverages.append({"suite": row, "intervals": source, **{f"coverage90_{short}": report.coverage_by_metric.get(m)
                               for short, m in (("delay", "delay_s"), ("jitter", "delay_var_s2"), ("loss", "loss"))}})
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)

@@ -77,6 +77,21 @@ def test_topology_sources(tmp_path):
         draw_run_scenario(spec, 0, 0)
 
 
+@pytest.mark.parametrize("n", [3, 11, 40])
+def test_backbone_graphs_are_sparse_connected_and_reproducible(n):
+    (source,) = resolve_sources((f"backbone:{n}",))
+    name, topology = source.draw(np.random.default_rng(4))
+    again = source.draw(np.random.default_rng(4))[1]
+    links = {tuple(sorted((link.src, link.dst))) for link in topology.links}
+    assert name.startswith(f"backbone-{n}-") and topology.n_nodes == n
+    assert len(links) == max(n - 1, round(1.35 * n)) if n > 3 else len(links) in (2, 3)
+    assert topology.links == again.links
+    degree = Counter(node for link in links for node in link)
+    assert len(degree) == n and max(degree.values()) <= 6  # no hubs, unlike powerlaw:N
+    with pytest.raises(ScenarioError, match=r"spec.topologies\[0\]: expected backbone:NMIN-NMAX"):
+        resolve_sources(("backbone:2",))
+
+
 def test_same_seed_and_index_give_the_same_scenario():
     spec = GenerationSpec(topologies=("powerlaw:6-12",))
     first, again, other = (draw_run_scenario(spec, 3, i) for i in (7, 7, 8))

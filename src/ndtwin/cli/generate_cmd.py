@@ -25,7 +25,7 @@ def generate_command(
     spec_file: Optional[Path] = typer.Option(None, "--spec", help="JSON or TOML file of GenerationSpec fields."),
     topology: Optional[List[str]] = typer.Option(
         None, "--topology", "-t",
-        help="Topology source (repeatable): powerlaw:NMIN-NMAX, a GraphML/GML file or a folder.",
+        help="Topology source (repeatable): powerlaw:NMIN-NMAX, backbone:NMIN-NMAX, a GraphML/GML file or a folder.",
     ),
     intensity: Optional[str] = typer.Option(None, help="Busiest-link utilisation range LOW-HIGH, e.g. 0.3-1.0."),
     packets_per_flow: Optional[int] = typer.Option(None, help="Measured packets of the slowest flow per sample."),

@@ -143,10 +143,10 @@ def run_command(
 
 
 def topology_of(entry: str, seed: int) -> tuple[str, Topology]:
-    """A topology file, or ``powerlaw:N`` (a random power-law graph drawn with ``seed``), with its name."""
+    """A topology file, or ``powerlaw:N`` or ``backbone:N`` (a random graph drawn with ``seed``), with its name."""
     sources = resolve_sources((entry,))
     if len(sources) != 1:
-        raise ScenarioError("--topology", "one topology file or powerlaw:N", entry)
+        raise ScenarioError("--topology", "one topology file, powerlaw:N or backbone:N", entry)
     return sources[0].draw(np.random.default_rng(seed))
 
 
@@ -156,7 +156,7 @@ def _loads(text: str) -> tuple[float, ...]:
 
 @whatif_app.command("validate")
 def validate_command(
-    topology: str = typer.Option(..., "--topology", help="A GraphML/GML file or powerlaw:N (drawn with --seed)."),
+    topology: str = typer.Option(..., "--topology", help="A GraphML/GML file, powerlaw:N or backbone:N (drawn with --seed)."),
     models: List[str] = typer.Option(["default"], "--model", "-m", help="Model(s) to score; repeat to compare."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     out: Optional[Path] = typer.Option(None, "--out", help="Model directory to write grade.json into (one model)."),
@@ -205,7 +205,7 @@ def validate_command(
 @whatif_app.command("calibrate")
 def calibrate_command(
     model: str = typer.Argument(..., help="'default', 'attention', 'testbed' or a model directory: intervals.json goes there."),
-    topologies: List[str] = typer.Option(..., "--topology", help="Calibration topology (file or powerlaw:N); "
+    topologies: List[str] = typer.Option(..., "--topology", help="Calibration topology (file, powerlaw:N or backbone:N); "
                                          "repeatable. Must not be one the model trained on."),
     per_type: int = typer.Option(2, "--per-type", help="Perturbations of each kind per baseline."),
     loads: str = typer.Option("0.3,0.5,0.7,0.9", "--loads", help="Busiest-link utilisations of the baselines."),

@@ -1,9 +1,12 @@
-"""Topology sources for generation: topology files, folders of them, and random power-law graphs.
+"""Topology sources for generation: topology files, folders of them, and random power-law and backbone graphs.
 
 A source is written as a string:
 
 * ``powerlaw:N`` or ``powerlaw:NMIN-NMAX``: a connected power-law graph (networkx ``powerlaw_cluster_graph``
   with ``m = 2`` edges per new node and triangle probability 0.1, as BNN-UPC did), ``N`` drawn uniformly;
+* ``backbone:N`` or ``backbone:NMIN-NMAX``: a sparse geometric graph like a research backbone (Abilene, Nsfnet,
+  Uninett: 1.3–1.5 links per node, long paths, no hubs): the minimum spanning tree of N random points in the unit
+  square, plus the shortest other links between nodes of degree < 4 until there are 1.35 links per node;
 * a GraphML / GML file (e.g. from the Topology Zoo);
 * a folder: every ``*.graphml`` and ``*.gml`` file in it, each one a source of its own.
 
@@ -30,8 +33,11 @@ from ndtwin.scenario import Topology
 
 POWERLAW_EDGES_PER_NODE = 2
 POWERLAW_TRIANGLE_PROB = 0.1
+BACKBONE_LINKS_PER_NODE = 1.35
+BACKBONE_MAX_DEGREE = 4  # extra links only join nodes below this degree (tree links may exceed it)
+BACKBONE_MIN_NODES = 3
 TOPOLOGY_SUFFIXES = (".graphml", ".gml")
-_POWERLAW = re.compile(r"powerlaw:(\d+)(?:-(\d+))?")
+_RANDOM = re.compile(r"(powerlaw|backbone):(\d+)(?:-(\d+))?")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,37 @@ class PowerLawSource:
         return f"powerlaw-{n}-{graph_seed}", Topology.from_edges(n, ((u, v, 1.0) for u, v in graph.edges))
 
 
+def backbone_graph(n: int, rng: np.random.Generator) -> nx.Graph:
+    """A connected sparse geometric graph on ``n`` nodes (see the module docstring)."""
+    points = rng.random((n, 2))
+    distance = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
+    pairs = sorted((distance[u, v], u, v) for u in range(n) for v in range(u + 1, n))
+    complete = nx.Graph()
+    complete.add_weighted_edges_from((u, v, d) for d, u, v in pairs)
+    graph = nx.minimum_spanning_tree(complete)
+    wanted = round(BACKBONE_LINKS_PER_NODE * n)
+    for _, u, v in pairs:
+        if graph.number_of_edges() >= wanted:
+            break
+        if not graph.has_edge(u, v) and max(graph.degree(u), graph.degree(v)) < BACKBONE_MAX_DEGREE:
+            graph.add_edge(u, v)
+    return graph
+
+
+@dataclass(frozen=True)
+class BackboneSource:
+    """Random connected sparse backbone-like graphs with ``n_min``..``n_max`` nodes."""
+
+    n_min: int
+    n_max: int
+
+    def draw(self, rng: np.random.Generator) -> tuple[str, Topology]:
+        n = int(rng.integers(self.n_min, self.n_max + 1))
+        graph_seed = int(rng.integers(2**31))
+        graph = backbone_graph(n, np.random.default_rng(graph_seed))
+        return f"backbone-{n}-{graph_seed}", Topology.from_edges(n, ((u, v, 1.0) for u, v in graph.edges))
+
+
 @dataclass(frozen=True)
 class FileSource:
     """One topology file (read once per process)."""
@@ -58,7 +95,8 @@ class FileSource:
         return self.path.stem, _read_connected(self.path)
 
 
-Source = PowerLawSource | FileSource
+Source = PowerLawSource | BackboneSource | FileSource
+RANDOM_SOURCES = {"powerlaw": (PowerLawSource, POWERLAW_EDGES_PER_NODE + 1), "backbone": (BackboneSource, BACKBONE_MIN_NODES)}
 
 
 @lru_cache(maxsize=16)
@@ -67,14 +105,15 @@ def resolve_sources(entries: tuple[str, ...]) -> tuple[Source, ...]:
     entry."""
     sources: list[Source] = []
     for i, entry in enumerate(entries):
-        match = _POWERLAW.fullmatch(entry.strip())
+        match = _RANDOM.fullmatch(entry.strip())
         if match:
-            low = int(match.group(1))
-            high = int(match.group(2) or low)
-            if not POWERLAW_EDGES_PER_NODE < low <= high:
-                expected = f"powerlaw:NMIN-NMAX with {POWERLAW_EDGES_PER_NODE} < NMIN <= NMAX"
+            family, low = match.group(1), int(match.group(2))
+            high = int(match.group(3) or low)
+            source, smallest = RANDOM_SOURCES[family]
+            if not smallest <= low <= high:
+                expected = f"{family}:NMIN-NMAX with {smallest} <= NMIN <= NMAX"
                 raise ScenarioError(f"spec.topologies[{i}]", expected, entry)
-            sources.append(PowerLawSource(low, high))
+            sources.append(source(low, high))
             continue
         path = Path(entry)
         if path.is_dir():
@@ -85,7 +124,7 @@ def resolve_sources(entries: tuple[str, ...]) -> tuple[Source, ...]:
         elif path.is_file():
             sources.append(FileSource(path))
         else:
-            expected = "powerlaw:NMIN-NMAX, a topology file or a folder of them"
+            expected = "powerlaw:NMIN-NMAX, backbone:NMIN-NMAX, a topology file or a folder of them"
             raise ScenarioError(f"spec.topologies[{i}]", expected, entry)
     return tuple(sources)
 
