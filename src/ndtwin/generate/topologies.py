@@ -40,23 +40,14 @@ TOPOLOGY_SUFFIXES = (".graphml", ".gml")
 _RANDOM = re.compile(r"(powerlaw|backbone):(\d+)(?:-(\d+))?")
 
 
-@dataclass(frozen=True)
-class PowerLawSource:
-    """Random connected power-law graphs with ``n_min``..``n_max`` nodes."""
-
-    n_min: int
-    n_max: int
-
-    def draw(self, rng: np.random.Generator) -> tuple[str, Topology]:
-        n = int(rng.integers(self.n_min, self.n_max + 1))
-        graph_seed = int(rng.integers(2**31))
-        graph = nx.powerlaw_cluster_graph(n, POWERLAW_EDGES_PER_NODE, POWERLAW_TRIANGLE_PROB, seed=graph_seed)
-        return f"powerlaw-{n}-{graph_seed}", Topology.from_edges(n, ((u, v, 1.0) for u, v in graph.edges))
+def powerlaw_graph(n: int, seed: int) -> nx.Graph:
+    """A connected power-law graph on ``n`` nodes (see the module docstring)."""
+    return nx.powerlaw_cluster_graph(n, POWERLAW_EDGES_PER_NODE, POWERLAW_TRIANGLE_PROB, seed=seed)
 
 
-def backbone_graph(n: int, rng: np.random.Generator) -> nx.Graph:
+def backbone_graph(n: int, seed: int) -> nx.Graph:
     """A connected sparse geometric graph on ``n`` nodes (see the module docstring)."""
-    points = rng.random((n, 2))
+    points = np.random.default_rng(seed).random((n, 2))
     distance = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
     pairs = sorted((distance[u, v], u, v) for u in range(n) for v in range(u + 1, n))
     complete = nx.Graph()
@@ -71,18 +62,25 @@ def backbone_graph(n: int, rng: np.random.Generator) -> nx.Graph:
     return graph
 
 
-@dataclass(frozen=True)
-class BackboneSource:
-    """Random connected sparse backbone-like graphs with ``n_min``..``n_max`` nodes."""
+GRAPH_FAMILIES = {  # family: (graph builder from node count and seed, smallest node count)
+    "powerlaw": (powerlaw_graph, POWERLAW_EDGES_PER_NODE + 1),
+    "backbone": (backbone_graph, BACKBONE_MIN_NODES),
+}
 
+
+@dataclass(frozen=True)
+class RandomGraphSource:
+    """Random connected graphs of one family (``GRAPH_FAMILIES``) with ``n_min``..``n_max`` nodes."""
+
+    family: str
     n_min: int
     n_max: int
 
     def draw(self, rng: np.random.Generator) -> tuple[str, Topology]:
         n = int(rng.integers(self.n_min, self.n_max + 1))
         graph_seed = int(rng.integers(2**31))
-        graph = backbone_graph(n, np.random.default_rng(graph_seed))
-        return f"backbone-{n}-{graph_seed}", Topology.from_edges(n, ((u, v, 1.0) for u, v in graph.edges))
+        graph = GRAPH_FAMILIES[self.family][0](n, graph_seed)
+        return f"{self.family}-{n}-{graph_seed}", Topology.from_edges(n, ((u, v, 1.0) for u, v in graph.edges))
 
 
 @dataclass(frozen=True)
@@ -95,8 +93,7 @@ class FileSource:
         return self.path.stem, _read_connected(self.path)
 
 
-Source = PowerLawSource | BackboneSource | FileSource
-RANDOM_SOURCES = {"powerlaw": (PowerLawSource, POWERLAW_EDGES_PER_NODE + 1), "backbone": (BackboneSource, BACKBONE_MIN_NODES)}
+Source = RandomGraphSource | FileSource
 
 
 @lru_cache(maxsize=16)
@@ -109,11 +106,11 @@ def resolve_sources(entries: tuple[str, ...]) -> tuple[Source, ...]:
         if match:
             family, low = match.group(1), int(match.group(2))
             high = int(match.group(3) or low)
-            source, smallest = RANDOM_SOURCES[family]
+            smallest = GRAPH_FAMILIES[family][1]
             if not smallest <= low <= high:
                 expected = f"{family}:NMIN-NMAX with {smallest} <= NMIN <= NMAX"
                 raise ScenarioError(f"spec.topologies[{i}]", expected, entry)
-            sources.append(source(low, high))
+            sources.append(RandomGraphSource(family, low, high))
             continue
         path = Path(entry)
         if path.is_dir():
