@@ -37,7 +37,6 @@ BACKBONE_LINKS_PER_NODE = 1.35
 BACKBONE_MAX_DEGREE = 4  # extra links only join nodes below this degree (tree links may exceed it)
 BACKBONE_MIN_NODES = 3
 TOPOLOGY_SUFFIXES = (".graphml", ".gml")
-_RANDOM = re.compile(r"(powerlaw|backbone):(\d+)(?:-(\d+))?")
 
 
 def powerlaw_graph(n: int, seed: int) -> nx.Graph:
@@ -66,6 +65,7 @@ GRAPH_FAMILIES = {  # family: (graph builder from node count and seed, smallest 
     "powerlaw": (powerlaw_graph, POWERLAW_EDGES_PER_NODE + 1),
     "backbone": (backbone_graph, BACKBONE_MIN_NODES),
 }
+_RANDOM = re.compile(rf"({'|'.join(GRAPH_FAMILIES)}):(\d+)(?:-(\d+))?")
 
 
 @dataclass(frozen=True)
