@@ -11,14 +11,13 @@ delta correlation ≥ 0.9, delay interval coverage within 0.85–0.95 (jitter an
 judged against reference runs of ``--reference-packets`` packets per flow (0: against the ``--packets`` runs the
 changes are measured on). ``--compare-intervals``: also score the first model's predictions with other
 ``intervals.json`` files on the same runs, and print their coverage next to that of the model's own intervals.
-``--suite-cache DIR``: keep each simulated suite in DIR (pickle, named by suite and simulation settings) and reuse it
-on a later run with the same settings, so that suites can be simulated ahead and scored later.
+``--suite-cache DIR``: keep each simulated suite in DIR (``ndtwin.whatif.suite_cache``) and reuse it on a later run
+with the same settings, so that suites can be simulated ahead and scored later.
 """
 
 from __future__ import annotations
 
 import argparse
-import pickle
 import time
 from pathlib import Path
 
@@ -29,7 +28,8 @@ from ndtwin.generate.topologies import resolve_sources
 from ndtwin.twin.catalog import load_twin
 from ndtwin.whatif.grade import grade
 from ndtwin.whatif.intervals import Intervals
-from ndtwin.whatif.validate import REFERENCE_PACKETS, build_suite, merge_reports, score_twin
+from ndtwin.whatif.suite_cache import cached_suite
+from ndtwin.whatif.validate import REFERENCE_PACKETS, merge_reports, score_twin
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "topologies" / "topology-zoo"
 SUITES = (f"{ZOO / 'Abilene.graphml'}@0", f"{ZOO / 'Geant2012.graphml'}@0", "powerlaw:20@12345")
@@ -58,18 +58,10 @@ def main() -> None:
         name, topology = resolve_sources((entry,))[0].draw(np.random.default_rng(seed))
         row = f"{name}@{seed}"  # one row per suite, even when a topology appears with several seeds
         start = time.perf_counter()
-        cached = args.suite_cache and args.suite_cache / (
-            f"{Path(entry).stem.replace(':', '')}@{seed}_p{args.packets}_r{args.reference_packets}"
-            f"_t{args.per_type}_l{args.loads}.pkl")
-        if cached and cached.exists():
-            suite, how = pickle.loads(cached.read_bytes()), f"read from {cached}"
-        else:
-            how = "simulated"
-            suite = build_suite(topology, per_type=args.per_type, loads=loads, seed=seed, packets_per_flow=args.packets,
-                                workers=args.workers, name=name, reference_packets=args.reference_packets or None)
-            if cached:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                cached.write_bytes(pickle.dumps(suite))
+        suite, cached = cached_suite(args.suite_cache, topology, per_type=args.per_type, loads=loads, seed=seed,
+                                     packets_per_flow=args.packets, workers=args.workers, name=name,
+                                     reference_packets=args.reference_packets or None)
+        how = f"read from {args.suite_cache}" if cached else "simulated"
         built = time.perf_counter() - start
         print(f"{name}: {topology.n_nodes} nodes, {len(suite.baselines)} baselines, {len(suite.cases)} perturbed "
               f"scenarios {how} in {built:.0f} s "

@@ -168,6 +168,8 @@ def validate_command(
                                           "against (0: judge it against the --packets runs)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the suite (traffic, perturbations, simulator)."),
     workers: int = typer.Option(1, "--workers", help="Simulation processes."),
+    suite_cache: Optional[Path] = typer.Option(None, "--suite-cache", help="Directory keeping simulated suites: a "
+                                               "suite simulated before with the same settings is read from it."),
     excellent_mae: float = typer.Option(0.25, help="Largest relative delta MAE for Excellent."),
     excellent_r2: float = typer.Option(0.9, help="Smallest delta R² for Excellent."),
     good_mae: float = typer.Option(0.5, help="Largest relative delta MAE for Good."),
@@ -176,7 +178,8 @@ def validate_command(
     """Simulate a suite of perturbations on a topology and score how well models predict the changes."""
     from ndtwin.whatif.grade import GradeBounds, grade, write_grade
     from ndtwin.whatif.report import trust_table
-    from ndtwin.whatif.validate import build_suite, score_twin
+    from ndtwin.whatif.suite_cache import cached_suite
+    from ndtwin.whatif.validate import score_twin
 
     try:
         if out is not None and len(models) != 1:
@@ -185,8 +188,9 @@ def validate_command(
         twins = [load_twin(m) for m in models]
         name, topo = topology_of(topology, seed)
         with console.status(f"simulating the what-if suite on {name}…"):
-            suite = build_suite(topo, per_type=per_type, loads=_loads(loads), seed=seed, packets_per_flow=packets,
-                                workers=workers, name=name, reference_packets=reference_packets or None)
+            suite, _ = cached_suite(suite_cache, topo, per_type=per_type, loads=_loads(loads), seed=seed,
+                                    packets_per_flow=packets, workers=workers, name=name,
+                                    reference_packets=reference_packets or None)
         reports = [score_twin(twin, suite) for twin in twins]
         if out is not None:
             write_grade(out, reports[0], bounds)
@@ -212,6 +216,8 @@ def calibrate_command(
     packets: int = typer.Option(400, "--packets", help="Simulated packets per flow."),
     seed: int = typer.Option(1, "--seed", help="Seed of the calibration suites."),
     workers: int = typer.Option(1, "--workers", help="Simulation processes."),
+    suite_cache: Optional[Path] = typer.Option(None, "--suite-cache", help="Directory keeping simulated suites: a "
+                                               "suite simulated before with the same settings is read from it."),
     coverage: float = typer.Option(0.9, "--coverage", help="Target coverage of the intervals."),
     adaptive: bool = typer.Option(False, "--adaptive/--binned", help="Adaptive: normalised conformal intervals "
                                   "(a per-flow difficulty model fitted on every other --topology, quantiles on the "
@@ -236,7 +242,8 @@ def calibrate_command(
     """Calibrate split-conformal intervals of a model on simulated what-if suites and store them with it."""
     from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, calibrate
     from ndtwin.whatif.spread import SpreadScale, install_second_model
-    from ndtwin.whatif.validate import build_suite, suite_samples
+    from ndtwin.whatif.suite_cache import cached_suite
+    from ndtwin.whatif.validate import suite_samples
 
     model_dir = SHIPPED_MODELS / model if model in SHIPPED else Path(model)
     try:
@@ -250,8 +257,8 @@ def calibrate_command(
         for k, entry in enumerate(topologies):
             name, topo = topology_of(entry, seed + k)
             with console.status(f"simulating the calibration suite on {name}…"):
-                suite = build_suite(topo, per_type=per_type, loads=_loads(loads), seed=seed + k,
-                                    packets_per_flow=packets, workers=workers, name=name, reference_packets=None)
+                suite, _ = cached_suite(suite_cache, topo, per_type=per_type, loads=_loads(loads), seed=seed + k,
+                                        packets_per_flow=packets, workers=workers, name=name, reference_packets=None)
             samples = suite_samples(suite)
             runs += [(s.scenario, twin.predict(s.scenario), s.flow_labels) for s in samples]
             groups += [k] * len(samples)

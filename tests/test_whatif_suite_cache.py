@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ndtwin.cli.main import app
+from ndtwin.data.topology_io import write_gml
+from ndtwin.errors import DatasetError
+from ndtwin.scenario import Topology
+from ndtwin.whatif.suite_cache import cached_suite, suite_path
+
+RING = Topology.from_edges(4, [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 0, 1.0), (0, 2, 1.0)])
+SETTINGS = dict(name="ring", seed=3, per_type=1, loads=(0.6,), packets_per_flow=60, reference_packets=None)
+
+
+def labels(suite):
+    return [s.flow_labels["delay_s"].to_numpy() for s in (*suite.baselines, *(c.sample for c in suite.cases))]
+
+
+def test_a_suite_is_simulated_once_then_read(tmp_path):
+    first, read = cached_suite(tmp_path, RING, **SETTINGS)
+    assert not read and suite_path(tmp_path, RING, **SETTINGS).is_file()
+    again, read = cached_suite(tmp_path, RING, **SETTINGS)
+    assert read
+    for a, b in zip(labels(first), labels(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    uncached, read = cached_suite(None, RING, **SETTINGS)
+    assert not read  # no cache: simulated, and the same suite (seeded)
+    for a, b in zip(labels(first), labels(uncached), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_other_settings_or_topology_get_another_file():
+    base = suite_path("c", RING, **SETTINGS)
+    assert suite_path("c", RING, **{**SETTINGS, "seed": 4}) != base
+    assert suite_path("c", RING, **{**SETTINGS, "packets_per_flow": 61}) != base
+    assert suite_path("c", RING, **{**SETTINGS, "reference_packets": 400}) != base
+    faster = Topology.from_edges(4, [(0, 1, 2.0), (1, 2, 1.0), (2, 3, 1.0), (3, 0, 1.0), (0, 2, 1.0)])
+    assert suite_path("c", faster, **SETTINGS) != base
+    assert suite_path("c", RING, **SETTINGS) == base
+
+
+def test_an_unreadable_cache_file_is_named_and_kept(tmp_path):
+    path = suite_path(tmp_path, RING, **SETTINGS)
+    path.write_bytes(b"not a pickle")
+    with pytest.raises(DatasetError, match="delete it") as error:
+        cached_suite(tmp_path, RING, **SETTINGS)
+    assert error.value.path == path and path.read_bytes() == b"not a pickle"
+
+
+def test_cli_validate_reuses_the_cached_suite(tmp_path):
+    gml = tmp_path / "ring.gml"
+    write_gml(RING, gml)
+    cache = tmp_path / "cache"
+    command = ["whatif", "validate", "--topology", str(gml), "--model", "qt", "--json", "--per-type", "1",
+               "--loads", "0.6", "--packets", "60", "--reference-packets", "0", "--suite-cache", str(cache)]
+    first = CliRunner().invoke(app, command)
+    assert first.exit_code == 0, first.output
+    assert len(list(cache.glob("*.pkl"))) == 1
+    second = CliRunner().invoke(app, command)
+    assert second.exit_code == 0 and json.loads(second.stdout) == json.loads(first.stdout)
