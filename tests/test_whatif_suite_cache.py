@@ -60,3 +60,16 @@ def test_cli_validate_reuses_the_cached_suite(tmp_path):
     assert len(list(cache.glob("*.pkl"))) == 1
     second = CliRunner().invoke(app, command)
     assert second.exit_code == 0 and json.loads(second.stdout) == json.loads(first.stdout)
+
+
+def test_a_cache_path_that_is_a_file_is_refused_before_simulating(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("kept")
+    with pytest.raises(DatasetError, match="directory to keep simulated suites") as error:
+        cached_suite(blocker, RING, **SETTINGS)
+    assert error.value.path == blocker and blocker.read_text() == "kept"
+    gml = tmp_path / "ring.gml"
+    write_gml(RING, gml)
+    result = CliRunner().invoke(app, ["whatif", "validate", "--topology", str(gml), "--model", "qt", "--per-type", "1",
+                                      "--loads", "0.6", "--packets", "60", "--suite-cache", str(blocker)])
+    assert result.exit_code != 0 and "not-a-dir" in result.output and "Traceback" not in result.output

@@ -34,6 +34,8 @@ def cached_suite(cache: Path | None, topology: Topology, *, name: str, seed: int
     settings = dict(name=name, seed=seed, per_type=per_type, loads=loads, packets_per_flow=packets_per_flow,
                     reference_packets=reference_packets)
     path = suite_path(cache, topology, **settings) if cache is not None else None
+    if path is not None:
+        _writable_directory(path.parent)  # before a simulation that may take minutes, not after it
     if path is not None and path.is_file():
         try:
             suite = pickle.loads(path.read_bytes())
@@ -45,8 +47,19 @@ def cached_suite(cache: Path | None, topology: Topology, *, name: str, seed: int
         return suite, True
     suite = build_suite(topology, workers=workers, **settings)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".part")
-        partial.write_bytes(pickle.dumps(suite))
-        partial.replace(path)  # a run stopped mid-write leaves no truncated suite behind
+        try:
+            partial.write_bytes(pickle.dumps(suite))
+            partial.replace(path)  # a run stopped mid-write leaves no truncated suite behind
+        except OSError as error:
+            raise DatasetError(path, f"could not keep the simulated suite there ({error.strerror or error})") from None
     return suite, False
+
+
+def _writable_directory(directory: Path) -> None:
+    """Create the cache directory if needed; DatasetError naming it if it cannot be one."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(directory, "expected a directory to keep simulated suites in "
+                           f"({error.strerror or error})") from None
