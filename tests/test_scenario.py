@@ -136,6 +136,17 @@ def test_shortest_paths_are_shortest_and_follow_links(n, seed):
     Scenario(topo, routing, Traffic([Flow(s, d, 1e3) for s, d in routing.paths]))
 
 
+
+def test_shortest_paths_of_numpy_pairs_are_plain_ints():
+    routing = Routing.shortest_paths(ring(5), [(np.int64(0), np.int64(2))])
+    (key, path), = routing.paths.items()
+    assert key == (0, 2) and all(type(node) is int for node in (*key, *path))
+
+
+def test_a_link_port_that_is_not_a_port_config_is_named():
+    with pytest.raises(ScenarioError, match=r"topology\.links\[0\]\.port: expected a PortConfig"):
+        Topology(("a", "b"), (Link(0, 1, 1e6, port="FIFO"),))
+
 def test_reroute_after_link_failure_avoids_the_link():
     topo = ring(5)
     scenario = Scenario.with_shortest_paths(topo, Traffic([Flow(0, 1, 1e3), Flow(0, 2, 1e3)]))

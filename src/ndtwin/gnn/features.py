@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling, TimeKind
-from ndtwin.twin.qt import QueueSetup, solve_network
+from ndtwin.twin.qt import solve_network
 
 N_TOS = 3  # ToS values beyond are folded into the last class
 TIME_KINDS = (TimeKind.POISSON, TimeKind.CBR, TimeKind.ONOFF)  # any other law sets the "other" column
@@ -116,8 +116,8 @@ def queue_and_link_features(scenario: Scenario) -> tuple[np.ndarray, np.ndarray,
     the queue's service capacity under its port's scheduling; then the M/M/1/K blocking and mean wait in packets.
     """
     topo = scenario.topology
-    setup = QueueSetup.of(scenario)
-    state = solve_network(scenario).queues
+    solution = solve_network(scenario)
+    setup, state = solution.setup, solution.queues
     capacity = setup.link_capacity_bps
     pkt_bits = state.mean_pkt_bits
     buffer_bits = np.where(setup.buffer_in_bits, setup.buffer, setup.buffer * pkt_bits)

@@ -50,7 +50,8 @@ class WeightGenes:
         links = list(scenario.topology.links)
         for gene, weight in zip(self.links, weights):
             for lid in gene:
-                links[lid] = replace(links[lid], weight=float(weight))
+                if links[lid].weight != weight:
+                    links[lid] = replace(links[lid], weight=float(weight))
         return scenario.rerouted(replace(scenario.topology, links=tuple(links)))
 
 

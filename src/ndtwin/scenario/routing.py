@@ -84,7 +84,10 @@ class Routing:
     def shortest_paths(cls, topology: Topology, pairs: Iterable[Pair] | None = None) -> "Routing":
         """OSPF-like: minimum total link weight; ties broken deterministically. All pairs if ``pairs`` is None."""
         n = topology.n_nodes
-        wanted = list(pairs) if pairs is not None else [(s, d) for s in range(n) for d in range(n) if s != d]
+        if pairs is None:
+            wanted = [(s, d) for s in range(n) for d in range(n) if s != d]
+        else:
+            wanted = [_node_ids("routing pair", pair) for pair in pairs]
         sources = sorted({s for s, _ in wanted})
         if not wanted:
             return cls({})
@@ -102,7 +105,14 @@ class Routing:
             while path[-1] != src:
                 path.append(int(pred[path[-1]]))
             paths[(src, dst)] = tuple(reversed(path))
-        return cls(paths)
+        return cls._unchecked(paths)
+
+    @classmethod
+    def _unchecked(cls, paths: dict[Pair, Path]) -> "Routing":
+        """A Routing of paths that are valid by construction (int node tuples, loop-free), without re-validation."""
+        routing = object.__new__(cls)
+        object.__setattr__(routing, "paths", MappingProxyType(paths))
+        return routing
 
     def path(self, src: int, dst: int) -> Path:
         try:

@@ -131,7 +131,8 @@ class Topology:
             check_number(f"{where}.capacity_bps", link.capacity_bps, minimum=0, strict=True)
             check_number(f"{where}.prop_delay_s", link.prop_delay_s, minimum=0)
             check_number(f"{where}.weight", link.weight, minimum=0, strict=True)
-            link.port.validate(f"{where}.port")
+            if not isinstance(link.port, PortConfig):
+                raise ScenarioError(f"{where}.port", "a PortConfig", type(link.port).__name__)
             key = (int(link.src), int(link.dst))
             if key in seen:
                 raise ScenarioError(where, f"one link per ordered node pair (link {seen[key]} is also {key})")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling
-from ndtwin.twin.queueing import mm1k_stats, waiting_moments
+from ndtwin.twin.queueing import mm1k_blocking, mm1k_stats, waiting_moments
 
 # An SP queue starved by higher priorities keeps this share of the link capacity (avoids a zero service rate).
 MIN_CAPACITY_SHARE = 1e-6
@@ -47,6 +47,10 @@ class QueueSetup:
             strict_priority=np.array([port.scheduling is Scheduling.SP for port in ports], dtype=bool),
             weight_share=np.array([port.weight_shares()[q] for port, q in cells], dtype=float),
         )
+
+    @property
+    def one_queue_per_port(self) -> bool:
+        return not self.index.any()
 
     @property
     def link_capacity_bps(self) -> np.ndarray:
@@ -137,11 +141,7 @@ def evaluate_queues(
     c² being the squared coefficient of variation of the queue's packet sizes (its square for the variance).
     """
     busy = arrivals.pkts_per_s > 0
-    packets = np.where(busy, arrivals.pkts_per_s, 1.0)
-    mean_pkt_bits = np.where(busy, arrivals.bps / packets, idle_pkt_bits)
-    capacity = service_capacity(setup, arrivals.bps, arrivals.bps * np.exp(log_acceptance))
-    system_size = np.where(setup.buffer_in_bits, setup.buffer / mean_pkt_bits, setup.buffer) + 1
-    load = arrivals.bps / capacity
+    mean_pkt_bits, capacity, system_size, load = _offered(setup, arrivals, log_acceptance, idle_pkt_bits)
     stats = mm1k_stats(load, system_size)
     waiting, waiting_var = waiting_moments(stats, capacity / mean_pkt_bits)
     second_moment = np.where(busy, arrivals.size_second_moment_bits2, mean_pkt_bits**2)
@@ -161,8 +161,27 @@ def evaluate_queues(
     )
 
 
+class _Offered(NamedTuple):
+    mean_pkt_bits: np.ndarray
+    service_capacity_bps: np.ndarray
+    system_size: np.ndarray
+    load: np.ndarray
+
+
+def _offered(setup: QueueSetup, arrivals: Arrivals, log_acceptance: np.ndarray, idle_pkt_bits: float) -> _Offered:
+    """Mean packet, service capacity, system size K and offered load of every queue (see ``evaluate_queues``)."""
+    busy = arrivals.pkts_per_s > 0
+    packets = np.where(busy, arrivals.pkts_per_s, 1.0)
+    mean_pkt_bits = np.where(busy, arrivals.bps / packets, idle_pkt_bits)
+    capacity = service_capacity(setup, arrivals.bps, arrivals.bps * np.exp(log_acceptance))
+    system_size = np.where(setup.buffer_in_bits, setup.buffer / mean_pkt_bits, setup.buffer) + 1
+    return _Offered(mean_pkt_bits, capacity, system_size, arrivals.bps / capacity)
+
+
 def service_capacity(setup: QueueSetup, demand_bps: np.ndarray, carried_bps: np.ndarray) -> np.ndarray:
     """Capacity each queue is served with under its port's scheduling (see the *_capacity functions)."""
+    if setup.one_queue_per_port:  # every scheduling serves a lone queue at the full link capacity
+        return setup.link_capacity_bps
     capacity = setup.port_capacity_bps
     shared = weighted_fair_capacity(setup.to_grid(demand_bps), setup.to_grid(setup.weight_share), capacity)
     priority = strict_priority_capacity(setup.to_grid(carried_bps), capacity)
@@ -173,6 +192,7 @@ def service_capacity(setup: QueueSetup, demand_bps: np.ndarray, carried_bps: np.
 class NetworkSolution:
     """The converged queue states and the per-flow predictions of one scenario."""
 
+    setup: QueueSetup
     queues: QueueState
     delay_s: np.ndarray
     delay_var_s2: np.ndarray
@@ -220,19 +240,24 @@ def solve_network(
     setup = QueueSetup.of(scenario)
     hops = _FlowHops(scenario)
 
-    def step(log_acceptance: np.ndarray) -> QueueState:
-        return evaluate_queues(setup, hops.arrivals(log_acceptance), log_acceptance, hops.idle_pkt_bits, service)
+    def admit(log_acceptance: np.ndarray) -> _Admission:
+        """One fixed-point step: arrivals thinned by ``log_acceptance`` and the acceptance they meet."""
+        arrivals = hops.arrivals(log_acceptance)
+        offered = _offered(setup, arrivals, log_acceptance, hops.idle_pkt_bits)
+        return _Admission(log_acceptance, arrivals, mm1k_blocking(offered.load, offered.system_size)[1])
 
-    state = step(np.zeros(hops.n_queues))
+    current = admit(np.zeros(hops.n_queues))
     iterations, converged = 0, False
     while iterations < max_iterations and not converged:
-        previous, state = state, step(state.log_acceptance)
+        previous, current = current, admit(current.log_acceptance)
         iterations += 1
-        converged = _converged(previous, state, tolerance)
+        converged = _converged(previous, current, tolerance)
+    state = evaluate_queues(setup, current.arrivals, current.thinned_by, hops.idle_pkt_bits, service)
     capacity = scenario.topology.capacity_bps[hops.link]
     transmission_var_s2 = service_size_var_bits2(hops.size_bits, hops.size_second_moment_bits2, service) / capacity**2
     per_hop_delay = state.waiting_s[hops.queue] + hops.size_bits / capacity + scenario.topology.prop_delay_s[hops.link]
     return NetworkSolution(
+        setup=setup,
         queues=state,
         delay_s=hops.flow_sum(per_hop_delay),
         delay_var_s2=hops.flow_sum(state.waiting_var_s2[hops.queue] + transmission_var_s2),
@@ -242,7 +267,15 @@ def solve_network(
     )
 
 
-def _converged(previous: QueueState, current: QueueState, tolerance: float) -> bool:
+class _Admission(NamedTuple):
+    """A fixed-point step: the acceptance arrivals were thinned by, the arrivals, and the acceptance they meet."""
+
+    thinned_by: np.ndarray
+    arrivals: Arrivals
+    log_acceptance: np.ndarray
+
+
+def _converged(previous: _Admission, current: _Admission, tolerance: float) -> bool:
     """Arrival and carried rates of every queue unchanged to a relative ``tolerance``."""
     carried = lambda s: s.arrivals.bps * np.exp(s.log_acceptance)  # noqa: E731
     return bool(
@@ -280,7 +313,8 @@ class QueueingTheoryTwin:
 
     def predict_queues(self, scenario: Scenario) -> pd.DataFrame:
         """One row per global queue (see ``Scenario.queues``), for diagnostics."""
-        return queue_frame(QueueSetup.of(scenario), self.solve(scenario).queues)
+        solution = self.solve(scenario)
+        return queue_frame(solution.setup, solution.queues)
 
 
 def queue_frame(setup: QueueSetup, state: QueueState) -> pd.DataFrame:

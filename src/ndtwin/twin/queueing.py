@@ -62,8 +62,8 @@ def _truncated_geometric_moments(
     return mean, _head_var(x, states)
 
 
-def mm1k_stats(rho: ArrayLike, k: ArrayLike) -> MM1KStats:
-    """M/M/1/K blocking, acceptance, time-average and arrival-seen occupancy for load ``rho ≥ 0`` and size ``k ≥ 1``."""
+def mm1k_blocking(rho: ArrayLike, k: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """M/M/1/K blocking probability and ln(1 − blocking), for load ``rho ≥ 0`` and size ``k ≥ 1``."""
     rho, k = np.broadcast_arrays(np.asarray(rho, dtype=float), np.asarray(k, dtype=float))
     log_rho = np.log(np.maximum(rho, _TINY))
     x = np.maximum(np.abs(log_rho), _TINY)
@@ -74,6 +74,14 @@ def mm1k_stats(rho: ArrayLike, k: ArrayLike) -> MM1KStats:
     blocking = np.exp(np.where(above, 0.0, -k * x)) * np.expm1(-x) / denominator
     acceptance = np.exp(np.where(above, -x, 0.0)) * np.expm1(-k * x) / denominator
     log_acceptance = np.where(blocking < 0.5, np.log1p(-np.minimum(blocking, 0.5)), np.log(np.maximum(acceptance, _TINY)))
+    return blocking, log_acceptance
+
+
+def mm1k_stats(rho: ArrayLike, k: ArrayLike) -> MM1KStats:
+    """M/M/1/K blocking, acceptance, time-average and arrival-seen occupancy for load ``rho ≥ 0`` and size ``k ≥ 1``."""
+    rho, k = np.broadcast_arrays(np.asarray(rho, dtype=float), np.asarray(k, dtype=float))
+    blocking, log_acceptance = mm1k_blocking(rho, k)
+    log_rho = np.log(np.maximum(rho, _TINY))
     mean_in_system, _ = _truncated_geometric_moments(log_rho, k + 1)
     seen_mean, seen_var = _truncated_geometric_moments(log_rho, k)
     return MM1KStats(blocking, log_acceptance, mean_in_system, seen_mean, seen_var)
