@@ -136,7 +136,6 @@ def test_shortest_paths_are_shortest_and_follow_links(n, seed):
     Scenario(topo, routing, Traffic([Flow(s, d, 1e3) for s, d in routing.paths]))
 
 
-
 def test_shortest_paths_of_numpy_pairs_are_plain_ints():
     routing = Routing.shortest_paths(ring(5), [(np.int64(0), np.int64(2))])
     (key, path), = routing.paths.items()
@@ -146,6 +145,12 @@ def test_shortest_paths_of_numpy_pairs_are_plain_ints():
 def test_a_link_port_that_is_not_a_port_config_is_named():
     with pytest.raises(ScenarioError, match=r"topology\.links\[0\]\.port: expected a PortConfig"):
         Topology(("a", "b"), (Link(0, 1, 1e6, port="FIFO"),))
+
+
+def test_shortest_paths_refuse_a_pair_outside_the_topology():
+    with pytest.raises(ScenarioError, match=r"routing pair: expected node indices below the topology's 5 nodes"):
+        Routing.shortest_paths(ring(5), [(0, 9)])
+
 
 def test_reroute_after_link_failure_avoids_the_link():
     topo = ring(5)

@@ -88,6 +88,9 @@ class Routing:
             wanted = [(s, d) for s in range(n) for d in range(n) if s != d]
         else:
             wanted = [_node_ids("routing pair", pair) for pair in pairs]
+            outside = next((pair for pair in wanted if max(pair) >= n), None)
+            if outside is not None:
+                raise ScenarioError("routing pair", f"node indices below the topology's {n} nodes", outside)
         sources = sorted({s for s, _ in wanted})
         if not wanted:
             return cls({})
