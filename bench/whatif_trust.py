@@ -73,6 +73,8 @@ def main() -> None:
                             "sign_agreement": report.overall.sign_agreement, "delta_corr": report.overall.delta_corr,
                             "delta_mae_rel": report.overall.delta_mae_rel, "delta_r2": report.overall.delta_r2,
                             "coverage90": report.coverage90,
+                            "coverage90_range": "" if report.coverage90_range is None else
+                            "{:.3f}-{:.3f}".format(*report.coverage90_range),
                             "coverage90_jitter": report.coverage_by_metric.get("delay_var_s2"),
                             "coverage90_loss": report.coverage_by_metric.get("loss"),
                             "noise_scale": report.noise_scale})

@@ -13,7 +13,15 @@ from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.scenario import Topology
 from ndtwin.whatif.grade import GRADES, GradeBounds, grade, read_grade, write_grade
 from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, Intervals
-from ndtwin.whatif.validate import PERTURBATION_KINDS, DeltaScores, TrustReport, build_suite, delta_scores, score_twin
+from ndtwin.whatif.validate import (
+    PERTURBATION_KINDS,
+    DeltaScores,
+    TrustReport,
+    build_suite,
+    cluster_bootstrap_range,
+    delta_scores,
+    score_twin,
+)
 
 runner = CliRunner()
 
@@ -109,6 +117,34 @@ def test_coverage_is_judged_against_the_reference_runs(tiny_suite):
     without = score_twin(knows_reference, replace(tiny_suite, references=()), intervals=narrow)
     assert without.coverage90 < 0.5 and without.to_dict()["coverage_reference"]["packets_per_flow"] == 100
     assert without.overall == report.overall  # changes are scored on the suite's runs either way
+    assert report.coverage90_range is None and report.to_dict()["coverage90_range"] is None  # one baseline
+
+
+def test_cluster_bootstrap_range_resamples_whole_clusters():
+    covered, missed = np.ones(50, bool), np.zeros(50, bool)
+    assert cluster_bootstrap_range([covered, missed], [0, 0]) is None  # one cluster: no spread to measure
+    assert cluster_bootstrap_range([covered, covered[:10]], [0, 1]) == (1.0, 1.0)
+    # two clusters, one always covered and one never: resampling whole clusters spans 0 to 1 ...
+    assert cluster_bootstrap_range([covered, missed], [0, 1]) == (0.0, 1.0)
+    # ... while the same outcomes mixed within each cluster leave little room around the share 0.5
+    mixed = np.arange(100) % 2 == 0
+    low, high = cluster_bootstrap_range([mixed[:50], mixed[50:], mixed[:50], mixed[50:]], [0, 0, 1, 1])
+    assert low == high == 0.5
+    uneven = [np.r_[np.ones(9, bool), False], np.r_[np.ones(7, bool), [False] * 3], np.ones(10, bool)]
+    low, high = cluster_bootstrap_range(uneven, [0, 1, 2])
+    assert 0.7 <= low < 26 / 30 < high <= 1.0
+
+
+def test_coverage_range_of_a_suite_with_several_baselines():
+    edges = [(0, 1, 1.0), (1, 2, 1.0), (2, 0, 1.0)]
+    suite = build_suite(Topology.from_edges(3, edges), per_type=1, loads=(0.5, 0.8), seed=5, packets_per_flow=100,
+                        reference_packets=200)
+    narrow = Intervals(0.9, DEFAULT_EDGES, {"delay_s": [(-0.1, 0.1)] * ((len(DEFAULT_EDGES) + 1) * DEFAULT_TOS_GROUPS)},
+                       {}, tos_groups=DEFAULT_TOS_GROUPS)
+    report = score_twin(LookupTwin(suite), suite, intervals=narrow)
+    low, high = report.coverage90_range
+    assert 0.0 <= low <= report.coverage90 <= high <= 1.0
+    assert report.to_dict()["coverage90_range"] == [low, high]
 
 
 def test_scores_of_a_perfect_and_of_an_inverted_twin(tiny_suite):

@@ -116,6 +116,9 @@ def plot_png(result: WhatIfResult, path: str | Path) -> Path:
 def trust_table(report: TrustReport, grade: str) -> Table:
     """A TrustReport's scores, overall and per perturbation kind, with the grade in the title."""
     coverage = "no intervals" if report.coverage90 is None else f"90 % interval coverage {report.coverage90:.1%}"
+    if report.coverage90_range is not None:
+        low, high = report.coverage90_range
+        coverage += f" (bootstrap over baselines {low:.1%}–{high:.1%})"
     table = Table(title=f"{report.model} on {report.suite}: grade {grade}, {coverage}")
     columns = ("scope", "flows", "below noise", "sign agr.", "Δ corr", "Δ slope", "Δ MAE", "Δ MAE rel", "Δ R²")
     for column in columns:

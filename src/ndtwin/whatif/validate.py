@@ -22,7 +22,9 @@ the simulator, so coverage is judged against *reference runs*: every baseline an
 an independent seed, long enough for ``reference_packets`` packets of the baseline's slowest flow
 (REFERENCE_PACKETS by default, 4× the suite's runs). Without reference runs (``reference_packets=None``)
 coverage is judged against the suite's own runs. The JSON report names the runs coverage was judged against and
-their length (``coverage_reference``).
+their length (``coverage_reference``). The flows of one baseline and of its perturbed versions share a traffic draw,
+so their errors move together and a suite's coverage is only as precise as its number of baselines allows:
+``coverage90_range`` is a cluster-bootstrap 90 % interval of it (baselines resampled with their perturbed cases).
 """
 
 from __future__ import annotations
@@ -218,6 +220,7 @@ class TrustReport:
     overall: DeltaScores
     by_perturbation: dict[str, DeltaScores]
     coverage90: float | None  # share of reference mean delays inside the 90 % interval (None: no intervals)
+    coverage90_range: tuple[float, float] | None = None  # its cluster-bootstrap 90 % interval (None: < 2 baselines)
     coverage_by_metric: dict[str, float] = field(default_factory=dict)
     coverage_runs: str = "suite"  # runs coverage is judged against: "reference" runs or the "suite" runs
     coverage_packets_per_flow: int | None = None  # their length (packets of the baseline's slowest flow)
@@ -231,6 +234,7 @@ class TrustReport:
             "suite": self.suite,
             **asdict(self.overall),
             "coverage90": self.coverage90,
+            "coverage90_range": list(self.coverage90_range) if self.coverage90_range else None,
             "coverage_by_metric": self.coverage_by_metric,
             "coverage_reference": {
                 "runs": self.coverage_runs,
@@ -312,6 +316,7 @@ def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, 
         noise = scale * np.hypot(base_se[case.baseline][origin], relative_standard_error(case.sample)[kept])
         parts.setdefault(case.kind, []).append((pred_delta, sim_delta, noise))
     references = suite.references or (*suite.baselines, *(case.sample for case in suite.cases))
+    clusters = [*range(len(suite.baselines)), *(case.baseline for case in suite.cases)]
     if intervals is not None:
         for sample, pred in zip(references, predictions):
             bounds = intervals.bounds(sample.scenario, pred)
@@ -323,18 +328,43 @@ def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, 
     by_kind = {kind: delta_scores(*_joined(p), noise_z=noise_z) for kind, p in parts.items()}
     everything = [triple for p in parts.values() for triple in p]
     coverage = {metric: float(np.concatenate(hits).mean()) for metric, hits in inside.items()}
+    delay_range = cluster_bootstrap_range(inside["delay_s"], clusters) if "delay_s" in inside else None
     return TrustReport(
         model=twin.name,
         suite=suite.name,
         overall=delta_scores(*_joined(everything), noise_z=noise_z),
         by_perturbation=by_kind,
         coverage90=coverage.get("delay_s"),
+        coverage90_range=delay_range,
         coverage_by_metric=coverage,
         noise_scale=scale,
         noise_z=noise_z,
         coverage_runs="reference" if suite.references else "suite",
         coverage_packets_per_flow=suite.reference_packets if suite.references else suite.packets_per_flow,
     )
+
+
+def cluster_bootstrap_range(hits: Sequence[np.ndarray], clusters: Sequence[int], *, level: float = 0.9,
+                            resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """Percentile interval (``level``) of the share of True in ``hits`` when whole clusters are resampled with
+    replacement: ``hits[i]`` is one scenario's per-flow outcomes and ``clusters[i]`` the cluster it belongs to.
+    None with fewer than two clusters."""
+    ids = sorted(set(clusters))
+    if len(ids) < 2:
+        return None
+    position = {c: k for k, c in enumerate(ids)}
+    inside, total = np.zeros(len(ids)), np.zeros(len(ids))
+    for outcome, cluster in zip(hits, clusters):
+        inside[position[cluster]] += np.count_nonzero(outcome)
+        total[position[cluster]] += outcome.size
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = inside[draws].sum(axis=1) / total[draws].sum(axis=1)
+    shares = shares[np.isfinite(shares)]
+    if shares.size == 0:
+        return None
+    tail = (1 - level) / 2
+    return float(np.quantile(shares, tail)), float(np.quantile(shares, 1 - tail))
 
 
 def _joined(triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
