@@ -1,6 +1,7 @@
 """Adaptive (normalised conformal) intervals on synthetic residuals whose size depends on the topology's size."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from ndtwin.scenario import PortConfig, Scheduling, Topology
 from ndtwin.scenario.generate import all_pairs_scenario
 from ndtwin.twin.qt import QueueingTheoryTwin
 from ndtwin.whatif.difficulty import FEATURES, flow_features
-from ndtwin.whatif.intervals import Intervals, calibrate, propagation_s
+from ndtwin.twin.catalog import SHIPPED_MODELS
+from ndtwin.whatif.intervals import Intervals, calibrate, link_utilization, propagation_s
 
 SP3 = PortConfig(Scheduling.SP, buffers=(32, 32, 32), tos_to_queue=(0, 1, 2))
 NOISE = {5: 0.30, 10: 0.05}  # log-normal residual σ per ring size: small graphs are six times harder
@@ -82,9 +84,9 @@ def test_adaptive_intervals_round_trip_and_old_files_load(calibration, tmp_path)
     runs, groups = calibration
     adaptive = calibrate(runs, adaptive=True, groups=groups, provenance={"data": "synthetic"})
     path = adaptive.save(tmp_path)
-    assert json.loads(path.read_text())["version"] == 4
+    assert json.loads(path.read_text())["version"] == 5
     assert Intervals.load(path) == adaptive
-    version_2 = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("size_edges", "spread")}
+    version_2 = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("size_edges", "spread", "load_edges")}
     path.write_text(json.dumps({**version_2, "version": 2}))
     assert Intervals.load(path) == adaptive
     old = calibrate(runs)  # a version-1 file: binned quantiles, no "version" or "scales" field
@@ -92,8 +94,8 @@ def test_adaptive_intervals_round_trip_and_old_files_load(calibration, tmp_path)
     path.write_text(json.dumps(data))
     loaded = Intervals.load(path)
     assert loaded == old and not loaded.scales
-    path.write_text(json.dumps({**data, "version": 5}))
-    with pytest.raises(DatasetError, match="intervals.json: version: expected 1 to 4, got 5"):
+    path.write_text(json.dumps({**data, "version": 6}))
+    with pytest.raises(DatasetError, match="intervals.json: version: expected 1 to 5, got 6"):
         Intervals.load(path)
     broken = json.loads(adaptive.save(tmp_path).read_text())
     broken["scales"]["delay_s"]["coef"] = [1.0]
@@ -163,3 +165,61 @@ def test_size_classes_give_each_network_size_its_own_quantiles(tmp_path):
 def test_size_edges_must_increase():
     result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--size-edges", "30,15"])
     assert result.exit_code != 0 and "--size-edges" in result.output and "increasing node counts" in result.output
+    result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--load-edges", "0.8,0.4"])
+    assert result.exit_code != 0 and "--load-edges" in result.output and "increasing utilisations" in result.output
+
+
+def load_runs(seed: int, per_load: int):
+    """``(scenario, prediction, truth)`` on one ring whose busiest link runs at 0.3 (residual σ 0.05) or at 0.8
+    (σ 0.3): the same flows err more in a busy network."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for k in range(per_load):
+        for load, sigma in ((0.3, 0.05), (0.8, 0.3)):
+            scenario = all_pairs_scenario(ring(6), max_utilization=load, seed=seed * 100 + k)
+            pred = TWIN.predict(scenario)
+            truth = pred.copy()
+            fixed = propagation_s(scenario)
+            truth["delay_s"] = fixed + (pred["delay_s"] - fixed) * np.exp(rng.normal(0, sigma, len(pred)))
+            runs.append((scenario, pred, truth))
+    return runs
+
+
+def coverage_by_load(intervals: Intervals, runs) -> dict[float, float]:
+    hits: dict[float, list[np.ndarray]] = {}
+    for scenario, pred, truth in runs:
+        bounds = intervals.bounds(scenario, pred)
+        delay = truth["delay_s"].to_numpy()
+        load = round(float(link_utilization(scenario).max()), 2)
+        hits.setdefault(load, []).append((delay >= bounds["delay_s_lo"].to_numpy()) & (delay <= bounds["delay_s_hi"].to_numpy()))
+    return {load: float(np.concatenate(h).mean()) for load, h in hits.items()}
+
+
+def test_load_classes_give_busy_and_quiet_networks_their_own_quantiles(tmp_path):
+    runs, held_out = load_runs(seed=7, per_load=40), load_runs(seed=8, per_load=40)
+    by_load = calibrate(runs, edges=(), tos_groups=1, size_edges=(8,), load_edges=(0.5,))
+    assert by_load.n_bins == 4  # two size classes × two load classes; only the small, quiet and busy ones have flows
+    assert by_load.counts["delay_s"][2:] == [0, 0]
+    covered = coverage_by_load(by_load, held_out)
+    assert set(covered) == {0.3, 0.8} and all(0.85 <= c <= 0.95 for c in covered.values()), covered
+    pooled = coverage_by_load(calibrate(runs, edges=(), tos_groups=1), held_out)
+    assert pooled[0.3] > 0.97 and pooled[0.8] < 0.85, pooled
+    saved = by_load.save(tmp_path)
+    assert json.loads(saved.read_text())["load_edges"] == [0.5] and Intervals.load(saved) == by_load
+    older = {k: v for k, v in json.loads(saved.read_text()).items() if k != "load_edges"}
+    (tmp_path / "older.json").write_text(json.dumps({**older, "version": 4, "quantiles": {"delay_s": [[-0.1, 0.1]] * 2}}))
+    assert Intervals.load(tmp_path / "older.json").load_edges == ()  # a version-4 file: one load class
+
+
+def test_calibrate_command_takes_several_load_sets_and_load_edges(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODELS / "default", model)
+    result = CliRunner().invoke(app, ["whatif", "calibrate", str(model), "--topology", "powerlaw:6", "--per-type", "1",
+                                      "--loads", "0.3", "--loads", "0.8", "--packets", "60", "--load-edges", "0.5"])
+    assert result.exit_code == 0, result.output
+    intervals = Intervals.load(model / "intervals.json")
+    assert intervals.load_edges == (0.5,) and intervals.provenance["loads"] == [[0.3], [0.8]]
+    assert "--loads 0.3 --loads 0.8" in intervals.provenance["command"] and "--load-edges 0.5" in intervals.provenance["command"]
+    assert len(intervals.provenance["calibration_suites"]) == 1  # one topology, simulated at both load sets
+    per_load = intervals.counts["delay_s"]
+    assert sum(per_load[:len(per_load) // 2]) > 0 and sum(per_load[len(per_load) // 2:]) > 0

@@ -74,7 +74,7 @@ def test_spread_scaled_intervals_cover_flows_of_every_disagreement(model_dir, tm
     inside = dataclasses.replace(scaled, spread=SpreadScale(scaled.spread.floor, install_second_model(SECOND, model_dir)))
     path = inside.save(model_dir)
     stored = json.loads(path.read_text())
-    assert stored["version"] == 4 and stored["spread"]["model"] == SPREAD_MODEL_DIR
+    assert stored["version"] == 5 and stored["spread"]["model"] == SPREAD_MODEL_DIR
     loaded = Intervals.load(path)
     assert loaded == inside
     scenario, pred, _ = held_out[0]

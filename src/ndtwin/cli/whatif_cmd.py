@@ -212,7 +212,9 @@ def calibrate_command(
     topologies: List[str] = typer.Option(..., "--topology", help="Calibration topology (file, powerlaw:N or backbone:N); "
                                          "repeatable. Must not be one the model trained on."),
     per_type: int = typer.Option(2, "--per-type", help="Perturbations of each kind per baseline."),
-    loads: str = typer.Option("0.3,0.5,0.7,0.9", "--loads", help="Busiest-link utilisations of the baselines."),
+    loads: List[str] = typer.Option(["0.3,0.5,0.7,0.9"], "--loads", help="Busiest-link utilisations of the "
+                                    "baselines; repeat for one more suite per topology at other loads, e.g. "
+                                    "--loads 0.3,0.5,0.7,0.9 --loads 0.4,0.6,0.8."),
     packets: int = typer.Option(400, "--packets", help="Simulated packets per flow."),
     seed: int = typer.Option(1, "--seed", help="Seed of the calibration suites."),
     workers: int = typer.Option(1, "--workers", help="Simulation processes."),
@@ -230,6 +232,8 @@ def calibrate_command(
                               "(always on with --binned)."),
     size_edges: str = typer.Option("", "--size-edges", help="Node counts splitting the bins into network-size "
                                    "classes, e.g. 15,32 (file version 3); empty: one class."),
+    load_edges: str = typer.Option("", "--load-edges", help="Busiest-link utilisations splitting the bins into "
+                                   "network-load classes, e.g. 0.35,0.45,…,0.85 (file version 5); empty: one class."),
     equal_scenarios: bool = typer.Option(False, "--equal-scenarios/--equal-flows", help="Weight every calibration "
                                          "scenario equally, or every calibration flow (the shipped intervals)."),
     spread_model: Optional[Path] = typer.Option(None, "--spread-model", help="A second model trained like this one "
@@ -250,18 +254,25 @@ def calibrate_command(
         sizes = tuple(check_int("--size-edges", v, minimum=1) for v in size_edges.split(",") if v.strip())
         if list(sizes) != sorted(set(sizes)):
             raise ScenarioError("--size-edges", "increasing node counts, e.g. 15,32", size_edges)
+        network_loads = tuple(check_number("--load-edges", v, minimum=0, strict=True)
+                              for v in load_edges.split(",") if v.strip())
+        if list(network_loads) != sorted(set(network_loads)):
+            raise ScenarioError("--load-edges", "increasing utilisations, e.g. 0.4,0.6,0.8", load_edges)
+        load_sets = [_loads(text) for text in loads]
         if spread_model is not None and (adaptive or not spread_model.is_dir()):
             raise ScenarioError("--spread-model", "a model directory, with --binned intervals", str(spread_model))
         twin = load_twin(str(model_dir))
         runs, groups, used = [], [], []
         for k, entry in enumerate(topologies):
             name, topo = topology_of(entry, seed + k)
-            with console.status(f"simulating the calibration suite on {name}…"):
-                suite, _ = cached_suite(suite_cache, topo, per_type=per_type, loads=_loads(loads), seed=seed + k,
-                                        packets_per_flow=packets, workers=workers, name=name, reference_packets=None)
-            samples = suite_samples(suite)
-            runs += [(s.scenario, twin.predict(s.scenario), s.flow_labels) for s in samples]
-            groups += [k] * len(samples)
+            for load_set in load_sets:
+                with console.status(f"simulating the calibration suite on {name}…"):
+                    suite, _ = cached_suite(suite_cache, topo, per_type=per_type, loads=load_set, seed=seed + k,
+                                            packets_per_flow=packets, workers=workers, name=name,
+                                            reference_packets=None)
+                samples = suite_samples(suite)
+                runs += [(s.scenario, twin.predict(s.scenario), s.flow_labels) for s in samples]
+                groups += [k] * len(samples)
             used.append({"topology": entry, "name": name, "seed": seed + k})
         trained = json.loads((model_dir / "provenance.json").read_text()) if (model_dir / "provenance.json").is_file() else {}
         provenance = {
@@ -272,28 +283,33 @@ def calibrate_command(
                         "quantiles of residual / difficulty on the 2nd, 4th, …") if adaptive else
                        "split conformal, residual quantiles per path-utilisation × ToS bin")
             + (f", bins split by network size at {', '.join(map(str, sizes))} nodes" if sizes else "")
+            + (f", bins split by busiest-link utilisation at {', '.join(map(str, network_loads))}"
+               if network_loads else "")
             + (", every scenario weighted equally" if equal_scenarios else "")
             + (f", delay residuals divided by the disagreement with a second model ({spread_model}) + {spread_floor} × "
                "its median" if spread_model else ""),
             "model_trained_with": trained.get("command"),
             "calibration_suites": used,
-            "loads": list(_loads(loads)),
+            "loads": [list(load_set) for load_set in load_sets],  # one suite per topology and load set
             "per_type": per_type,
             "packets_per_flow": packets,
             "n_scenarios": len(runs),
             "n_flows": int(sum(len(r[2]) for r in runs)),
             "command": f"ndtwin whatif calibrate {model} " + " ".join(f"--topology {t}" for t in topologies)
-            + f" --per-type {per_type} --loads {loads} --packets {packets} --seed {seed} --coverage {coverage}"
+            + f" --per-type {per_type} " + " ".join(f"--loads {text}" for text in loads)
+            + f" --packets {packets} --seed {seed} --coverage {coverage}"
             + (" --adaptive" + (" --cross-fit" if cross_fit else " --halves") if adaptive else " --binned")
             + (" --bins" if bins else " --no-bins")
             + (" --equal-scenarios" if equal_scenarios else " --equal-flows")
             + (f" --size-edges {','.join(map(str, sizes))}" if sizes else "")
+            + (f" --load-edges {','.join(map(str, network_loads))}" if network_loads else "")
             + (f" --spread-model {spread_model} --spread-floor {spread_floor}" if spread_model else ""),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         binned = bins or not adaptive
         intervals = calibrate(runs, coverage=coverage, provenance=provenance, adaptive=adaptive, groups=groups,
                               equal_scenarios=equal_scenarios, cross_fit=cross_fit, size_edges=sizes,
+                              load_edges=network_loads,
                               edges=DEFAULT_EDGES if binned else (), tos_groups=DEFAULT_TOS_GROUPS if binned else 1,
                               spread_model=spread_model, spread_floor=spread_floor)
         if intervals.spread is not None:  # the second model moves in with the intervals, once they are calibrated

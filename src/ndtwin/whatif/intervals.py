@@ -20,8 +20,11 @@ prediction; the propagation delay is known exactly), and ``true − pred`` for l
 * **size classes** (file version 3, either method): the bins are also split by the network's number of nodes
   (``size_edges``), so each size class gets the quantiles of the calibration networks of its size. A network larger
   than every calibration one falls in the largest class. A bin with too few flows uses the quantiles of its size
-  class (of all flows if that class has too few too). The shipped default model's intervals are binned without
-  size classes (version 1; see ``provenance.command`` in its ``intervals.json``).
+  class (of all flows if that class has too few too).
+* **load classes** (file version 5, either method): the bins are also split by the scenario's network load, the
+  utilisation of its busiest link (``load_edges``): a flow on a lightly used path errs more in a busy network than
+  in a quiet one. Size and load classes combine into network classes; a thin bin falls back to its network class.
+  See ``provenance`` in a model's ``intervals.json`` for how its intervals were made.
 
 An interval is ``[pred·e^(lo·s), pred·e^(hi·s)]`` with ``s`` = sigma(x), or 1 for binned metrics (delay:
 propagation + that on the rest; loss: ``[pred + lo·s, pred + hi·s]`` clipped to [0, 1]). Calibration flows can be
@@ -53,16 +56,22 @@ from ndtwin.whatif.difficulty import ScaleModel, fit_scale, flow_features
 from ndtwin.whatif.spread import SpreadScale
 
 INTERVALS_FILE = "intervals.json"
-FORMAT_VERSION = 4  # 1: binned quantiles only; 2: adds per-metric scale models ("scales"); 3: adds "size_edges"; 4: "spread"
+FORMAT_VERSION = 5  # 1: binned quantiles only; 2: adds per-metric scale models ("scales"); 3: adds "size_edges";
+# 4: "spread"; 5: "load_edges"
 LOG_METRICS = ("delay_s", "delay_var_s2")  # residuals as log ratios; the others as differences
 DEFAULT_EDGES = (0.5, 0.8, 1.0)  # path-utilisation bin edges: <0.5, 0.5–0.8, 0.8–1, >1 (overload)
 DEFAULT_TOS_GROUPS = 3
 MIN_BIN_FLOWS = 50
 
 
-def path_utilization(scenario: Scenario) -> np.ndarray:
-    """Per flow: offered load / capacity of the busiest link on its path."""
-    utilization = link_loads_bps(scenario) / scenario.topology.capacity_bps
+def link_utilization(scenario: Scenario) -> np.ndarray:
+    """Per link: offered load / capacity."""
+    return link_loads_bps(scenario) / scenario.topology.capacity_bps
+
+
+def path_utilization(scenario: Scenario, utilization: np.ndarray | None = None) -> np.ndarray:
+    """Per flow: offered load / capacity of the busiest link on its path (``utilization``: the links', if known)."""
+    utilization = link_utilization(scenario) if utilization is None else utilization
     hops = scenario.hops
     return np.maximum.reduceat(utilization[hops.link], hops.flow_offset[:-1]) if scenario.n_flows else np.zeros(0)
 
@@ -78,11 +87,17 @@ def size_class(scenario: Scenario, size_edges: tuple[int, ...]) -> int:
     return int(np.searchsorted(np.asarray(size_edges), scenario.topology.n_nodes, side="right"))
 
 
-def flow_bins(scenario: Scenario, edges: tuple[float, ...], tos_groups: int, size_edges: tuple[int, ...] = ()) -> np.ndarray:
-    """Per flow: its calibration bin, ``(size class × (len(edges) + 1) + utilisation bin) × tos_groups +
-    min(ToS, tos_groups − 1)``."""
-    utilization_bin = np.searchsorted(np.asarray(edges), path_utilization(scenario), side="right")
-    utilization_bin += size_class(scenario, size_edges) * (len(edges) + 1)
+def flow_bins(scenario: Scenario, edges: tuple[float, ...], tos_groups: int, size_edges: tuple[int, ...] = (),
+              load_edges: tuple[float, ...] = ()) -> np.ndarray:
+    """Per flow: its calibration bin, ``(network class × (len(edges) + 1) + utilisation bin) × tos_groups +
+    min(ToS, tos_groups − 1)``, with network class ``size class × (len(load_edges) + 1) + load class`` and load
+    class how many of ``load_edges`` the busiest link's utilisation reaches."""
+    links = link_utilization(scenario)
+    network_load = float(links.max()) if links.size else 0.0
+    load_class = int(np.searchsorted(np.asarray(load_edges), network_load, side="right"))
+    network_class = size_class(scenario, size_edges) * (len(load_edges) + 1) + load_class
+    utilization_bin = np.searchsorted(np.asarray(edges), path_utilization(scenario, links), side="right")
+    utilization_bin += network_class * (len(edges) + 1)
     return utilization_bin * tos_groups + np.minimum(scenario.traffic.tos, tos_groups - 1)
 
 
@@ -102,7 +117,7 @@ def residuals(metric: str, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Intervals:
     """Residual quantiles per metric and bin: ``quantiles[metric][bin] = (lo, hi)``, with
-    ``bin = (size class × utilisation bins + utilisation bin) × tos_groups + ToS group`` (see ``flow_bins``). A
+    ``bin = (network class × utilisation bins + utilisation bin) × tos_groups + ToS group`` (see ``flow_bins``). A
     metric with a scale model in ``scales`` has quantiles of residuals divided by its sigma(x); with ``spread``,
     the delay's quantiles are of residuals divided by the spread scale."""
 
@@ -115,14 +130,15 @@ class Intervals:
     scales: dict[str, ScaleModel] = field(default_factory=dict)
     size_edges: tuple[int, ...] = ()
     spread: SpreadScale | None = None
+    load_edges: tuple[float, ...] = ()
 
     @property
     def n_bins(self) -> int:
-        return (len(self.size_edges) + 1) * (len(self.edges) + 1) * self.tos_groups
+        return network_classes(self.size_edges, self.load_edges) * (len(self.edges) + 1) * self.tos_groups
 
     def bounds(self, scenario: Scenario, prediction: pd.DataFrame) -> pd.DataFrame:
         """Columns ``<metric>_lo`` and ``<metric>_hi`` per flow of ``scenario`` for a twin's ``prediction``."""
-        bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges)
+        bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges, self.load_edges)
         features = flow_features(scenario, prediction) if self.scales else None
         fixed = propagation_s(scenario)  # known exactly: the delay interval is on the rest of the delay
         columns = {}
@@ -154,7 +170,7 @@ class Intervals:
 
     @classmethod
     def load(cls, path: str | Path) -> "Intervals":
-        """Read an ``intervals.json`` (version 1 to 4); DatasetError naming the file and field if it is malformed."""
+        """Read an ``intervals.json`` (version 1 to 5); DatasetError naming the file and field if it is malformed."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -166,6 +182,7 @@ class Intervals:
             tos_groups = int(data.get("tos_groups", 1))
             scales = {m: ScaleModel.from_dict(v) for m, v in data.get("scales", {}).items()}
             size_edges = tuple(int(e) for e in data.get("size_edges", ()))
+            load_edges = tuple(float(e) for e in data.get("load_edges", ()))
             spread = SpreadScale.from_dict(data["spread"], path.parent, path) if data.get("spread") else None
         except DatasetError:
             raise
@@ -174,7 +191,7 @@ class Intervals:
         if not 1 <= version <= FORMAT_VERSION:
             raise DatasetError(path, f"version: expected 1 to {FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
         result = cls(coverage, edges, quantiles, counts, data.get("provenance", {}), tos_groups, scales, size_edges,
-                     spread)
+                     spread, load_edges)
         for metric, table in quantiles.items():
             if len(table) != result.n_bins:
                 raise DatasetError(path, f"quantiles.{metric}: expected {result.n_bins} bins, got {len(table)}")
@@ -196,6 +213,7 @@ def calibrate(
     size_edges: tuple[int, ...] = (),
     spread_model: Path | None = None,
     spread_floor: float = 0.01,
+    load_edges: tuple[float, ...] = (),
 ) -> Intervals:
     """Intervals from ``(scenario, prediction, simulated flow labels)`` triples the model did not train on.
 
@@ -204,7 +222,8 @@ def calibrate(
     residuals are divided by a scale model fitted on the other groups and every metric's quantiles are taken on
     all runs; otherwise the scale models are fitted on the groups of even rank among the distinct groups and the
     quantiles are taken on the others. ``equal_scenarios``: weight each run's flows by 1 / its number of flows, so
-    every calibration scenario counts equally. ``size_edges``: node counts that split the bins into size classes.
+    every calibration scenario counts equally. ``size_edges``: node counts that split the bins into size classes;
+    ``load_edges``: busiest-link utilisations that split them into network-load classes.
     ``spread_model``: the directory of a second model trained like this one (binned only): delay residuals are
     divided by the two models' disagreement plus ``spread_floor`` × its weighted median on the calibration flows."""
     check_number("coverage", coverage, minimum=0, strict=True)
@@ -216,7 +235,7 @@ def calibrate(
     if coverage >= 1:
         raise ScenarioError("coverage", "a fraction in (0, 1)", coverage)
     probe = SpreadScale(0.0, Path(spread_model)) if spread_model is not None else None
-    table = _calibration_table(runs, edges, tos_groups, size_edges, adaptive, probe)
+    table = _calibration_table(runs, edges, tos_groups, size_edges, load_edges, adaptive, probe)
     run = table["run"]
     if run.size == 0:
         raise ScenarioError("calibration runs", "at least one simulated scenario")
@@ -249,17 +268,22 @@ def calibrate(
         pooled = _quantile_pair(values[ok], weight[ok], coverage)
         per_class = (len(edges) + 1) * tos_groups
         quantiles[metric], counts[metric] = [], []
-        for size in range(len(size_edges) + 1):
-            in_class = ok & (table["bin"] // per_class == size)
+        for network in range(network_classes(size_edges, load_edges)):
+            in_class = ok & (table["bin"] // per_class == network)
             fallback = _quantile_pair(values[in_class], weight[in_class], coverage) \
                 if in_class.sum() >= MIN_BIN_FLOWS else pooled
-            for b in range(size * per_class, (size + 1) * per_class):
+            for b in range(network * per_class, (network + 1) * per_class):
                 inside = ok & (table["bin"] == b)
                 enough = inside.sum() >= MIN_BIN_FLOWS
                 quantiles[metric].append(_quantile_pair(values[inside], weight[inside], coverage) if enough else fallback)
                 counts[metric].append(int(inside.sum()))
     return Intervals(coverage, tuple(edges), quantiles, counts, provenance or {}, tos_groups, scales, tuple(size_edges),
-                     spread)
+                     spread, tuple(float(e) for e in load_edges))
+
+
+def network_classes(size_edges: Sequence[int], load_edges: Sequence[float]) -> int:
+    """How many network classes (size × load) the edges make."""
+    return (len(size_edges) + 1) * (len(load_edges) + 1)
 
 
 def _scale_fits(features: np.ndarray, values: np.ndarray, weight: np.ndarray, ok: np.ndarray, rank: np.ndarray,
@@ -279,14 +303,14 @@ def _scale_fits(features: np.ndarray, values: np.ndarray, weight: np.ndarray, ok
 
 
 def _calibration_table(runs: Iterable[tuple[Scenario, pd.DataFrame, pd.DataFrame]], edges: tuple[float, ...],
-                       tos_groups: int, size_edges: tuple[int, ...], with_features: bool,
-                       spread: SpreadScale | None = None) -> dict[str, np.ndarray]:
+                       tos_groups: int, size_edges: tuple[int, ...], load_edges: tuple[float, ...],
+                       with_features: bool, spread: SpreadScale | None = None) -> dict[str, np.ndarray]:
     """Per calibration flow: its run index, bin, residual per metric, (``with_features``) difficulty features and
     (``spread``) the two models' delay disagreement ``gap``."""
     parts: dict[str, list[np.ndarray]] = {key: [] for key in ("run", "bin", "features", "gap", *PREDICTED_COLUMNS)}
     for k, (scenario, prediction, truth) in enumerate(runs):
         parts["run"].append(np.full(scenario.n_flows, k))
-        parts["bin"].append(flow_bins(scenario, edges, tos_groups, size_edges))
+        parts["bin"].append(flow_bins(scenario, edges, tos_groups, size_edges, load_edges))
         if with_features:
             parts["features"].append(flow_features(scenario, prediction))
         fixed = {"delay_s": propagation_s(scenario)}
