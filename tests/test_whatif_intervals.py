@@ -167,6 +167,9 @@ def test_size_edges_must_increase():
     assert result.exit_code != 0 and "--size-edges" in result.output and "increasing node counts" in result.output
     result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--load-edges", "0.8,0.4"])
     assert result.exit_code != 0 and "--load-edges" in result.output and "increasing utilisations" in result.output
+    result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--loads", "0.5,0.8",
+                                      "--loads", "0.5, 0.8"])
+    assert result.exit_code != 0 and "--loads" in result.output and "different load sets" in result.output
 
 
 def load_runs(seed: int, per_load: int):

@@ -259,6 +259,8 @@ def calibrate_command(
         if list(network_loads) != sorted(set(network_loads)):
             raise ScenarioError("--load-edges", "increasing utilisations, e.g. 0.4,0.6,0.8", load_edges)
         load_sets = [_loads(text) for text in loads]
+        if len(set(load_sets)) != len(load_sets):  # the same suite twice would count its flows twice
+            raise ScenarioError("--loads", "different load sets when repeated", loads)
         if spread_model is not None and (adaptive or not spread_model.is_dir()):
             raise ScenarioError("--spread-model", "a model directory, with --binned intervals", str(spread_model))
         twin = load_twin(str(model_dir))
