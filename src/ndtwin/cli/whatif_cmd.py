@@ -9,7 +9,7 @@ import sys
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional, TypeVar
 
 import numpy as np
 import typer
@@ -154,6 +154,18 @@ def _loads(text: str) -> tuple[float, ...]:
     return tuple(check_number("--loads", v, minimum=0, strict=True) for v in text.split(","))
 
 
+Edge = TypeVar("Edge", int, float)
+
+
+def _class_edges(option: str, text: str, value: Callable[[str, str], Edge], expected: str) -> tuple[Edge, ...]:
+    """Comma-separated class edges (empty: none), each checked by ``value(option, item)``; ScenarioError naming
+    ``option`` unless they increase."""
+    edges = tuple(value(option, item) for item in text.split(",") if item.strip())
+    if list(edges) != sorted(set(edges)):
+        raise ScenarioError(option, f"increasing {expected}", text)
+    return edges
+
+
 @whatif_app.command("validate")
 def validate_command(
     topology: str = typer.Option(..., "--topology", help="A GraphML/GML file, powerlaw:N or backbone:N (drawn with --seed)."),
@@ -251,13 +263,11 @@ def calibrate_command(
 
     model_dir = SHIPPED_MODELS / model if model in SHIPPED else Path(model)
     try:
-        sizes = tuple(check_int("--size-edges", v, minimum=1) for v in size_edges.split(",") if v.strip())
-        if list(sizes) != sorted(set(sizes)):
-            raise ScenarioError("--size-edges", "increasing node counts, e.g. 15,32", size_edges)
-        network_loads = tuple(check_number("--load-edges", v, minimum=0, strict=True)
-                              for v in load_edges.split(",") if v.strip())
-        if list(network_loads) != sorted(set(network_loads)):
-            raise ScenarioError("--load-edges", "increasing utilisations, e.g. 0.4,0.6,0.8", load_edges)
+        sizes = _class_edges("--size-edges", size_edges, lambda name, v: check_int(name, v, minimum=1),
+                             "node counts, e.g. 15,32")
+        network_loads = _class_edges("--load-edges", load_edges,
+                                     lambda name, v: check_number(name, v, minimum=0, strict=True),
+                                     "utilisations, e.g. 0.4,0.6,0.8")
         load_sets = [_loads(text) for text in loads]
         if len(set(load_sets)) != len(load_sets):  # the same suite twice would count its flows twice
             raise ScenarioError("--loads", "different load sets when repeated", loads)
