@@ -1,5 +1,7 @@
 """Trust of what-if answers on topologies the twin did not train on: sign agreement, delta correlation and 90 %
-interval coverage per model, side by side.
+interval coverage per model, side by side; with anchored intervals, also the coverage of answers anchored on a
+measured baseline (``coverage90_anchored``, perturbed cases only; ``coverage90_cases``: the model's own intervals on
+the same cases).
 
     python bench/whatif_trust.py [--models default qt] [--packets 400] [--reference-packets 1600] [--per-type 2]
                                  [--loads 0.5,0.8] [--suite TOPOLOGY@SEED ...] [--compare-intervals FILE ...]
@@ -77,6 +79,10 @@ def main() -> None:
                             "{:.3f}-{:.3f}".format(*report.coverage90_range),
                             "coverage90_jitter": report.coverage_by_metric.get("delay_var_s2"),
                             "coverage90_loss": report.coverage_by_metric.get("loss"),
+                            "coverage90_cases": report.coverage90_cases,
+                            "coverage90_anchored": report.coverage90_anchored,
+                            "anchored_range": "" if report.coverage90_anchored_range is None else
+                            "{:.3f}-{:.3f}".format(*report.coverage90_anchored_range),
                             "noise_scale": report.noise_scale})
         for source, intervals in {"model's own": None, **other_intervals}.items() if other_intervals else ():
             report = score_twin(twins[0], suite, intervals=intervals)

@@ -255,7 +255,10 @@ def calibrate_command(
     spread_floor: float = typer.Option(0.01, "--spread-floor", help="With --spread-model: added to every flow's "
                                        "disagreement, as a share of its median on the calibration flows."),
 ) -> None:
-    """Calibrate split-conformal intervals of a model on simulated what-if suites and store them with it."""
+    """Calibrate split-conformal intervals of a model on simulated what-if suites and store them with it
+    (intervals.json), and binned ones for answers anchored on a measured baseline (intervals_anchored.json; each
+    baseline's repeat run, with a seed of its own, stands in for the measurement)."""
+    from ndtwin.whatif.anchor import AnchorCase, calibrate_anchored
     from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, calibrate
     from ndtwin.whatif.spread import SpreadScale, install_second_model
     from ndtwin.whatif.suite_cache import cached_suite
@@ -274,7 +277,7 @@ def calibrate_command(
         if spread_model is not None and (adaptive or not spread_model.is_dir()):
             raise ScenarioError("--spread-model", "a model directory, with --binned intervals", str(spread_model))
         twin = load_twin(str(model_dir))
-        runs, groups, used = [], [], []
+        runs, groups, used, anchor_cases, anchor_truths = [], [], [], [], []
         for k, entry in enumerate(topologies):
             name, topo = topology_of(entry, seed + k)
             for load_set in load_sets:
@@ -283,8 +286,16 @@ def calibrate_command(
                                             packets_per_flow=packets, workers=workers, name=name,
                                             reference_packets=None)
                 samples = suite_samples(suite)
-                runs += [(s.scenario, twin.predict(s.scenario), s.flow_labels) for s in samples]
+                predictions = [twin.predict(s.scenario) for s in samples]
+                runs += [(s.scenario, p, s.flow_labels) for s, p in zip(samples, predictions)]
                 groups += [k] * len(samples)
+                first_case = 2 * len(suite.baselines)  # suite_samples: baselines, repeats, cases
+                for case, prediction in zip(suite.cases, predictions[first_case:]):
+                    b = case.baseline
+                    anchor_cases.append(AnchorCase(suite.baselines[b].scenario, predictions[b],
+                                                   suite.repeats[b].flow_labels, case.sample.scenario, prediction,
+                                                   case.origin))
+                    anchor_truths.append(case.sample.flow_labels)
             used.append({"topology": entry, "name": name, "seed": seed + k})
         trained = json.loads((model_dir / "provenance.json").read_text()) if (model_dir / "provenance.json").is_file() else {}
         provenance = {
@@ -327,7 +338,24 @@ def calibrate_command(
         if intervals.spread is not None:  # the second model moves in with the intervals, once they are calibrated
             moved = SpreadScale(intervals.spread.floor, install_second_model(spread_model, model_dir))
             intervals = dataclasses.replace(intervals, spread=moved)
+        anchored_provenance = {
+            **provenance,
+            "method": "answers anchored on the measured baseline (see ndtwin.whatif.anchor), split conformal, "
+                      "residual quantiles per path-utilisation × ToS bin"
+                      + (f", bins split by network size at {', '.join(map(str, sizes))} nodes" if sizes else "")
+                      + (f", bins split by busiest-link utilisation at {', '.join(map(str, network_loads))}"
+                         if network_loads else "")
+                      + (", every scenario weighted equally" if equal_scenarios else ""),
+            "measurement": f"each baseline's repeat run ({packets} packets of the slowest flow, a seed of its own)",
+            "n_scenarios": len(anchor_cases),
+            "n_flows": int(sum(len(t) for t in anchor_truths)),
+        }
+        anchored = calibrate_anchored(anchor_cases, anchor_truths, coverage=coverage, provenance=anchored_provenance,
+                                      equal_scenarios=equal_scenarios, size_edges=sizes, load_edges=network_loads)
         path = intervals.save(model_dir)
+        anchored_path = anchored.save(model_dir)
     except (DatasetError, ScenarioError) as error:
         fail(error)
     console.print(f"wrote {path} ({provenance['n_scenarios']} simulated scenarios, {provenance['n_flows']} flows)")
+    console.print(f"wrote {anchored_path} (anchoring weights "
+                  + ", ".join(f"{m} {w:.2f}" for m, w in anchored.weights.items()) + ")")

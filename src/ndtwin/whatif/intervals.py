@@ -158,14 +158,17 @@ class Intervals:
                 columns[f"{metric}_hi"] = np.clip(pred + hi, 0.0, 1.0)
         return pd.DataFrame(columns)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form kept in ``intervals.json``."""
+        return {"version": FORMAT_VERSION, **asdict(self),
+                "scales": {metric: model.to_dict() for metric, model in self.scales.items()},
+                "spread": self.spread.to_dict() if self.spread is not None else None}
+
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / INTERVALS_FILE
         if self.spread is not None and self.spread.directory.resolve().parent != path.parent.resolve():
             raise ScenarioError("spread", f"a second model inside {model_dir}", str(self.spread.directory))
-        data = {"version": FORMAT_VERSION, **asdict(self),
-                "scales": {metric: model.to_dict() for metric, model in self.scales.items()},
-                "spread": self.spread.to_dict() if self.spread is not None else None}
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
@@ -174,6 +177,14 @@ class Intervals:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DatasetError(path, f"expected an intervals file with coverage, edges and quantiles ({error!r})") from None
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path) -> "Intervals":
+        """Intervals from their JSON form read from ``path`` (named in errors; a second model lives beside it)."""
+        try:
             version = int(data.get("version", 1))
             edges = tuple(float(e) for e in data["edges"])
             quantiles = {m: [(float(lo), float(hi)) for lo, hi in q] for m, q in data["quantiles"].items()}

@@ -22,6 +22,8 @@ def suite_path(cache: Path, topology: Topology, *, name: str, seed: int, per_typ
     """The file a suite with these settings is kept in under ``cache``."""
     settings = (ndtwin.__version__, topology.node_names, topology.links, per_type, tuple(float(v) for v in loads),
                 packets_per_flow, reference_packets)  # the topology's fields only: not the arrays it caches once used
+    if reference_packets is not None:
+        settings += ("measurements",)  # suites with reference runs gained measurement runs: older files are stale
     digest = hashlib.sha1(repr(settings).encode()).hexdigest()[:12]
     return Path(cache) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}@{seed}_{digest}.pkl"
 

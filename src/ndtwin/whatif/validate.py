@@ -25,6 +25,11 @@ coverage is judged against the suite's own runs. The JSON report names the runs 
 their length (``coverage_reference``). The flows of one baseline and of its perturbed versions share a traffic draw,
 so their errors move together and a suite's coverage is only as precise as its number of baselines allows:
 ``coverage90_range`` is a cluster-bootstrap 90 % interval of it (baselines resampled with their perturbed cases).
+
+Anchored answers (``ndtwin.whatif.anchor``) are judged too when the model has anchored intervals: every baseline is
+also simulated as long as its reference run, with a seed of its own, standing in for the measured baseline; the
+perturbed cases' anchored predictions are judged against their reference runs (``coverage90_anchored``; the
+baselines themselves are measured, not predicted, and do not count).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from ndtwin.sim import simulate
 from ndtwin.sim.simulate import run_window
 from ndtwin.twin.base import Twin
 from ndtwin.whatif.analysis import json_safe
+from ndtwin.whatif.anchor import AnchorCase, AnchoredIntervals, anchor, anchored_intervals_of
 from ndtwin.whatif.intervals import Intervals, intervals_of
 from ndtwin.whatif.perturb import (
     FailLink,
@@ -62,6 +68,7 @@ DEFAULT_LOADS = (0.5, 0.8)
 WARMUP_FRACTION = 0.1  # simulate()'s default
 REPEAT_SEED_OFFSET = 7919  # simulator seed offset of the repeated baseline runs
 REFERENCE_SEED_OFFSET = 104729  # simulator seed offset of the reference runs coverage is judged against
+MEASUREMENT_SEED_OFFSET = 1299709  # simulator seed offset of the baseline runs anchored answers start from
 REFERENCE_PACKETS = 1600  # packets per flow of the reference runs coverage is judged against
 PERTURBATION_KINDS = ("traffic_scale", "link_failure", "capacity_change", "weight_change", "port_change")
 
@@ -80,8 +87,9 @@ class SuiteCase:
 
 @dataclass(frozen=True)
 class Suite:
-    """Simulated baselines, their repeats with another simulator seed, perturbed cases, and the reference runs
-    of the baselines and cases (in that order; empty without reference runs)."""
+    """Simulated baselines, their repeats with another simulator seed, perturbed cases, the reference runs
+    of the baselines and cases (in that order) and the baselines' measurement runs, as long as their references
+    with a seed of their own (both empty without reference runs)."""
 
     name: str
     baselines: tuple[Sample, ...]
@@ -91,6 +99,7 @@ class Suite:
     packets_per_flow: int
     references: tuple[Sample, ...] = ()
     reference_packets: int | None = None
+    measurements: tuple[Sample, ...] = ()
 
 
 def suite_samples(suite: Suite) -> list[Sample]:
@@ -152,7 +161,8 @@ def build_suite(
     flow; a baseline and its perturbations share that time and a simulator seed, and each baseline is also
     re-simulated with another seed to measure the simulator's noise. With ``reference_packets``, every baseline
     and case is also simulated, with an independent seed, for the time the baseline needs for that many packets
-    of its slowest flow: the reference interval coverage is judged against."""
+    of its slowest flow: the reference interval coverage is judged against; every baseline once more for that time,
+    with a seed of its own: the measurement anchored answers start from."""
     per_type = check_int("per_type", per_type, minimum=1)
     packets_per_flow = check_int("packets_per_flow", packets_per_flow, minimum=1)
     if reference_packets is not None:
@@ -179,6 +189,7 @@ def build_suite(
         long = [run_window(s, reference_packets, None, WARMUP_FRACTION).end_s for s in baselines]
         jobs += [(s, long[i], sim_seeds[i] + REFERENCE_SEED_OFFSET) for i, s in enumerate(baselines)]
         jobs += [(c[3], long[c[2]], sim_seeds[c[2]] + REFERENCE_SEED_OFFSET) for c in cases]
+        jobs += [(s, long[i], sim_seeds[i] + MEASUREMENT_SEED_OFFSET) for i, s in enumerate(baselines)]
     samples = [sample for _, sample in ordered_map(_simulate_job, jobs, workers=workers)]
     n, scored = len(baselines), len(baselines) + len(cases)
     return Suite(
@@ -189,8 +200,9 @@ def build_suite(
                     for (kind, text, b, _, origin), sample in zip(cases, samples[2 * n:n + scored])),
         seed=seed,
         packets_per_flow=packets_per_flow,
-        references=tuple(samples[n + scored:]),
+        references=tuple(samples[n + scored:n + 2 * scored]),
         reference_packets=reference_packets,
+        measurements=tuple(samples[n + 2 * scored:]),
     )
 
 
@@ -222,6 +234,9 @@ class TrustReport:
     coverage90: float | None  # share of reference mean delays inside the 90 % interval (None: no intervals)
     coverage90_range: tuple[float, float] | None = None  # its cluster-bootstrap 90 % interval (None: < 2 baselines)
     coverage_by_metric: dict[str, float] = field(default_factory=dict)
+    coverage90_cases: float | None = None  # coverage90 over the perturbed cases only
+    coverage90_anchored: float | None = None  # the same for anchored answers (None: not judged)
+    coverage90_anchored_range: tuple[float, float] | None = None
     coverage_runs: str = "suite"  # runs coverage is judged against: "reference" runs or the "suite" runs
     coverage_packets_per_flow: int | None = None  # their length (packets of the baseline's slowest flow)
     noise_scale: float = 1.0
@@ -236,6 +251,9 @@ class TrustReport:
             "coverage90": self.coverage90,
             "coverage90_range": list(self.coverage90_range) if self.coverage90_range else None,
             "coverage_by_metric": self.coverage_by_metric,
+            "coverage90_cases": self.coverage90_cases,
+            "coverage90_anchored": self.coverage90_anchored,
+            "coverage90_anchored_range": list(self.coverage90_anchored_range) if self.coverage90_anchored_range else None,
             "coverage_reference": {
                 "runs": self.coverage_runs,
                 "packets_per_flow": self.coverage_packets_per_flow,
@@ -290,11 +308,14 @@ def noise_scale(suite: Suite) -> float:
     return math.sqrt(float(np.sum(np.concatenate(spread))) / total) if total > 0 else 1.0
 
 
-def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, noise_z: float = 2.0) -> TrustReport:
+def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None,
+               anchored: AnchoredIntervals | None = None, noise_z: float = 2.0) -> TrustReport:
     """Score ``twin``'s predicted changes of per-flow mean delay on ``suite`` (see the module docstring), and the
     coverage of its 90 % intervals (``intervals``, or those stored with the twin's model; none → None) judged
-    against the suite's reference runs, or its own runs when it has none."""
+    against the suite's reference runs, or its own runs when it has none; with anchored intervals (``anchored`` or
+    the model's) and measurement runs in the suite, that of its anchored answers too."""
     intervals = intervals if intervals is not None else intervals_of(twin)
+    anchored = anchored if anchored is not None else anchored_intervals_of(twin)
     scale = noise_scale(suite)
     base_pred = [twin.predict(b.scenario) for b in suite.baselines]
     base_se = [relative_standard_error(b) for b in suite.baselines]
@@ -321,14 +342,13 @@ def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, 
         for sample, pred in zip(references, predictions):
             bounds = intervals.bounds(sample.scenario, pred)
             for metric in intervals.quantiles:
-                truth = sample.flow_labels[metric].to_numpy()
-                ok = np.isfinite(truth)
-                hit = (truth[ok] >= bounds[f"{metric}_lo"].to_numpy()[ok]) & (truth[ok] <= bounds[f"{metric}_hi"].to_numpy()[ok])
-                inside.setdefault(metric, []).append(hit)
+                inside.setdefault(metric, []).append(_inside(sample, bounds, metric))
     by_kind = {kind: delta_scores(*_joined(p), noise_z=noise_z) for kind, p in parts.items()}
     everything = [triple for p in parts.values() for triple in p]
     coverage = {metric: float(np.concatenate(hits).mean()) for metric, hits in inside.items()}
     delay_range = cluster_bootstrap_range(inside["delay_s"], clusters) if "delay_s" in inside else None
+    anchored_hits = _anchored_delay_hits(suite, base_pred, predictions[len(base_pred):], anchored) \
+        if anchored is not None and suite.measurements else []
     return TrustReport(
         model=twin.name,
         suite=suite.name,
@@ -337,11 +357,36 @@ def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None, 
         coverage90=coverage.get("delay_s"),
         coverage90_range=delay_range,
         coverage_by_metric=coverage,
+        coverage90_cases=float(np.concatenate(inside["delay_s"][len(base_pred):]).mean())
+        if "delay_s" in inside and suite.cases else None,
+        coverage90_anchored=float(np.concatenate(anchored_hits).mean()) if anchored_hits else None,
+        coverage90_anchored_range=cluster_bootstrap_range(anchored_hits, [c.baseline for c in suite.cases])
+        if anchored_hits else None,
         noise_scale=scale,
         noise_z=noise_z,
         coverage_runs="reference" if suite.references else "suite",
         coverage_packets_per_flow=suite.reference_packets if suite.references else suite.packets_per_flow,
     )
+
+
+def _inside(sample: Sample, bounds: pd.DataFrame, metric: str) -> np.ndarray:
+    """Per flow with a finite simulated value: whether it lies inside its interval."""
+    truth = sample.flow_labels[metric].to_numpy()
+    ok = np.isfinite(truth)
+    return (truth[ok] >= bounds[f"{metric}_lo"].to_numpy()[ok]) & (truth[ok] <= bounds[f"{metric}_hi"].to_numpy()[ok])
+
+
+def _anchored_delay_hits(suite: Suite, base_pred: Sequence[pd.DataFrame], case_pred: Sequence[pd.DataFrame],
+                         anchored: AnchoredIntervals) -> list[np.ndarray]:
+    """Per perturbed case: which reference mean delays lie inside the anchored answer's interval, the answer
+    anchored on the baseline's measurement run."""
+    hits = []
+    for case, pred, reference in zip(suite.cases, case_pred, suite.references[len(suite.baselines):]):
+        b = case.baseline
+        answer = anchor(AnchorCase(suite.baselines[b].scenario, base_pred[b], suite.measurements[b].flow_labels,
+                                   case.sample.scenario, pred, case.origin), anchored.weights)
+        hits.append(_inside(reference, anchored.intervals.bounds(reference.scenario, answer), "delay_s"))
+    return hits
 
 
 def cluster_bootstrap_range(hits: Sequence[np.ndarray], clusters: Sequence[int], *, level: float = 0.9,
