@@ -11,6 +11,7 @@ from ndtwin.cli.main import app
 from ndtwin.data.topology_io import write_gml
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.scenario import Topology
+from ndtwin.whatif.anchor import AnchoredIntervals
 from ndtwin.whatif.grade import GRADES, GradeBounds, grade, read_grade, write_grade
 from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, Intervals
 from ndtwin.whatif.validate import (
@@ -118,6 +119,24 @@ def test_coverage_is_judged_against_the_reference_runs(tiny_suite):
     assert without.coverage90 < 0.5 and without.to_dict()["coverage_reference"]["packets_per_flow"] == 100
     assert without.overall == report.overall  # changes are scored on the suite's runs either way
     assert report.coverage90_range is None and report.to_dict()["coverage90_range"] is None  # one baseline
+
+
+def test_anchored_answers_are_judged_on_the_cases_from_the_measurement_runs(tiny_suite):
+    n = len(tiny_suite.baselines)
+    assert len(tiny_suite.measurements) == n
+    for measurement, reference in zip(tiny_suite.measurements, tiny_suite.references[:n]):
+        assert measurement.scenario is reference.scenario and measurement.meta["seed"] != reference.meta["seed"]
+        assert measurement.meta["sim_time_s"] == pytest.approx(reference.meta["sim_time_s"])
+    narrow = Intervals(0.9, DEFAULT_EDGES, {"delay_s": [(-1e-6, 1e-6)] * ((len(DEFAULT_EDGES) + 1) * DEFAULT_TOS_GROUPS)},
+                       {}, tos_groups=DEFAULT_TOS_GROUPS)
+    knows_reference = LookupTwin(tiny_suite, samples=tiny_suite.references)
+    unmoved = score_twin(knows_reference, tiny_suite, intervals=narrow, anchored=AnchoredIntervals({}, narrow))
+    assert unmoved.coverage90_anchored == 1.0 and unmoved.coverage90_cases == 1.0
+    moved = score_twin(knows_reference, tiny_suite, intervals=narrow, anchored=AnchoredIntervals({"delay_s": 1.0}, narrow))
+    assert moved.coverage90_anchored < 0.5  # shifted by the gap between the measurement and the baseline's reference
+    assert moved.to_dict()["coverage90_anchored"] == moved.coverage90_anchored
+    assert score_twin(knows_reference, replace(tiny_suite, measurements=()), intervals=narrow,
+                      anchored=AnchoredIntervals({}, narrow)).coverage90_anchored is None
 
 
 def test_cluster_bootstrap_range_resamples_whole_clusters():

@@ -17,6 +17,7 @@ import typer
 from ndtwin.cli.common import fail
 from ndtwin.cli.progress import console
 from ndtwin.data.load import open_samples
+from ndtwin.data.sample import Sample
 from ndtwin.data.topology_io import read_topology
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.generate.topologies import TOPOLOGY_SUFFIXES, resolve_sources
@@ -39,9 +40,14 @@ def load_scenario(path: Path, sample_id: Optional[str], load: float, seed: int) 
         for note in notes:
             typer.echo(f"note: {note.message}", err=True)
         return all_pairs_scenario(topology, max_utilization=load, seed=seed)
+    return dataset_sample(path, sample_id).scenario
+
+
+def dataset_sample(path: Path, sample_id: Optional[str]) -> Sample:
+    """A dataset's first sample, or the one with ``sample_id``."""
     for sample in open_samples(path):
         if sample_id is None or sample.sample_id == sample_id:
-            return sample.scenario
+            return sample
     raise DatasetError(path, "no samples" if sample_id is None else f"no sample with id {sample_id!r}")
 
 
@@ -117,19 +123,27 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     png: Optional[Path] = typer.Option(None, "--png", help="Also write a figure to this PNG file."),
     top: int = typer.Option(5, "--top", help="Flows and links listed in the summary."),
+    anchored: bool = typer.Option(False, "--anchored", help="Dataset sample: take its per-flow labels as the "
+                                  "measured baseline and anchor the predictions after the change on them (needs a "
+                                  "model with intervals_anchored.json)."),
 ) -> None:
     """Predict per-flow delay, jitter and loss before and after a change, with 90 % intervals when the model has
-    calibrated ones."""
+    calibrated ones; with --anchored, start from the sample's measured values instead of predicting them."""
     from ndtwin.whatif.analysis import what_if
     from ndtwin.whatif.report import plot_png, render_table, to_json
 
     try:
-        scenario = load_scenario(source, sample, load, seed)
+        if anchored and source.suffix.lower() in TOPOLOGY_SUFFIXES:
+            raise ScenarioError("--anchored", "a dataset whose sample carries measured per-flow delay, jitter and "
+                                "loss (not a topology file)", str(source))
+        measured_sample = dataset_sample(source, sample) if anchored else None
+        scenario = measured_sample.scenario if measured_sample else load_scenario(source, sample, load, seed)
         perturbation = build_perturbation(scenario, scale=scale, fail_links=fail_links, fail_nodes=fail_nodes,
                                           capacities=capacities, weights=weights, paths=paths,
                                           drop_disconnected=drop_disconnected)
         budget = None if budget_ms is None else check_number("--budget-ms", budget_ms, minimum=0, strict=True) / 1e3
-        result = what_if(load_twin(model), scenario, perturbation, delay_budget_s=budget, top=top)
+        result = what_if(load_twin(model), scenario, perturbation, delay_budget_s=budget, top=top,
+                         measured=measured_sample.flow_labels if measured_sample else None)
     except (DatasetError, ScenarioError) as error:
         fail(error)
     if png is not None:

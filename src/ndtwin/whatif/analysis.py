@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ndtwin.errors import check_number
+from ndtwin.errors import ScenarioError, check_number
 from ndtwin.scenario import Scenario
 from ndtwin.scenario.generate import link_loads_bps
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
+from ndtwin.whatif.anchor import AnchorCase, AnchoredIntervals, anchor, anchored_intervals_of, measured_baseline
 from ndtwin.whatif.intervals import Intervals, intervals_of
 from ndtwin.whatif.perturb import Perturbation
 
@@ -27,7 +28,8 @@ class WhatIfResult:
     (``delay_s``, ``delay_var_s2`` = jitter, ``loss``), ``<metric>_before``, ``<metric>_after``, ``<metric>_delta``
     and, with intervals, ``<metric>_{before,after}_{lo,hi}``. ``gone``: baseline flows removed or dropped because
     a failure disconnected them (``reason``). ``links``: offered utilisation of every link before and after.
-    ``summary``: worst flows, SLA violations against ``delay_budget_s`` and the most loaded links.
+    ``summary``: worst flows, SLA violations against ``delay_budget_s`` and the most loaded links. ``anchored``:
+    the values before are measured and those after anchored on them (``ndtwin.whatif.anchor``).
     """
 
     model: str
@@ -39,12 +41,14 @@ class WhatIfResult:
     delay_budget_s: float | None = None
     interval_note: str | None = None
     coverage: float | None = None
+    anchored: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (NaN → None)."""
         return json_safe({
             "model": self.model,
             "perturbation": self.perturbation,
+            "anchored_on_measured_baseline": self.anchored,
             "delay_budget_s": self.delay_budget_s,
             "interval_coverage": self.coverage,
             "interval_note": self.interval_note,
@@ -68,8 +72,9 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _predicted(twin: Twin, scenario: Scenario, intervals: Intervals | None, when: str) -> pd.DataFrame:
-    pred = twin.predict(scenario)[list(PREDICTED_COLUMNS)].reset_index(drop=True)
+def _with_bounds(pred: pd.DataFrame, scenario: Scenario, intervals: Intervals | None, when: str) -> pd.DataFrame:
+    """``pred``'s metrics suffixed with ``when``, and their interval bounds when there are intervals."""
+    pred = pred[list(PREDICTED_COLUMNS)].reset_index(drop=True)
     frame = pred.add_suffix(f"_{when}")
     if intervals is not None:
         bounds = intervals.bounds(scenario, pred)
@@ -112,16 +117,34 @@ def what_if(
     delay_budget_s: float | None = None,
     intervals: Intervals | None = None,
     top: int = 5,
+    measured: pd.DataFrame | None = None,
+    anchored: AnchoredIntervals | None = None,
 ) -> WhatIfResult:
     """Predict ``scenario`` before and after ``perturbation`` with ``twin``; 90 % intervals from ``intervals`` or
-    those stored with the twin's model (none → no interval columns and a note saying so)."""
+    those stored with the twin's model (none → no interval columns and a note saying so).
+
+    ``measured``: the baseline's measured per-flow ``delay_s``, ``delay_var_s2`` and ``loss`` (one row per flow of
+    ``scenario``, in its order): the values before are those, and the predictions after are anchored on them with
+    ``anchored`` or the anchored intervals stored with the model (required)."""
     if delay_budget_s is not None:
         delay_budget_s = check_number("delay_budget_s", delay_budget_s, minimum=0, strict=True)
-    intervals = intervals if intervals is not None else intervals_of(twin)
     outcome = perturbation.outcome(scenario)
     after_scenario, origin = outcome.scenario, outcome.origin
-    before = _predicted(twin, scenario, intervals, "before")
-    after = _predicted(twin, after_scenario, intervals, "after")
+    if measured is None:
+        intervals = intervals if intervals is not None else intervals_of(twin)
+        before = _with_bounds(twin.predict(scenario), scenario, intervals, "before")
+        after = _with_bounds(twin.predict(after_scenario), after_scenario, intervals, "after")
+    else:
+        anchored = anchored if anchored is not None else anchored_intervals_of(twin)
+        if anchored is None:
+            raise ScenarioError("measured baseline", "a model with anchored intervals (intervals_anchored.json, "
+                                "written by `ndtwin whatif calibrate`)", twin.name)
+        case = AnchorCase(scenario, twin.predict(scenario), measured_baseline(measured, scenario), after_scenario,
+                          twin.predict(after_scenario), origin)
+        answer = anchor(case, anchored.weights)
+        intervals = anchored.intervals
+        before = _with_bounds(case.measured_before, scenario, None, "before")
+        after = _with_bounds(answer, after_scenario, intervals, "after")
     matched = before.reindex(np.where(origin >= 0, origin, -1)).reset_index(drop=True)  # −1 → a row of NaN
     flows = pd.concat(
         [pd.DataFrame({"flow": np.arange(len(origin)), "baseline_flow": origin}),
@@ -143,6 +166,7 @@ def what_if(
         delay_budget_s=delay_budget_s,
         interval_note=None if intervals is not None else NO_INTERVALS,
         coverage=intervals.coverage if intervals is not None else None,
+        anchored=measured is not None,
     )
 
 

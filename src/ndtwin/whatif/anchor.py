@@ -60,12 +60,20 @@ def _column(frame: pd.DataFrame, metric: str, what: str) -> np.ndarray:
     return frame[metric].to_numpy(dtype=float)
 
 
+def measured_baseline(measured: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """The measured metrics of ``scenario``'s flows, one row per flow in its order; ScenarioError naming the
+    missing column or the wrong row count."""
+    for metric in PREDICTED_COLUMNS:
+        _column(measured, metric, "measured baseline")
+    if len(measured) != scenario.n_flows:
+        raise ScenarioError("measured baseline", f"{scenario.n_flows} rows, one per baseline flow", len(measured))
+    return measured[list(PREDICTED_COLUMNS)].reset_index(drop=True)
+
+
 def baseline_residuals(case: AnchorCase, metric: str) -> np.ndarray:
     """Per flow after the change: the twin's residual on its baseline flow (NaN where there is none)."""
     offset = _offset(metric, case.before)
-    measured = _column(case.measured_before, metric, "measured baseline")
-    if measured.shape != (case.before.n_flows,):
-        raise ScenarioError("measured baseline", f"{case.before.n_flows} rows, one per baseline flow", measured.shape)
+    measured = _column(measured_baseline(case.measured_before, case.before), metric, "measured baseline")
     before = residuals(metric, measured - offset, _column(case.predicted_before, metric, "prediction") - offset)
     kept = case.origin >= 0
     out = np.full(case.origin.shape, np.nan)

@@ -34,6 +34,7 @@ def render_table(result: WhatIfResult) -> Group:
         f"[bold]{result.perturbation}[/bold] with {result.model}: {result.summary['n_flows_before']} flows before, "
         f"{result.summary['n_flows_after']} after"
         + (f" ({len(result.gone)} gone: {', '.join(sorted(set(result.gone['reason'])))})" if len(result.gone) else "")
+        + ("; before: measured, after: anchored on it" if result.anchored else "")
     )
     parts: list = [head]
     if result.interval_note:
@@ -92,7 +93,7 @@ def plot_png(result: WhatIfResult, path: str | Path) -> Path:
         axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
         axis.set_minor_formatter(ticker.NullFormatter())
-    left.set_xlabel("predicted delay before (ms)")
+    left.set_xlabel(("measured" if result.anchored else "predicted") + " delay before (ms)")
     left.set_ylabel("predicted delay after (ms)")
     left.set_title(result.perturbation[:60])
     left.legend()
