@@ -14,6 +14,7 @@ from ndtwin.scenario import Topology
 from ndtwin.whatif.anchor import AnchoredIntervals
 from ndtwin.whatif.grade import GRADES, GradeBounds, grade, read_grade, write_grade
 from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, Intervals
+from ndtwin.whatif.report import trust_table
 from ndtwin.whatif.validate import (
     PERTURBATION_KINDS,
     DeltaScores,
@@ -135,6 +136,7 @@ def test_anchored_answers_are_judged_on_the_cases_from_the_measurement_runs(tiny
     moved = score_twin(knows_reference, tiny_suite, intervals=narrow, anchored=AnchoredIntervals({"delay_s": 1.0}, narrow))
     assert moved.coverage90_anchored < 0.5  # shifted by the gap between the measurement and the baseline's reference
     assert moved.to_dict()["coverage90_anchored"] == moved.coverage90_anchored
+    assert "anchored on the measured baseline" in trust_table(moved, "Good").title
     assert score_twin(knows_reference, replace(tiny_suite, measurements=()), intervals=narrow,
                       anchored=AnchoredIntervals({}, narrow)).coverage90_anchored is None
 

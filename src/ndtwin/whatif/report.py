@@ -120,6 +120,8 @@ def trust_table(report: TrustReport, grade: str) -> Table:
     if report.coverage90_range is not None:
         low, high = report.coverage90_range
         coverage += f" (bootstrap over baselines {low:.1%}–{high:.1%})"
+    if report.coverage90_anchored is not None:
+        coverage += f"; anchored on the measured baseline {report.coverage90_anchored:.1%} of the changed cases"
     table = Table(title=f"{report.model} on {report.suite}: grade {grade}, {coverage}")
     columns = ("scope", "flows", "below noise", "sign agr.", "Δ corr", "Δ slope", "Δ MAE", "Δ MAE rel", "Δ R²")
     for column in columns:
