@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -47,14 +48,16 @@ def biased(frame, scenario, bias):
     return out
 
 
-def synthetic_case(scenario, rng, noise):
-    """A case whose truth after the change carries each flow's persistent bias, and a measurement of the baseline
-    that carries it plus ``noise`` (both as log factors; new flows: no bias)."""
+def synthetic_case(scenario, rng, noise, fresh=0.0):
+    """A case whose truth after the change carries each flow's persistent bias (log factors of σ 0.1) plus a
+    fresh error of σ ``fresh``, and a measurement of the baseline that carries the bias plus ``noise`` and a fresh
+    error of its own (new flows: no bias)."""
     outcome = CHANGE.outcome(scenario)
     bias = rng.normal(0, 0.1, scenario.n_flows)
-    measured = biased(TWIN.predict(scenario), scenario, bias + rng.normal(0, noise, scenario.n_flows))
+    measured = biased(TWIN.predict(scenario), scenario, bias + rng.normal(0, np.hypot(noise, fresh), scenario.n_flows))
     after = TWIN.predict(outcome.scenario)
     flow_bias = np.where(outcome.origin >= 0, bias[np.maximum(outcome.origin, 0)], 0.0)
+    flow_bias = flow_bias + rng.normal(0, fresh, outcome.scenario.n_flows) if fresh else flow_bias
     case = AnchorCase(scenario, TWIN.predict(scenario), measured, outcome.scenario, after, outcome.origin)
     return case, biased(after, outcome.scenario, flow_bias)
 
@@ -87,7 +90,39 @@ def test_anchored_intervals_are_narrower_and_round_trip(scenario, tmp_path):
     width = {name: np.subtract(*intervals.quantiles["delay_s"][0][::-1]) for name, intervals in
              (("anchored", anchored.intervals), ("plain", plain))}
     assert anchored.weights["delay_s"] > 0.8 and width["anchored"] < 0.5 * width["plain"]
-    assert anchored == AnchoredIntervals.load(anchored.save(tmp_path))
+    path = anchored.save(tmp_path)
+    assert anchored == AnchoredIntervals.load(path)
+    older = json.loads(path.read_text())  # version 1: one width per bin
+    older = {"version": 1, "weights": older["weights"], "intervals": older["intervals"]}
+    path.write_text(json.dumps(older))
+    assert AnchoredIntervals.load(path) == replace(anchored, spread_reference={}, spread_floor={})
+
+
+def anchored_coverage(anchored, cases, truths):
+    hits = []
+    for case, truth in zip(cases, truths):
+        bounds = anchored.bounds(case, anchor(case, anchored.weights))
+        delay = truth["delay_s"].to_numpy()
+        hits.append((delay >= bounds["delay_s_lo"].to_numpy()) & (delay <= bounds["delay_s_hi"].to_numpy()))
+    return float(np.concatenate(hits).mean())
+
+
+def test_widths_follow_the_residual_spread_on_the_measured_baseline(scenario):
+    rng = np.random.default_rng(4)
+    drawn = {fresh: [synthetic_case(scenario, rng, 0.02, fresh) for _ in range(120)] for fresh in (0.05, 0.2)}
+    calibration = [c for cases in drawn.values() for c in cases[:60]]
+    held_out = {fresh: tuple(zip(*cases[60:])) for fresh, cases in drawn.items()}
+    scaled = calibrate_anchored(*zip(*calibration))
+    fixed = calibrate_anchored(*zip(*calibration), scale_by_spread=False)
+    assert set(scaled.spread_reference) == {"delay_s", "delay_var_s2"} and not fixed.spread_reference
+    quiet, busy = (scaled.widths(held_out[fresh][0][0])["delay_s"] for fresh in (0.05, 0.2))
+    assert busy > 2 * quiet
+    coverage = {(name, fresh): anchored_coverage(anchored, *held_out[fresh])
+                for name, anchored in (("scaled", scaled), ("fixed", fixed)) for fresh in held_out}
+    assert coverage["fixed", 0.05] > 0.97 and coverage["fixed", 0.2] < 0.85  # one width for both: wrong for both
+    assert 0.83 < coverage["scaled", 0.05] < 0.97 and 0.83 < coverage["scaled", 0.2] < 0.97
+    floor = replace(scaled, spread_floor={"delay_s": 50.0})
+    assert floor.widths(held_out[0.05][0][0])["delay_s"] == 50.0
 
 
 def test_malformed_anchored_intervals_name_the_file(tmp_path):
@@ -97,6 +132,9 @@ def test_malformed_anchored_intervals_name_the_file(tmp_path):
         AnchoredIntervals.load(path)
     path.write_text('{"version": 1, "weights": {"delay_s": 1.5}, "intervals": {}}')
     with pytest.raises(DatasetError, match=r"weights: expected values in \[0, 1\]"):
+        AnchoredIntervals.load(path)
+    path.write_text('{"version": 2, "weights": {}, "spread_reference": {"loss": 1.0}, "intervals": {}}')
+    with pytest.raises(DatasetError, match="spread_reference: expected positive values"):
         AnchoredIntervals.load(path)
     path.write_text('{"version": 1, "weights": {"delay_s": 0.5}, "intervals": {"coverage": 0.9}}')
     with pytest.raises(DatasetError, match="expected an intervals file"):

@@ -268,6 +268,9 @@ def calibrate_command(
                                                 "directory as spread-model/."),
     spread_floor: float = typer.Option(0.01, "--spread-floor", help="With --spread-model: added to every flow's "
                                        "disagreement, as a share of its median on the calibration flows."),
+    anchor_spread: bool = typer.Option(True, "--anchor-spread/--anchor-fixed", help="Anchored intervals: widths "
+                                       "that scale with the twin's residuals on the measured baseline (the shipped "
+                                       "ones), or one width per bin."),
 ) -> None:
     """Calibrate split-conformal intervals of a model on simulated what-if suites and store them with it
     (intervals.json), and binned ones for answers anchored on a measured baseline (intervals_anchored.json; each
@@ -340,7 +343,8 @@ def calibrate_command(
             + (" --equal-scenarios" if equal_scenarios else " --equal-flows")
             + (f" --size-edges {','.join(map(str, sizes))}" if sizes else "")
             + (f" --load-edges {','.join(map(str, network_loads))}" if network_loads else "")
-            + (f" --spread-model {spread_model} --spread-floor {spread_floor}" if spread_model else ""),
+            + (f" --spread-model {spread_model} --spread-floor {spread_floor}" if spread_model else "")
+            + (" --anchor-spread" if anchor_spread else " --anchor-fixed"),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         binned = bins or not adaptive
@@ -359,12 +363,14 @@ def calibrate_command(
                       + (f", bins split by network size at {', '.join(map(str, sizes))} nodes" if sizes else "")
                       + (f", bins split by busiest-link utilisation at {', '.join(map(str, network_loads))}"
                          if network_loads else "")
-                      + (", every scenario weighted equally" if equal_scenarios else ""),
+                      + (", every scenario weighted equally" if equal_scenarios else "")
+                      + (", widths scaled by the twin's residual spread on the measured baseline" if anchor_spread else ""),
             "measurement": f"each baseline's repeat run ({packets} packets of the slowest flow, a seed of its own)",
             "n_scenarios": len(anchor_cases),
             "n_flows": int(sum(len(t) for t in anchor_truths)),
         }
-        anchored = calibrate_anchored(anchor_cases, anchor_truths, coverage=coverage, provenance=anchored_provenance,
+        anchored = calibrate_anchored(anchor_cases, anchor_truths, scale_by_spread=anchor_spread, coverage=coverage,
+                                      provenance=anchored_provenance,
                                       equal_scenarios=equal_scenarios, size_edges=sizes, load_edges=network_loads)
         path = intervals.save(model_dir)
         anchored_path = anchored.save(model_dir)

@@ -72,12 +72,14 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _with_bounds(pred: pd.DataFrame, scenario: Scenario, intervals: Intervals | None, when: str) -> pd.DataFrame:
-    """``pred``'s metrics suffixed with ``when``, and their interval bounds when there are intervals."""
+def _with_bounds(pred: pd.DataFrame, scenario: Scenario, intervals: Intervals | None, when: str,
+                 widths: dict[str, float] | None = None) -> pd.DataFrame:
+    """``pred``'s metrics suffixed with ``when``, and their interval bounds (``widths``: see ``Intervals.bounds``)
+    when there are intervals."""
     pred = pred[list(PREDICTED_COLUMNS)].reset_index(drop=True)
     frame = pred.add_suffix(f"_{when}")
     if intervals is not None:
-        bounds = intervals.bounds(scenario, pred)
+        bounds = intervals.bounds(scenario, pred, widths)
         for metric in intervals.quantiles:
             frame[f"{metric}_{when}_lo"] = bounds[f"{metric}_lo"]
             frame[f"{metric}_{when}_hi"] = bounds[f"{metric}_hi"]
@@ -144,7 +146,7 @@ def what_if(
         answer = anchor(case, anchored.weights)
         intervals = anchored.intervals
         before = _with_bounds(case.measured_before, scenario, None, "before")
-        after = _with_bounds(answer, after_scenario, intervals, "after")
+        after = _with_bounds(answer, after_scenario, intervals, "after", anchored.widths(case))
     matched = before.reindex(np.where(origin >= 0, origin, -1)).reset_index(drop=True)  # −1 → a row of NaN
     flows = pd.concat(
         [pd.DataFrame({"flow": np.arange(len(origin)), "baseline_flow": origin}),

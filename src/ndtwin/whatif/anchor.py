@@ -13,14 +13,18 @@ after a change on the residual before it, fitted on calibration suites where the
 with an independent seed; a measurement is noisy, so ``w`` < 1.
 
 The anchored predictions get their own 90 % intervals (``intervals_anchored.json`` beside ``intervals.json``),
-calibrated on the perturbed cases of the same suites with the same bins: they hold for measurements at least as
-precise as the calibration's runs (``provenance.packets_per_flow`` packets of the slowest flow).
+calibrated on the perturbed cases of the same suites with the same bins. The measured baseline also shows how far
+off the twin is on this network: with ``spread_reference``, the delay and jitter widths scale with the root mean
+square of the twin's log residuals on the baseline's flows (measurement noise included), relative to its median
+over the calibration cases, and never below the 5 % quantile of that ratio there (``spread_floor``); the quantiles
+are calibrated on residuals divided by the same ratio. The calibration's measurements are runs of
+``provenance.packets_per_flow`` packets of the slowest flow.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -33,7 +37,7 @@ from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 from ndtwin.whatif.intervals import LOG_METRICS, Intervals, calibrate, propagation_s, residuals
 
 ANCHORED_INTERVALS_FILE = "intervals_anchored.json"
-ANCHOR_FORMAT_VERSION = 1
+ANCHOR_FORMAT_VERSION = 2  # 1: weights and intervals; 2: adds spread_reference and spread_floor
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,26 @@ def anchor(case: AnchorCase, weights: dict[str, float]) -> pd.DataFrame:
     return out
 
 
+def baseline_spread(case: AnchorCase) -> dict[str, float]:
+    """Per delay and jitter: the root mean square of the twin's log residuals on the measured baseline's flows
+    (left out where it is not positive and finite)."""
+    spread = {}
+    for metric in LOG_METRICS:
+        offset = _offset(metric, case.before)
+        measured = _column(measured_baseline(case.measured_before, case.before), metric, "measured baseline")
+        values = residuals(metric, measured - offset, _column(case.predicted_before, metric, "prediction") - offset)
+        values = values[np.isfinite(values)]
+        rms = float(np.sqrt(np.mean(values ** 2))) if values.size else 0.0
+        if rms > 0:
+            spread[metric] = rms
+    return spread
+
+
+def width_factors(spread: dict[str, float], reference: dict[str, float], floor: dict[str, float]) -> dict[str, float]:
+    """Per metric of ``reference``: ``spread / reference``, at least ``floor`` (1 where the spread is unknown)."""
+    return {metric: max(spread.get(metric, value) / value, floor.get(metric, 0.0)) for metric, value in reference.items()}
+
+
 def fit_weights(cases: Iterable[AnchorCase], truths: Iterable[pd.DataFrame]) -> dict[str, float]:
     """Per metric: the least-squares slope (through 0) of the residual after a change on the residual before it,
     every case weighted equally, clipped to [0, 1]. ``truths``: the simulated flow labels after each change."""
@@ -122,10 +146,21 @@ class AnchoredIntervals:
 
     weights: dict[str, float]
     intervals: Intervals
+    spread_reference: dict[str, float] = field(default_factory=dict)
+    spread_floor: dict[str, float] = field(default_factory=dict)
+
+    def widths(self, case: AnchorCase) -> dict[str, float]:
+        """Per metric with a spread reference: the factor its quantiles are multiplied by for ``case``."""
+        return width_factors(baseline_spread(case), self.spread_reference, self.spread_floor)
+
+    def bounds(self, case: AnchorCase, answer: pd.DataFrame) -> pd.DataFrame:
+        """The intervals of ``answer``, the anchored prediction of ``case`` after its change."""
+        return self.intervals.bounds(case.after, answer, self.widths(case))
 
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / ANCHORED_INTERVALS_FILE
         data: dict[str, Any] = {"version": ANCHOR_FORMAT_VERSION, "weights": self.weights,
+                                "spread_reference": self.spread_reference, "spread_floor": self.spread_floor,
                                 "intervals": self.intervals.to_dict()}
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         return path
@@ -138,24 +173,40 @@ class AnchoredIntervals:
             data = json.loads(path.read_text(encoding="utf-8"))
             version = int(data["version"])
             weights = {str(m): float(w) for m, w in data["weights"].items()}
+            reference = {str(m): float(v) for m, v in data.get("spread_reference", {}).items()}
+            floor = {str(m): float(v) for m, v in data.get("spread_floor", {}).items()}
             inner = data["intervals"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise DatasetError(path, f"expected anchored intervals with version, weights and intervals ({error!r})") from None
-        if version != ANCHOR_FORMAT_VERSION:
-            raise DatasetError(path, f"version: expected {ANCHOR_FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
+        if not 1 <= version <= ANCHOR_FORMAT_VERSION:
+            raise DatasetError(path, f"version: expected 1 to {ANCHOR_FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
         unknown = set(weights) - set(PREDICTED_COLUMNS)
         if unknown or not all(0.0 <= w <= 1.0 for w in weights.values()):
             raise DatasetError(path, f"weights: expected values in [0, 1] for {', '.join(PREDICTED_COLUMNS)}, got {weights}")
-        return cls(weights, Intervals.from_dict(inner, path))
+        if set(reference) - set(LOG_METRICS) or not all(v > 0 for v in reference.values()):
+            raise DatasetError(path, f"spread_reference: expected positive values for {', '.join(LOG_METRICS)}, got {reference}")
+        return cls(weights, Intervals.from_dict(inner, path), reference, floor)
 
 
-def calibrate_anchored(cases: Sequence[AnchorCase], truths: Sequence[pd.DataFrame], **binning: Any) -> AnchoredIntervals:
+def calibrate_anchored(cases: Sequence[AnchorCase], truths: Sequence[pd.DataFrame], *, scale_by_spread: bool = True,
+                       **binning: Any) -> AnchoredIntervals:
     """Weights fitted on ``cases`` (the simulated labels after each change in ``truths``, the measured baselines
     runs with seeds of their own) and binned intervals of the anchored predictions (``binning``: the keyword
-    arguments of ``ndtwin.whatif.intervals.calibrate`` for binned intervals)."""
+    arguments of ``ndtwin.whatif.intervals.calibrate`` for binned intervals), with widths that scale with the
+    spread of the twin's residuals on each measured baseline (``scale_by_spread``)."""
     weights = fit_weights(cases, truths)
     runs = [(case.after, anchor(case, weights), truth) for case, truth in zip(cases, truths)]
-    return AnchoredIntervals(weights, calibrate(runs, **binning))
+    if not scale_by_spread:
+        return AnchoredIntervals(weights, calibrate(runs, **binning))
+    spreads = [baseline_spread(case) for case in cases]
+    reference, floor = {}, {}
+    for metric in LOG_METRICS:
+        values = np.array([s[metric] for s in spreads if metric in s])
+        if values.size:
+            reference[metric] = float(np.median(values))
+            floor[metric] = float(np.quantile(values / reference[metric], 0.05))
+    scales = [width_factors(spread, reference, floor) for spread in spreads]
+    return AnchoredIntervals(weights, calibrate(runs, run_scales=scales, **binning), reference, floor)
 
 
 def anchored_intervals_of(twin: Twin) -> AnchoredIntervals | None:

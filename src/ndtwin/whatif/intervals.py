@@ -136,8 +136,10 @@ class Intervals:
     def n_bins(self) -> int:
         return network_classes(self.size_edges, self.load_edges) * (len(self.edges) + 1) * self.tos_groups
 
-    def bounds(self, scenario: Scenario, prediction: pd.DataFrame) -> pd.DataFrame:
-        """Columns ``<metric>_lo`` and ``<metric>_hi`` per flow of ``scenario`` for a twin's ``prediction``."""
+    def bounds(self, scenario: Scenario, prediction: pd.DataFrame,
+               widths: dict[str, float] | None = None) -> pd.DataFrame:
+        """Columns ``<metric>_lo`` and ``<metric>_hi`` per flow of ``scenario`` for a twin's ``prediction``;
+        ``widths``: a factor per metric the quantiles are multiplied by (quantiles calibrated with ``run_scales``)."""
         bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges, self.load_edges)
         features = flow_features(scenario, prediction) if self.scales else None
         fixed = propagation_s(scenario)  # known exactly: the delay interval is on the rest of the delay
@@ -146,6 +148,7 @@ class Intervals:
             scale = self.scales[metric].sigma(features) if metric in self.scales else 1.0
             if metric == "delay_s" and self.spread is not None:
                 scale = self.spread.sigma(scenario, prediction, fixed)
+            scale = scale * (widths or {}).get(metric, 1.0)
             lo, hi = (np.array([q[k] for q in table])[bins] * scale for k in (0, 1))
             pred = prediction[metric].to_numpy(dtype=float)
             if metric == "delay_s":
@@ -225,6 +228,7 @@ def calibrate(
     spread_model: Path | None = None,
     spread_floor: float = 0.01,
     load_edges: tuple[float, ...] = (),
+    run_scales: Sequence[dict[str, float]] | None = None,
 ) -> Intervals:
     """Intervals from ``(scenario, prediction, simulated flow labels)`` triples the model did not train on.
 
@@ -236,7 +240,9 @@ def calibrate(
     every calibration scenario counts equally. ``size_edges``: node counts that split the bins into size classes;
     ``load_edges``: busiest-link utilisations that split them into network-load classes.
     ``spread_model``: the directory of a second model trained like this one (binned only): delay residuals are
-    divided by the two models' disagreement plus ``spread_floor`` × its weighted median on the calibration flows."""
+    divided by the two models' disagreement plus ``spread_floor`` × its weighted median on the calibration flows.
+    ``run_scales``: per run, a factor per metric its residuals are divided by (``Intervals.bounds(widths=…)``
+    multiplies the quantiles back by the factor of the scenario at hand)."""
     check_number("coverage", coverage, minimum=0, strict=True)
     check_number("spread_floor", spread_floor, minimum=0, strict=True)
     if spread_model is not None and adaptive:
@@ -250,6 +256,11 @@ def calibrate(
     run = table["run"]
     if run.size == 0:
         raise ScenarioError("calibration runs", "at least one simulated scenario")
+    if run_scales is not None:
+        if len(run_scales) != run.max() + 1:
+            raise ScenarioError("run_scales", f"one entry per calibration run ({run.max() + 1})", len(run_scales))
+        for metric in PREDICTED_COLUMNS:
+            table[metric] = table[metric] / np.array([scales.get(metric, 1.0) for scales in run_scales])[run]
     group = np.asarray(groups if groups is not None else np.arange(run.max() + 1))
     if group.shape != (run.max() + 1,):
         raise ScenarioError("groups", f"one group per calibration run ({run.max() + 1})", group.shape)

@@ -383,9 +383,9 @@ def _anchored_delay_hits(suite: Suite, base_pred: Sequence[pd.DataFrame], case_p
     hits = []
     for case, pred, reference in zip(suite.cases, case_pred, suite.references[len(suite.baselines):]):
         b = case.baseline
-        answer = anchor(AnchorCase(suite.baselines[b].scenario, base_pred[b], suite.measurements[b].flow_labels,
-                                   case.sample.scenario, pred, case.origin), anchored.weights)
-        hits.append(_inside(reference, anchored.intervals.bounds(reference.scenario, answer), "delay_s"))
+        measured = AnchorCase(suite.baselines[b].scenario, base_pred[b], suite.measurements[b].flow_labels,
+                              case.sample.scenario, pred, case.origin)
+        hits.append(_inside(reference, anchored.bounds(measured, anchor(measured, anchored.weights)), "delay_s"))
     return hits
 
 
