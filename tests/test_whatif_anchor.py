@@ -160,6 +160,15 @@ def test_what_if_from_a_measured_baseline(scenario):
         what_if(TWIN, scenario, CHANGE, measured=measured.iloc[:3], anchored=anchored)
     with pytest.raises(ScenarioError, match="a column 'loss'"):
         what_if(TWIN, scenario, CHANGE, measured=measured.drop(columns="loss"), anchored=anchored)
+    wrong = measured.assign(loss=measured["loss"].where(measured.index != 2, 1.5))
+    with pytest.raises(ScenarioError, match=r"measured baseline loss\[2\]: expected a loss share in \[0, 1\]"):
+        what_if(TWIN, scenario, CHANGE, measured=wrong, anchored=anchored)
+    wrong = measured.astype({"delay_s": object}).assign(delay_s=["fast"] + list(measured["delay_s"].iloc[1:]))
+    with pytest.raises(ScenarioError, match=r"measured baseline delay_s\[0\]: expected a finite value"):
+        what_if(TWIN, scenario, CHANGE, measured=wrong, anchored=anchored)
+    unmeasured = measured.assign(delay_s=np.nan)  # not measured: the twin's own predictions after the change
+    assert np.allclose(what_if(TWIN, scenario, CHANGE, measured=unmeasured, anchored=anchored).flows["delay_s_after"],
+                       plain.flows["delay_s_after"])
 
 
 def test_cli_anchored_run_needs_a_dataset_with_measurements(scenario, tmp_path):

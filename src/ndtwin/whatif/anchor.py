@@ -65,20 +65,35 @@ def _column(frame: pd.DataFrame, metric: str, what: str) -> np.ndarray:
 
 
 def measured_baseline(measured: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
-    """The measured metrics of ``scenario``'s flows, one row per flow in its order; ScenarioError naming the
-    missing column or the wrong row count."""
-    for metric in PREDICTED_COLUMNS:
-        _column(measured, metric, "measured baseline")
+    """The measured metrics of ``scenario``'s flows, one row per flow in its order (NaN: not measured);
+    ScenarioError naming the missing column, the wrong row count or the first value that cannot be a measurement."""
     if len(measured) != scenario.n_flows:
         raise ScenarioError("measured baseline", f"{scenario.n_flows} rows, one per baseline flow", len(measured))
-    return measured[list(PREDICTED_COLUMNS)].reset_index(drop=True)
+    frame = pd.DataFrame(index=range(len(measured)))
+    for metric in PREDICTED_COLUMNS:
+        raw = measured[metric].reset_index(drop=True) if metric in measured else None
+        if raw is None:
+            raise ScenarioError("measured baseline", f"a column {metric!r} (one row per baseline flow)", list(measured.columns))
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = (values.isna() & raw.notna()) | (values < 0) | np.isinf(values) | ((values > 1) if metric == "loss" else False)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            expected = "a loss share in [0, 1]" if metric == "loss" else "a finite value ≥ 0"
+            raise ScenarioError(f"measured baseline {metric}[{row}]", f"{expected} or NaN (not measured)", raw[row])
+        frame[metric] = values
+    return frame
+
+
+def _residuals_before(case: AnchorCase, metric: str) -> np.ndarray:
+    """Per baseline flow: the twin's residual against the measurement (NaN where there is none)."""
+    offset = _offset(metric, case.before)
+    measured = measured_baseline(case.measured_before, case.before)[metric].to_numpy()
+    return residuals(metric, measured - offset, _column(case.predicted_before, metric, "prediction") - offset)
 
 
 def baseline_residuals(case: AnchorCase, metric: str) -> np.ndarray:
     """Per flow after the change: the twin's residual on its baseline flow (NaN where there is none)."""
-    offset = _offset(metric, case.before)
-    measured = _column(measured_baseline(case.measured_before, case.before), metric, "measured baseline")
-    before = residuals(metric, measured - offset, _column(case.predicted_before, metric, "prediction") - offset)
+    before = _residuals_before(case, metric)
     kept = case.origin >= 0
     out = np.full(case.origin.shape, np.nan)
     out[kept] = before[case.origin[kept]]
@@ -104,9 +119,7 @@ def baseline_spread(case: AnchorCase) -> dict[str, float]:
     (left out where it is not positive and finite)."""
     spread = {}
     for metric in LOG_METRICS:
-        offset = _offset(metric, case.before)
-        measured = _column(measured_baseline(case.measured_before, case.before), metric, "measured baseline")
-        values = residuals(metric, measured - offset, _column(case.predicted_before, metric, "prediction") - offset)
+        values = _residuals_before(case, metric)
         values = values[np.isfinite(values)]
         rms = float(np.sqrt(np.mean(values ** 2))) if values.size else 0.0
         if rms > 0:
