@@ -40,7 +40,7 @@ def install_second_model(source: str | Path, model_dir: str | Path) -> Path:
         raise DatasetError(source, "expected a model directory (the second model for --spread-model)")
     if source.resolve() != target.resolve():
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("intervals.json", "grade.json"))
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("intervals.json", "intervals_anchored.json", "grade.json"))
         _second_model.cache_clear()
     return target
 
