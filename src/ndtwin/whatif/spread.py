@@ -40,7 +40,8 @@ def install_second_model(source: str | Path, model_dir: str | Path) -> Path:
         raise DatasetError(source, "expected a model directory (the second model for --spread-model)")
     if source.resolve() != target.resolve():
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("intervals.json", "intervals_anchored.json", "grade.json"))
+        own_files = shutil.ignore_patterns("intervals.json", "intervals_anchored.json", "grade.json")
+        shutil.copytree(source, target, ignore=own_files)
         _second_model.cache_clear()
     return target
 
