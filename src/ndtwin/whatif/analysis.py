@@ -13,7 +13,7 @@ from ndtwin.errors import ScenarioError, check_number
 from ndtwin.scenario import Scenario
 from ndtwin.scenario.generate import link_loads_bps
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
-from ndtwin.whatif.anchor import AnchorCase, AnchoredIntervals, anchor, anchored_intervals_of, measured_baseline
+from ndtwin.whatif.anchor import AnchorCase, AnchoredIntervals, anchor, anchored_intervals_of
 from ndtwin.whatif.intervals import Intervals, intervals_of
 from ndtwin.whatif.perturb import Perturbation
 
@@ -141,7 +141,7 @@ def what_if(
         if anchored is None:
             raise ScenarioError("measured baseline", "a model with anchored intervals (intervals_anchored.json, "
                                 "written by `ndtwin whatif calibrate`)", twin.name)
-        case = AnchorCase(scenario, twin.predict(scenario), measured_baseline(measured, scenario), after_scenario,
+        case = AnchorCase(scenario, twin.predict(scenario), measured, after_scenario,
                           twin.predict(after_scenario), origin)
         answer = anchor(case, anchored.weights)
         intervals = anchored.intervals

@@ -42,8 +42,8 @@ ANCHOR_FORMAT_VERSION = 2  # 1: weights and intervals; 2: adds spread_reference 
 
 @dataclass(frozen=True)
 class AnchorCase:
-    """One perturbed scenario with its baseline: the twin's predictions of both, the measured baseline and
-    ``origin`` (per flow after, its baseline flow; −1 for none)."""
+    """One perturbed scenario with its baseline: the twin's predictions of both, the measured baseline (checked
+    and kept as ``measured_baseline`` returns it) and ``origin`` (per flow after, its baseline flow; −1 for none)."""
 
     before: Scenario
     predicted_before: pd.DataFrame
@@ -51,6 +51,9 @@ class AnchorCase:
     after: Scenario
     predicted_after: pd.DataFrame
     origin: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "measured_before", measured_baseline(self.measured_before, self.before))
 
 
 def _offset(metric: str, scenario: Scenario) -> np.ndarray | float:
@@ -87,7 +90,7 @@ def measured_baseline(measured: pd.DataFrame, scenario: Scenario) -> pd.DataFram
 def _residuals_before(case: AnchorCase, metric: str) -> np.ndarray:
     """Per baseline flow: the twin's residual against the measurement (NaN where there is none)."""
     offset = _offset(metric, case.before)
-    measured = measured_baseline(case.measured_before, case.before)[metric].to_numpy()
+    measured = case.measured_before[metric].to_numpy()
     return residuals(metric, measured - offset, _column(case.predicted_before, metric, "prediction") - offset)
 
 
