@@ -55,8 +55,11 @@ def main() -> None:
             groups.setdefault(group, []).append(mask)
     masks = {group: np.concatenate(parts) for group, parts in groups.items()}
     print("\nrelative standard error of per-flow mean delay, median / p95 over flows (%)")
-    print(f"{'packets/flow':>12} {'all flows':>15} " + " ".join(f"{g:>15}" for g in masks)
-          + f" {'s/sample (1 core)':>18} {'Mpkt-hops/s':>12}")
+    print(
+        f"{'packets/flow':>12} {'all flows':>15} "
+        + " ".join(f"{g:>15}" for g in masks)
+        + f" {'s/sample (1 core)':>18} {'Mpkt-hops/s':>12}"
+    )
     for packets in args.packets:
         runs = [[r for r in results if r[0] == k and r[1] == packets] for k in range(args.scenarios)]
         delays = [np.vstack([r[2] for r in scenario_runs]) for scenario_runs in runs]
@@ -82,6 +85,7 @@ def flow_groups(scenario: Scenario) -> dict[str, np.ndarray]:
         "path util<=0.7": busiest <= 0.7,
         "path util>0.7": busiest > 0.7,
     }
+
 
 def _median_p95(values: np.ndarray) -> str:
     values = values[np.isfinite(values)]

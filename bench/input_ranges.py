@@ -45,8 +45,10 @@ def main() -> None:
     print(f"{args.data}: {n_samples} samples, inputs normalised by {twin.name}")
     for name in sorted(outside, key=lambda n: -outside[n]):
         if outside[name]:
-            print(f"{name:28s} [{low[name]:+.1f}, {high[name]:+.1f}]  outside ±{args.limit:g} in "
-                  f"{outside[name] / n_samples:.0%} of samples")
+            print(
+                f"{name:28s} [{low[name]:+.1f}, {high[name]:+.1f}]  outside ±{args.limit:g} in "
+                f"{outside[name] / n_samples:.0%} of samples"
+            )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ def run(stream, settings: LoopSettings) -> tuple[dict, float]:
 def report(name: str, result: dict, seconds: float) -> None:
     nmse, sla = result["nmse_db"], result.get("sla_accuracy", {})
     paper = PAPER.get(name)
-    print(f"\n== {name}: {result['steps']} steps, {seconds:.0f} s, {result['retrains']} retrains "
-          f"({result['retrain_outcomes']['promoted']} promoted), retraining {100 * result['retrain_time_share']:.1f} % of loop time")
+    print(
+        f"\n== {name}: {result['steps']} steps, {seconds:.0f} s, {result['retrains']} retrains "
+        f"({result['retrain_outcomes']['promoted']} promoted), retraining {100 * result['retrain_time_share']:.1f} % of loop time"
+    )
     print(f"drifts at steps {[d['step'] for d in result['drifts_detected']]}")
     for key in ("with_sync", "without_sync"):
         line = f"NMSE {key:13s} {nmse[key]:7.2f} dB (pooled {result['nmse_db_pooled'][key]:6.2f} dB)"
@@ -48,16 +50,22 @@ def report(name: str, result: dict, seconds: float) -> None:
     if sla:
         for rule, scores in (("residual rule", result["sla"]), ("pred > budget", result["sla_predicted_above_budget"])):
             for key in ("with_sync", "without_sync"):
-                print(f"SLA {rule:13s} {key:13s} accuracy {scores[key]['accuracy']:.3f}  precision "
-                      f"{scores[key]['precision']:.3f}  recall {scores[key]['recall']:.3f}  f1 {scores[key]['f1']:.3f}  "
-                      f"flagged {scores[key]['predicted_violation_rate']:.3f}")
+                print(
+                    f"SLA {rule:13s} {key:13s} accuracy {scores[key]['accuracy']:.3f}  precision "
+                    f"{scores[key]['precision']:.3f}  recall {scores[key]['recall']:.3f}  f1 {scores[key]['f1']:.3f}  "
+                    f"flagged {scores[key]['predicted_violation_rate']:.3f}"
+                )
         rate = result["sla"]["with_sync"]["measured_violation_rate"]
         print(f"measured violation rate {rate:.3f}: never flagging scores accuracy {1 - rate:.3f}")
         if paper:
-            print(f"SLA accuracy with sync: {sla['with_sync']:.3f} vs paper {paper['sla_accuracy']:.3f} "
-                  f"(ratio {sla['with_sync'] / paper['sla_accuracy']:.3f}); target >= 0.90 "
-                  f"{'met' if sla['with_sync'] >= 0.90 else 'missed'}")
-        print(f"target NMSE with sync below the paper's: {'met' if paper and nmse['with_sync'] < paper['with_sync'] else 'missed'}")
+            print(
+                f"SLA accuracy with sync: {sla['with_sync']:.3f} vs paper {paper['sla_accuracy']:.3f} "
+                f"(ratio {sla['with_sync'] / paper['sla_accuracy']:.3f}); target >= 0.90 "
+                f"{'met' if sla['with_sync'] >= 0.90 else 'missed'}"
+            )
+        print(
+            f"target NMSE with sync below the paper's: {'met' if paper and nmse['with_sync'] < paper['with_sync'] else 'missed'}"
+        )
     print(json.dumps({k: v for k, v in result.items() if k != "per_step_nmse_db"})[:400], "...")
 
 

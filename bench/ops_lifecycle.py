@@ -27,7 +27,9 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "src" / "ndtwin" / "resour
 def bench_store(work: Path, windows: int, rows: int, features: int) -> None:
     rng = np.random.default_rng(0)
     frames = [
-        pd.DataFrame({"seq": np.arange(w * rows, (w + 1) * rows), **{f"f{i}": rng.random(rows) for i in range(features)}})
+        pd.DataFrame(
+            {"seq": np.arange(w * rows, (w + 1) * rows), **{f"f{i}": rng.random(rows) for i in range(features)}}
+        )
         for w in range(windows)
     ]
     labels = [pd.DataFrame({"seq": f["seq"], "delay_s": rng.random(rows), "loss": rng.random(rows)}) for f in frames]
@@ -52,7 +54,9 @@ def bench_store(work: Path, windows: int, rows: int, features: int) -> None:
     print(f"store: {windows} windows x {rows} rows x {features} features ({n} rows, {size_mb:.1f} MB file)")
     print(f"  append (with checkpoint state): {n / first:,.0f} rows/s, {1e3 * first / windows:.1f} ms per window")
     print(f"  replay of all windows: {replayed} rows inserted, {n / replay:,.0f} rows/s checked")
-    print(f"  labelled() last 10 windows ({len(recent)} rows): {1e3 * query:.1f} ms; all {len(everything)} rows: {1e3 * query_all:.1f} ms")
+    print(
+        f"  labelled() last 10 windows ({len(recent)} rows): {1e3 * query:.1f} ms; all {len(everything)} rows: {1e3 * query_all:.1f} ms"
+    )
 
 
 def delay_after_shift(make, before, after, seeds: int):
@@ -91,26 +95,56 @@ def gamma(mean: float, size: int, cv: float = 0.5):
 
 def bench_drift(seeds: int, stationary: int) -> None:
     cases = [
-        ("KSWIN alpha=0.005, mean +1 sd", lambda s: KswinDetector(seed=s),
-         lambda r: r.normal(size=stationary), lambda r: r.normal(1.0, 1.0, size=300)),
-        ("KSWIN alpha=0.005, mean +2 sd", lambda s: KswinDetector(seed=s),
-         lambda r: r.normal(size=stationary), lambda r: r.normal(2.0, 1.0, size=300)),
-        ("KSWIN alpha=0.005, mean +0.5 sd", lambda s: KswinDetector(seed=s),
-         lambda r: r.normal(size=stationary), lambda r: r.normal(0.5, 1.0, size=300)),
-        ("KSWIN alpha=1e-4, mean +1 sd", lambda s: KswinDetector(alpha=1e-4, seed=s),
-         lambda r: r.normal(size=stationary), lambda r: r.normal(1.0, 1.0, size=300)),
-        ("KSWIN alpha=0.005, sd x2", lambda s: KswinDetector(seed=s),
-         lambda r: r.normal(size=stationary), lambda r: r.normal(0.0, 2.0, size=300)),
-        ("Multivariate 5 features, one +1 sd", lambda s: MultivariateDetector(5, seed=s),
-         lambda r: r.normal(size=(stationary, 5)), lambda r: r.normal(size=(300, 5)) + [0, 0, 0, 0, 1.0]),
-        ("Residual, error x1.5 (cv 0.5)", lambda s: ResidualDetector(),
-         gamma(0.1, stationary), gamma(0.15, 300)),
-        ("Residual, error x2 (cv 0.5)", lambda s: ResidualDetector(),
-         gamma(0.1, stationary), gamma(0.2, 300)),
-        ("Residual, error x2 (cv 1.0)", lambda s: ResidualDetector(),
-         gamma(0.1, stationary, 1.0), gamma(0.2, 300, 1.0)),
-        ("Residual, error x0.5 (must not fire)", lambda s: ResidualDetector(),
-         gamma(0.1, stationary), gamma(0.05, 300)),
+        (
+            "KSWIN alpha=0.005, mean +1 sd",
+            lambda s: KswinDetector(seed=s),
+            lambda r: r.normal(size=stationary),
+            lambda r: r.normal(1.0, 1.0, size=300),
+        ),
+        (
+            "KSWIN alpha=0.005, mean +2 sd",
+            lambda s: KswinDetector(seed=s),
+            lambda r: r.normal(size=stationary),
+            lambda r: r.normal(2.0, 1.0, size=300),
+        ),
+        (
+            "KSWIN alpha=0.005, mean +0.5 sd",
+            lambda s: KswinDetector(seed=s),
+            lambda r: r.normal(size=stationary),
+            lambda r: r.normal(0.5, 1.0, size=300),
+        ),
+        (
+            "KSWIN alpha=1e-4, mean +1 sd",
+            lambda s: KswinDetector(alpha=1e-4, seed=s),
+            lambda r: r.normal(size=stationary),
+            lambda r: r.normal(1.0, 1.0, size=300),
+        ),
+        (
+            "KSWIN alpha=0.005, sd x2",
+            lambda s: KswinDetector(seed=s),
+            lambda r: r.normal(size=stationary),
+            lambda r: r.normal(0.0, 2.0, size=300),
+        ),
+        (
+            "Multivariate 5 features, one +1 sd",
+            lambda s: MultivariateDetector(5, seed=s),
+            lambda r: r.normal(size=(stationary, 5)),
+            lambda r: r.normal(size=(300, 5)) + [0, 0, 0, 0, 1.0],
+        ),
+        ("Residual, error x1.5 (cv 0.5)", lambda s: ResidualDetector(), gamma(0.1, stationary), gamma(0.15, 300)),
+        ("Residual, error x2 (cv 0.5)", lambda s: ResidualDetector(), gamma(0.1, stationary), gamma(0.2, 300)),
+        (
+            "Residual, error x2 (cv 1.0)",
+            lambda s: ResidualDetector(),
+            gamma(0.1, stationary, 1.0),
+            gamma(0.2, 300, 1.0),
+        ),
+        (
+            "Residual, error x0.5 (must not fire)",
+            lambda s: ResidualDetector(),
+            gamma(0.1, stationary),
+            gamma(0.05, 300),
+        ),
     ]
     print(f"drift detectors: {seeds} seeds, {stationary} stationary updates then 300 shifted")
     print(f"  {'case':<38} {'false alarms /1k':>16}  {'after the shift':<40} {'us/update':>9}")
@@ -152,8 +186,10 @@ def bench_registry_and_retrain(work: Path, repeats: int) -> None:
         ModelRegistry(work / "reg").versions()
     reopen = (time.perf_counter() - start) / repeats
     print(f"registry: default GNN model dir ({size_mb:.2f} MB), {repeats} repeats")
-    print(f"  register {1e3 * register:.1f} ms, promote {1e3 * promote:.2f} ms, rollback {1e3 * rollback:.2f} ms, "
-          f"open + list {repeats} versions {1e3 * reopen:.1f} ms")
+    print(
+        f"  register {1e3 * register:.1f} ms, promote {1e3 * promote:.2f} ms, rollback {1e3 * rollback:.2f} ms, "
+        f"open + list {repeats} versions {1e3 * reopen:.1f} ms"
+    )
     manager = RetrainManager(registry, write_copy, recorded_score, margin=0.0)
     totals, polls, triggers = [], [], []
     for job in range(3):
@@ -168,10 +204,12 @@ def bench_registry_and_retrain(work: Path, repeats: int) -> None:
             time.sleep(0.01)
         totals.append(time.perf_counter() - start)
         assert result.status == "promoted", result
-    print(f"retrain: trivial training (copy the model dir) in a spawn worker, 3 jobs: trigger-to-promoted "
-          f"{np.mean(totals):.2f} s mean (process start + imports + register + promote); the loop is blocked "
-          f"{1e3 * max(triggers):.1f} ms at most by trigger(), by poll() median {1e6 * np.median(polls):.0f} us, "
-          f"max {1e3 * max(polls):.1f} ms")
+    print(
+        f"retrain: trivial training (copy the model dir) in a spawn worker, 3 jobs: trigger-to-promoted "
+        f"{np.mean(totals):.2f} s mean (process start + imports + register + promote); the loop is blocked "
+        f"{1e3 * max(triggers):.1f} ms at most by trigger(), by poll() median {1e6 * np.median(polls):.0f} us, "
+        f"max {1e3 * max(polls):.1f} ms"
+    )
 
 
 def main() -> None:

@@ -32,7 +32,9 @@ from ndtwin.scenario import PacketSizeDistribution, Scenario, Traffic
 from ndtwin.scenario.generate import all_pairs_scenario, link_loads_bps
 from ndtwin.twin.catalog import load_twin
 
-ABILENE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "topologies" / "topology-zoo" / "Abilene.graphml"
+ABILENE = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "topologies" / "topology-zoo" / "Abilene.graphml"
+)
 CAPACITY_BPS = 100e3
 
 
@@ -46,8 +48,10 @@ def gravity_scenario(load: float, seed: int) -> Scenario:
     size = PacketSizeDistribution.discrete(spec.packet_sizes_bits, spec.size_profiles[1])
     uniform = all_pairs_scenario(topology, max_utilization=load, seed=seed, size=size)
     mass = np.random.default_rng(seed).lognormal(0.0, 1.0, topology.n_nodes)
-    gravity = replace(uniform, traffic=Traffic(tuple(replace(f, rate_bps=float(mass[f.src] * mass[f.dst]))
-                                                     for f in uniform.traffic.flows)))
+    gravity = replace(
+        uniform,
+        traffic=Traffic(tuple(replace(f, rate_bps=float(mass[f.src] * mass[f.dst])) for f in uniform.traffic.flows)),
+    )
     busiest = float(np.max(link_loads_bps(gravity) / topology.capacity_bps))
     return replace(gravity, traffic=gravity.traffic.scaled(load / busiest))
 
@@ -73,8 +77,10 @@ def main() -> None:
     torch.set_num_threads(1)
     scenario = gravity_scenario(args.load, args.traffic_seed)
     utilization = np.sort(link_loads_bps(scenario) / scenario.topology.capacity_bps)[::-1]
-    print(f"Abilene: {scenario.topology.n_nodes} nodes, {scenario.topology.n_links} links, {scenario.n_flows} flows; "
-          f"busiest links' utilisation under shortest paths: {np.round(utilization[:4], 3).tolist()}")
+    print(
+        f"Abilene: {scenario.topology.n_nodes} nodes, {scenario.topology.n_links} links, {scenario.n_flows} flows; "
+        f"busiest links' utilisation under shortest paths: {np.round(utilization[:4], 3).tolist()}"
+    )
     twin = load_twin(args.model)
     twin.predict(scenario)  # warm-up
     es = dict(parents=4, offspring=12, seed=args.seed)
@@ -85,11 +91,15 @@ def main() -> None:
     start = time.perf_counter()
     base = greedy(scenario, twin.predict, "mean")
     greedy_s = time.perf_counter() - start
-    print(f"\nES ({twin.name}, objective mean effective delay, {args.generations} generations, μ=4, λ=12, seed "
-          f"{args.seed}): {found.evaluations} evaluations in {es_s:.1f} s; predicted {found.start_score * 1e3:.1f} → "
-          f"{found.score * 1e3:.1f} ms")
-    print(f"greedy ({twin.name}): {base.evaluations} evaluations in {greedy_s:.1f} s; predicted "
-          f"{base.start_score * 1e3:.1f} → {base.score * 1e3:.1f} ms")
+    print(
+        f"\nES ({twin.name}, objective mean effective delay, {args.generations} generations, μ=4, λ=12, seed "
+        f"{args.seed}): {found.evaluations} evaluations in {es_s:.1f} s; predicted {found.start_score * 1e3:.1f} → "
+        f"{found.score * 1e3:.1f} ms"
+    )
+    print(
+        f"greedy ({twin.name}): {base.evaluations} evaluations in {greedy_s:.1f} s; predicted "
+        f"{base.start_score * 1e3:.1f} → {base.score * 1e3:.1f} ms"
+    )
 
     seeds = [11, 12]
     print(f"\nsimulated ({args.confirm_packets} packets for the slowest flow, mean of seeds {seeds}):")
@@ -99,12 +109,17 @@ def main() -> None:
         figures = simulated_mean_delay(candidate, args.confirm_packets, seeds)
         reference = reference or figures["mean_delay_s"]
         change = 100.0 * (figures["mean_delay_s"] / reference - 1.0)
-        print(f"{name:<16}{figures['mean_delay_s'] * 1e3:>14.1f}{figures['p95_delay_s'] * 1e3:>14.1f}"
-              f"{figures['mean_loss']:>11.5f}{change:>+12.1f}%")
+        print(
+            f"{name:<16}{figures['mean_delay_s'] * 1e3:>14.1f}{figures['p95_delay_s'] * 1e3:>14.1f}"
+            f"{figures['mean_loss']:>11.5f}{change:>+12.1f}%"
+        )
 
     print(f"\nsame search, {args.sim_generations} generations (μ=4, λ=12, seed {args.seed}), oracle by oracle:")
-    oracles = {twin.name: twin.predict, "qt": load_twin("qt").predict,
-               f"simulator ({args.sim_packets} pkts)": simulation_oracle(args.sim_packets, 0)}
+    oracles = {
+        twin.name: twin.predict,
+        "qt": load_twin("qt").predict,
+        f"simulator ({args.sim_packets} pkts)": simulation_oracle(args.sim_packets, 0),
+    }
     timing = {}
     for name, oracle in oracles.items():
         runs = []
@@ -116,11 +131,15 @@ def main() -> None:
             print(f"{name}: CPU s per repeat {[round(cpu, 3) for _, cpu in runs]}")
         timing[name] = (float(np.median([w for w, _ in runs])), float(np.median([c for _, c in runs])), run.evaluations)
     sim_wall, sim_cpu, sim_evals = timing[list(oracles)[-1]]
-    print(f"{'oracle':<28}{'evaluations':>12}{'wall s':>9}{'CPU s':>9}{'CPU ms/eval':>13}"
-          f"{'simulator / this (wall, CPU)':>32}")
+    print(
+        f"{'oracle':<28}{'evaluations':>12}{'wall s':>9}{'CPU s':>9}{'CPU ms/eval':>13}"
+        f"{'simulator / this (wall, CPU)':>32}"
+    )
     for name, (wall, cpu, evaluations) in timing.items():
-        print(f"{name:<28}{evaluations:>12}{wall:>9.2f}{cpu:>9.2f}{cpu / evaluations * 1e3:>13.1f}"
-              f"{sim_wall / wall:>23.1f}×{sim_cpu / cpu:>8.1f}×")
+        print(
+            f"{name:<28}{evaluations:>12}{wall:>9.2f}{cpu:>9.2f}{cpu / evaluations * 1e3:>13.1f}"
+            f"{sim_wall / wall:>23.1f}×{sim_cpu / cpu:>8.1f}×"
+        )
 
 
 if __name__ == "__main__":

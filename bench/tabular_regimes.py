@@ -30,7 +30,9 @@ from ndtwin.whatif.validate import build_suite, score_twin
 REGIMES = {"low": (0.3, 0.6), "high": (0.85, 1.0)}
 
 
-def dataset(cache: Path, name: str, intensity: tuple[float, float], seed: int, samples: int, packets: int) -> list[Sample]:
+def dataset(
+    cache: Path, name: str, intensity: tuple[float, float], seed: int, samples: int, packets: int
+) -> list[Sample]:
     """Generate (or resume) and read one regime's dataset, one process."""
     spec = GenerationSpec(topologies=("powerlaw:10-25",), intensity=intensity, packets_per_flow=packets)
     out = cache / name
@@ -64,10 +66,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     train = dataset(args.cache, "train-low", REGIMES["low"], 0, args.train, args.packets)
-    tests = {name: dataset(args.cache, f"test-{name}", bounds, 1, args.test, args.packets)
-             for name, bounds in REGIMES.items()}
-    print(f"train: {len(train)} low-load samples, {sum(s.scenario.n_flows for s in train)} flows; "
-          + ", ".join(f"test {n}: {len(s)} samples" for n, s in tests.items()))
+    tests = {
+        name: dataset(args.cache, f"test-{name}", bounds, 1, args.test, args.packets)
+        for name, bounds in REGIMES.items()
+    }
+    print(
+        f"train: {len(train)} low-load samples, {sum(s.scenario.n_flows for s in train)} flows; "
+        + ", ".join(f"test {n}: {len(s)} samples" for n, s in tests.items())
+    )
 
     twins: dict[str, Twin] = {}
     for kind in ("xgboost", "dnn"):
@@ -89,15 +95,19 @@ def main() -> None:
     _, topology = draw_topology(resolve_sources((f"powerlaw:{args.suite_nodes}",)), np.random.default_rng(5))
     start = time.perf_counter()
     suite = build_suite(topology, per_type=2, seed=5, packets_per_flow=400, name=f"powerlaw-{args.suite_nodes}")
-    print(f"\nwhat-if suite on a {args.suite_nodes}-node power-law graph: {len(suite.cases)} perturbations at loads "
-          f"0.5 and 0.8, simulated in {time.perf_counter() - start:.0f} s; sign agreement of predicted delay changes:")
+    print(
+        f"\nwhat-if suite on a {args.suite_nodes}-node power-law graph: {len(suite.cases)} perturbations at loads "
+        f"0.5 and 0.8, simulated in {time.perf_counter() - start:.0f} s; sign agreement of predicted delay changes:"
+    )
     kinds = sorted({case.kind for case in suite.cases})
     print(f"{'model':<13}{'overall':>9}" + "".join(f"{k:>17}" for k in kinds) + f"{'flows':>8}")
     for name, twin in twins.items():
         report = score_twin(twin, suite)
         row = "".join(f"{report.by_perturbation[k].sign_agreement:>17.3f}" for k in kinds)
-        print(f"{name:<13}{report.overall.sign_agreement:>9.3f}{row}"
-              f"{report.overall.n_flows - report.overall.n_below_noise:>8}")
+        print(
+            f"{name:<13}{report.overall.sign_agreement:>9.3f}{row}"
+            f"{report.overall.n_flows - report.overall.n_below_noise:>8}"
+        )
 
 
 if __name__ == "__main__":

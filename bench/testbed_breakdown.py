@@ -29,28 +29,40 @@ def per_flow(model: str, fold: Path) -> pd.DataFrame:
     twin = load_twin(model)
     parts = []
     for sample in open_samples(fold):
-        parts.append(pd.DataFrame({
-            "load": path_utilization(sample.scenario),
-            "label": sample.flow_labels.delay_s.to_numpy(),
-            "pred": twin.predict(sample.scenario).delay_s.to_numpy(),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "load": path_utilization(sample.scenario),
+                    "label": sample.flow_labels.delay_s.to_numpy(),
+                    "pred": twin.predict(sample.scenario).delay_s.to_numpy(),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def breakdown(flows: pd.DataFrame) -> pd.DataFrame:
     """The per-band table described in the module docstring."""
-    flows = flows.assign(ape=(flows.pred - flows.label).abs() / flows.label, ratio=flows.pred / flows.label,
-                         band=pd.cut(flows.load, BANDS))
-    return flows.groupby("band", observed=True).apply(lambda g: pd.Series({
-        "flows": len(g),
-        "delay_mape_%": 100 * g.ape.mean(),
-        "ratio_median": g.ratio.median(),
-        "ratio_p10": g.ratio.quantile(0.1),
-        "ratio_p90": g.ratio.quantile(0.9),
-        "label_p10_ms": 1e3 * g.label.quantile(0.1),
-        "label_p90_ms": 1e3 * g.label.quantile(0.9),
-        "spearman": g[["pred", "label"]].corr("spearman").iloc[0, 1],
-    }), include_groups=False)
+    flows = flows.assign(
+        ape=(flows.pred - flows.label).abs() / flows.label,
+        ratio=flows.pred / flows.label,
+        band=pd.cut(flows.load, BANDS),
+    )
+    return flows.groupby("band", observed=True).apply(
+        lambda g: pd.Series(
+            {
+                "flows": len(g),
+                "delay_mape_%": 100 * g.ape.mean(),
+                "ratio_median": g.ratio.median(),
+                "ratio_p10": g.ratio.quantile(0.1),
+                "ratio_p90": g.ratio.quantile(0.9),
+                "label_p10_ms": 1e3 * g.label.quantile(0.1),
+                "label_p90_ms": 1e3 * g.label.quantile(0.9),
+                "spearman": g[["pred", "label"]].corr("spearman").iloc[0, 1],
+            }
+        ),
+        include_groups=False,
+    )
 
 
 def main() -> None:

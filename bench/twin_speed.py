@@ -43,14 +43,18 @@ def main() -> None:
     print(f"{sample.sample_id}: {scenario.topology.n_nodes} nodes, {scenario.n_flows} flows")
     for twin, spent in zip(twins, times):
         median = statistics.median(spent)
-        print(f"{twin.name}: predict median {median:.3f} s, best {min(spent):.3f} s over {args.repeats} runs "
-              f"({scenario.n_flows / median:,.0f} flows/s)")
+        print(
+            f"{twin.name}: predict median {median:.3f} s, best {min(spent):.3f} s over {args.repeats} runs "
+            f"({scenario.n_flows / median:,.0f} flows/s)"
+        )
     if args.packets_per_flow > 0:
         start = time.perf_counter()
         simulate(scenario, packets_per_flow=args.packets_per_flow, seed=0)
         sim_s = time.perf_counter() - start
-        print(f"simulator ({args.packets_per_flow} packets for the slowest flow): {sim_s:.1f} s → "
-              f"{twins[0].name} {sim_s / statistics.median(times[0]):,.0f}× faster")
+        print(
+            f"simulator ({args.packets_per_flow} packets for the slowest flow): {sim_s:.1f} s → "
+            f"{twins[0].name} {sim_s / statistics.median(times[0]):,.0f}× faster"
+        )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def main() -> None:
     parser.add_argument("--per-type", type=int, default=2)
     parser.add_argument("--loads", default="0.5,0.8")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--suite", nargs="+", default=list(SUITES), help="topology file, powerlaw:N or backbone:N, @ seed")
+    parser.add_argument(
+        "--suite", nargs="+", default=list(SUITES), help="topology file, powerlaw:N or backbone:N, @ seed"
+    )
     parser.add_argument("--compare-intervals", nargs="+", type=Path, default=[], metavar="FILE")
     parser.add_argument("--suite-cache", type=Path, metavar="DIR")
     args = parser.parse_args()
@@ -60,34 +62,62 @@ def main() -> None:
         name, topology = resolve_sources((entry,))[0].draw(np.random.default_rng(seed))
         row = f"{name}@{seed}"  # one row per suite, even when a topology appears with several seeds
         start = time.perf_counter()
-        suite, cached = cached_suite(args.suite_cache, topology, per_type=args.per_type, loads=loads, seed=seed,
-                                     packets_per_flow=args.packets, workers=args.workers, name=name,
-                                     reference_packets=args.reference_packets or None)
+        suite, cached = cached_suite(
+            args.suite_cache,
+            topology,
+            per_type=args.per_type,
+            loads=loads,
+            seed=seed,
+            packets_per_flow=args.packets,
+            workers=args.workers,
+            name=name,
+            reference_packets=args.reference_packets or None,
+        )
         how = f"read from {args.suite_cache}" if cached else "simulated"
         built = time.perf_counter() - start
-        print(f"{name}: {topology.n_nodes} nodes, {len(suite.baselines)} baselines, {len(suite.cases)} perturbed "
-              f"scenarios {how} in {built:.0f} s "
-              f"(reference runs: {suite.reference_packets or 'none'})")
+        print(
+            f"{name}: {topology.n_nodes} nodes, {len(suite.baselines)} baselines, {len(suite.cases)} perturbed "
+            f"scenarios {how} in {built:.0f} s "
+            f"(reference runs: {suite.reference_packets or 'none'})"
+        )
         for twin in twins:
             report = score_twin(twin, suite)
             reports.append(report)
-            summary.append({"suite": row, "model": twin.name, "grade": grade(report),
-                            "sign_agreement": report.overall.sign_agreement, "delta_corr": report.overall.delta_corr,
-                            "delta_mae_rel": report.overall.delta_mae_rel, "delta_r2": report.overall.delta_r2,
-                            "coverage90": report.coverage90,
-                            "coverage90_range": "" if report.coverage90_range is None else
-                            "{:.3f}-{:.3f}".format(*report.coverage90_range),
-                            "coverage90_jitter": report.coverage_by_metric.get("delay_var_s2"),
-                            "coverage90_loss": report.coverage_by_metric.get("loss"),
-                            "coverage90_cases": report.coverage90_cases,
-                            "coverage90_anchored": report.coverage90_anchored,
-                            "anchored_range": "" if report.coverage90_anchored_range is None else
-                            "{:.3f}-{:.3f}".format(*report.coverage90_anchored_range),
-                            "noise_scale": report.noise_scale})
+            summary.append(
+                {
+                    "suite": row,
+                    "model": twin.name,
+                    "grade": grade(report),
+                    "sign_agreement": report.overall.sign_agreement,
+                    "delta_corr": report.overall.delta_corr,
+                    "delta_mae_rel": report.overall.delta_mae_rel,
+                    "delta_r2": report.overall.delta_r2,
+                    "coverage90": report.coverage90,
+                    "coverage90_range": ""
+                    if report.coverage90_range is None
+                    else "{:.3f}-{:.3f}".format(*report.coverage90_range),
+                    "coverage90_jitter": report.coverage_by_metric.get("delay_var_s2"),
+                    "coverage90_loss": report.coverage_by_metric.get("loss"),
+                    "coverage90_cases": report.coverage90_cases,
+                    "coverage90_anchored": report.coverage90_anchored,
+                    "anchored_range": ""
+                    if report.coverage90_anchored_range is None
+                    else "{:.3f}-{:.3f}".format(*report.coverage90_anchored_range),
+                    "noise_scale": report.noise_scale,
+                }
+            )
         for source, intervals in {"model's own": None, **other_intervals}.items() if other_intervals else ():
             report = score_twin(twins[0], suite, intervals=intervals)
-            coverages.append({"suite": row, "intervals": source, **{f"coverage90_{short}": report.coverage_by_metric.get(m)
-                              for short, m in (("delay", "delay_s"), ("jitter", "delay_var_s2"), ("loss", "loss"))}})
+            coverages.append(
+                {
+                    "suite": row,
+                    "intervals": source,
+                    **{
+                        f"coverage90_{short}": report.coverage_by_metric.get(m)
+                        for short, m in (("delay", "delay_s"), ("jitter", "delay_var_s2"), ("loss", "loss"))
+                    },
+                }
+            )
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
     table = merge_reports(reports)

@@ -68,7 +68,17 @@ def test_demo_prints_flows_and_writes_a_plot(tmp_path):
 
 def test_simulate_compares_with_labels_and_stores_samples(shared_data, tmp_path):
     source = shared_data / "gnnet/2021/validation"
-    args = ("simulate", str(source), "--compare", "--packets-per-flow", "50", "--workers", "2", "--out", str(tmp_path / "sim"))
+    args = (
+        "simulate",
+        str(source),
+        "--compare",
+        "--packets-per-flow",
+        "50",
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path / "sim"),
+    )
     report = run_json(*args)
     assert report["model"] == "sim:ndtwin" and report["n_samples"] == run_json("info", str(source))["n_samples"]
     assert report["delay"]["mape"] < 7.0  # measured 4.5 % at this run length (OMNeT++ labels, 30-node samples)
@@ -96,4 +106,6 @@ def test_simulate_reports_a_scenario_it_cannot_simulate(tmp_path):
     samples = [Sample(scenario, QueueingTheoryTwin().predict(scenario), meta={"sample_id": str(i)}) for i in range(3)]
     write_dataset(samples, tmp_path / "data")
     result = runner.invoke(app, ["simulate", str(tmp_path / "data"), "--compare", "--workers", "2"])
-    assert result.exit_code == 2 and "traffic.flows[0].time.kind: expected a law the simulator supports" in result.output
+    assert (
+        result.exit_code == 2 and "traffic.flows[0].time.kind: expected a law the simulator supports" in result.output
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import math
 import tarfile
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -470,7 +470,11 @@ class TestSynthetic:
     def test_per_flow_results_file_wins(self, tmp_path):
         per_flow = [DIAGONAL_RECORD] * 9
         per_flow[1], per_flow[2], per_flow[3], per_flow[5], per_flow[7] = (
-            record(10), f"{record(11)}:{record(12)}", record(13), record(14), record(15)
+            record(10),
+            f"{record(11)}:{record(12)}",
+            record(13),
+            record(14),
+            record(15),
         )
         directory = synthetic_dataset(tmp_path, **{"flowSimulationResults.txt": ";".join(per_flow) + ";\n"})
         (sample,) = read_datanet(directory)

@@ -115,7 +115,7 @@ def test_drawn_scenarios_follow_the_spec():
         assert set(topology.capacity_bps) <= set(spec.capacities_bps)
         for link in topology.links:
             assert topology.links[topology.link_id(link.dst, link.src)].capacity_bps == link.capacity_bps
-            assert link.port == next(l.port for l in topology.links if l.src == link.src)
+            assert link.port == next(lk.port for lk in topology.links if lk.src == link.src)
             assert link.port.buffer_unit == "bits" and link.port.buffers[0] in spec.buffers_bits
             if link.port.scheduling is Scheduling.WFQ:
                 assert link.port.weights in spec.wfq_weights
@@ -161,8 +161,23 @@ def test_ray_without_ray_is_a_clear_error(tmp_path, monkeypatch):
 def test_restart_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     out = tmp_path / "gen"
     total = 24
-    command = [sys.executable, "-m", "ndtwin", "generate", str(out), "-n", str(total), "--chunk-size", "2",
-               "-t", "powerlaw:4-6", "--packets-per-flow", "100", "--workers", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "ndtwin",
+        "generate",
+        str(out),
+        "-n",
+        str(total),
+        "--chunk-size",
+        "2",
+        "-t",
+        "powerlaw:4-6",
+        "--packets-per-flow",
+        "100",
+        "--workers",
+        "2",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120

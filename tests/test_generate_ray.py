@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import ray  # the optional 'ray' extra, installed by `make install`
-from test_native import assert_same_sample
 
 from ndtwin.data.native import read_dataset
 from ndtwin.data.topology_io import write_gml
 from ndtwin.errors import DatasetError
 from ndtwin.generate import GenerationSpec, pending_indices, run_generation
 from ndtwin.scenario import Topology
+from test_native import assert_same_sample
 
 SPEC = GenerationSpec(topologies=("powerlaw:4-6",), packets_per_flow=20)
 SEED = 3
@@ -28,8 +28,9 @@ def test_ray_resumes_a_local_run_with_the_same_samples(tmp_path: Path) -> None:
     todo = pending_indices(mixed, SPEC, SEED, TOTAL)
     assert todo == list(range(TOTAL // 2, TOTAL))
     seen: list[str] = []
-    result = run_generation(mixed, SPEC, SEED, todo, use_ray=True, chunk_size=2,
-                            on_sample=lambda sample: seen.append(sample.sample_id))
+    result = run_generation(
+        mixed, SPEC, SEED, todo, use_ray=True, chunk_size=2, on_sample=lambda sample: seen.append(sample.sample_id)
+    )
     assert result.written == len(seen) == len(todo)
     assert not ray.is_initialized(), "the local cluster started for the run should be shut down"
     expected = {sample.sample_id: sample for sample in read_dataset(local)}

@@ -50,8 +50,9 @@ def ring(n: int, seed: int, *, sp: bool = False) -> Scenario:
     edges = [(i, (i + 1) % n, 1e6 * (1 + i % 3)) for i in range(n)] + [(0, n // 2, 2e6)]
     port = PortConfig(Scheduling.SP, (16000.0, 16000.0, 32000.0), "bits", None, (0, 1, 2)) if sp else PortConfig()
     time = TimeDistribution.on_off(0.5, 1.0) if sp else None
-    return all_pairs_scenario(Topology.from_edges(n, edges, prop_delay_s=1e-3, port=port), max_utilization=0.8,
-                              seed=seed, time=time)
+    return all_pairs_scenario(
+        Topology.from_edges(n, edges, prop_delay_s=1e-3, port=port), max_utilization=0.8, seed=seed, time=time
+    )
 
 
 def labelled(scenario: Scenario, sample_id: str) -> Sample:
@@ -105,7 +106,10 @@ def test_gnnet_buffers_in_packets_become_bits(shared_data):
 def test_readouts_are_sums_of_per_hop_terms(samples):
     graph = featurize(samples[1].scenario)
     out = RouteNetLike(ModelConfig(hidden=8, iterations=2, moe=True, attention=True))(graph)
-    per_flow = lambda v: torch.zeros(graph.n_flows).index_add(0, graph.hop_flow, v)
+
+    def per_flow(v):
+        return torch.zeros(graph.n_flows).index_add(0, graph.hop_flow, v)
+
     assert torch.allclose(out["delay"], per_flow(out["hop_delay"]))
     assert torch.allclose(out["jitter"], per_flow(out["hop_jitter"]))
     assert torch.allclose(out["loss"], -torch.expm1(per_flow(out["hop_log_keep"])))
@@ -125,7 +129,9 @@ def test_reordering_flows_reorders_predictions(samples):
 
 def test_switches_change_the_parameter_set():
     names = {
-        (moe, attention): {n for n, _ in RouteNetLike(ModelConfig(hidden=8, moe=moe, attention=attention)).named_parameters()}
+        (moe, attention): {
+            n for n, _ in RouteNetLike(ModelConfig(hidden=8, moe=moe, attention=attention)).named_parameters()
+        }
         for moe, attention in itertools.product((False, True), repeat=2)
     }
     assert any(n.startswith("readout.experts") for n in names[(True, False)])
@@ -178,8 +184,24 @@ def test_save_load_round_trip_and_warm_start(samples, tmp_path):
 def test_cli_train_eval_predict(samples, tmp_path, monkeypatch):
     write_dataset(samples, tmp_path / "data")
     model = tmp_path / "model"
-    trained = runner.invoke(app, ["train", str(tmp_path / "data"), "--out", str(model), "--epochs", "2",
-                                  "--hidden", "8", "--iterations", "2", "--val-fraction", "0.3", "--attention"])
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "data"),
+            "--out",
+            str(model),
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--iterations",
+            "2",
+            "--val-fraction",
+            "0.3",
+            "--attention",
+        ],
+    )
     assert trained.exit_code == 0, trained.output
     assert "saved" in trained.output and json.loads((model / "config.json").read_text())["model"]["attention"]
 
@@ -237,6 +259,9 @@ def test_propagation_far_beyond_the_training_range_only_adds_its_delay(samples):
         return scenario, np.diff(scenario.hops.flow_offset) * seconds
 
     (near, near_prop), (far, far_prop), (farther, farther_prop) = (with_propagation(s) for s in (1e-3, 2.0, 4.0))
-    rest = [twin.predict(s)["delay_s"].to_numpy() - p for s, p in ((near, near_prop), (far, far_prop), (farther, farther_prop))]
+    rest = [
+        twin.predict(s)["delay_s"].to_numpy() - p
+        for s, p in ((near, near_prop), (far, far_prop), (farther, farther_prop))
+    ]
     np.testing.assert_allclose(rest[2], rest[1], rtol=2e-4)  # float32 sums of seconds-long delays (unclamped: 1e-3)
     assert not np.allclose(rest[0], rest[1], rtol=1e-3)  # within the range the input is used as it is

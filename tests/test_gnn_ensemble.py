@@ -35,7 +35,8 @@ def ensemble(dataset):
     out = dataset.parent / "ens"
     config = TrainConfig(epochs=2, batch_size=3, val_fraction=0.3, seed=7)
     results, report = train_ensemble_to_directory(
-        [dataset], out, config, 2, architecture={"hidden": 8, "iterations": 2}, command="test")
+        [dataset], out, config, 2, architecture={"hidden": 8, "iterations": 2}, command="test"
+    )
     assert [len(r.history) for r in results] == [2, 2] and report.errors == []
     return out
 
@@ -78,8 +79,25 @@ def test_broken_ensembles_and_occupied_folders_are_refused(ensemble, dataset, tm
 
 def test_cli_trains_and_evaluates_an_ensemble(dataset, tmp_path):
     out = tmp_path / "cli"
-    trained = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--members", "2", "--epochs", "1",
-                                  "--hidden", "8", "--iterations", "2", "--val-fraction", "0.3"])
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(out),
+            "--members",
+            "2",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--iterations",
+            "2",
+            "--val-fraction",
+            "0.3",
+        ],
+    )
     assert trained.exit_code == 0, trained.output
     assert "member 1: best epoch 1 of 1" in trained.output and len(member_dirs(out)) == 2
     evaluated = runner.invoke(app, ["eval", "--model", str(out), str(dataset), "--json"])

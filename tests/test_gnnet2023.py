@@ -79,7 +79,7 @@ def test_scenario_carries_every_path_and_link_load(small_fold):
         hops = scenario.hops
         for i, path in enumerate(rows["path_links"]):
             on_flow = hops.link[hops.flow_offset[i] : hops.flow_offset[i + 1]]
-            assert [testbed_id[l] for l in on_flow if l < n_data] == path.tolist()
+            assert [testbed_id[lk] for lk in on_flow if lk < n_data] == path.tolist()
         assert np.all(topology.capacity_bps[n_data:] == CONNECTOR_BPS)
         assert np.all(topology.capacity_bps[n_testbed:n_data] == topology.capacity_bps[testbed_id[n_testbed:n_data]])
         load = np.bincount(testbed_id, weights=link_loads_bps(scenario)[:n_data], minlength=n_testbed)

@@ -59,7 +59,9 @@ def assert_agrees(scenario: Scenario, worker: Ns3Worker, label: str, packets_per
 
 @pytest.mark.slow
 def test_fifo_mean_delay_agrees(worker):
-    flows = [Flow(src, dst, rate, size=SIZES) for src, dst, rate in ((0, 3, 3e6), (1, 3, 2e6), (3, 0, 5e6), (0, 2, 2e6))]
+    flows = [
+        Flow(src, dst, rate, size=SIZES) for src, dst, rate in ((0, 3, 3e6), (1, 3, 2e6), (3, 0, 5e6), (0, 2, 2e6))
+    ]
     scenario = Scenario.with_shortest_paths(line(4, PortConfig(buffers=(64,))), Traffic(flows))
     assert_agrees(scenario, worker, "delay_s", 5000)
 
@@ -116,7 +118,9 @@ def unsupported_scenarios() -> dict[str, Scenario]:
         "traffic.flows[0].size.kind": one_flow(size=PacketSizeDistribution.uniform(4000, 8000)),
         "traffic.flows[0].size.sizes_bits[0]": one_flow(size=PacketSizeDistribution.fixed(8004)),
         "traffic.flows[0].size.sizes_bits[1]": one_flow(size=PacketSizeDistribution.discrete((8000, 160), (0.5, 0.5))),
-        "traffic.flows[0].time.kind": one_flow(time=TimeDistribution("uniform", {"min_pkts_per_s": 1, "max_pkts_per_s": 3})),
+        "traffic.flows[0].time.kind": one_flow(
+            time=TimeDistribution("uniform", {"min_pkts_per_s": 1, "max_pkts_per_s": 3})
+        ),
     }
 
 

@@ -15,7 +15,12 @@ import pytest
 from ndtwin.errors import DatasetError
 from ndtwin.ops.sla import mean_db, sla_scores, step_nmse_db
 from ndtwin.ops.window_model import (
-    HISTORY_COLUMN, WindowDelayModel, flow_history, model_frame, with_element_context, with_flow_history,
+    HISTORY_COLUMN,
+    WindowDelayModel,
+    flow_history,
+    model_frame,
+    with_element_context,
+    with_flow_history,
 )
 
 NDTWIN = str(Path(sys.executable).parent / "ndtwin")
@@ -50,17 +55,26 @@ def _windows(n_steps: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = n_steps * 20
     traffic = rng.uniform(100, 900, rows)
-    frame = pd.DataFrame({
-        "step": np.repeat(np.arange(n_steps), 20), "flow_id": np.tile(np.repeat([1, 2], 10), n_steps),
-        "traffic_kbps": traffic, "loss_pkts_per_s": np.zeros(rows), "packet_size_bytes": np.full(rows, 512.0),
-        "path_length": np.full(rows, 3), "propag_delay_s": np.full(rows, 0.01), "min_link_capacity_mbps": np.ones(rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "step": np.repeat(np.arange(n_steps), 20),
+            "flow_id": np.tile(np.repeat([1, 2], 10), n_steps),
+            "traffic_kbps": traffic,
+            "loss_pkts_per_s": np.zeros(rows),
+            "packet_size_bytes": np.full(rows, 512.0),
+            "path_length": np.full(rows, 3),
+            "propag_delay_s": np.full(rows, 0.01),
+            "min_link_capacity_mbps": np.ones(rows),
+        }
+    )
     frame["delay_s"] = 0.01 + 0.1 * (traffic / 1000) / (1 - traffic / 1000)
     return frame
 
 
 def test_flow_history_uses_only_earlier_elements():
-    frame = pd.DataFrame({"flow_id": [1, 1, 1, 1, 2, 2], "step": [0, 0, 1, 2, 1, 2], "delay_s": [1.0, 3.0, 4.0, 9.0, 5.0, 7.0]})
+    frame = pd.DataFrame(
+        {"flow_id": [1, 1, 1, 1, 2, 2], "step": [0, 0, 1, 2, 1, 2], "delay_s": [1.0, 3.0, 4.0, 9.0, 5.0, 7.0]}
+    )
     history = with_flow_history(frame, "step")[HISTORY_COLUMN].to_numpy()
     # flow 1: step 0 has none, step 1 sees mean(1,3)=2, step 2 sees mean(2, 4)=3; flow 2: none, then 5
     assert np.allclose(history, [np.nan, np.nan, 2.0, 3.0, np.nan, 5.0], equal_nan=True)
@@ -68,8 +82,13 @@ def test_flow_history_uses_only_earlier_elements():
 
 
 def test_element_context_stays_inside_each_element():
-    frame = pd.DataFrame({"flow_id": [1] * 7 + [2, 2], "step": [0] * 7 + [0, 0],
-                          "traffic_kbps": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0, 20.0]})
+    frame = pd.DataFrame(
+        {
+            "flow_id": [1] * 7 + [2, 2],
+            "step": [0] * 7 + [0, 0],
+            "traffic_kbps": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0, 20.0],
+        }
+    )
     context = with_element_context(frame, "step")
     assert list(context["element_mean_traffic_kbps"]) == [4.0] * 7 + [15.0, 15.0]
     assert list(context["previous_traffic_kbps"]) == [1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 10.0, 10.0]
@@ -97,8 +116,13 @@ def test_window_model_learns_saves_and_loads(tmp_path):
 
 def _run_until(args: list[str], marker: str) -> None:
     """Start ``ndtwin`` and kill -9 it as soon as its progress output shows ``marker``."""
-    process = subprocess.Popen([NDTWIN, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "COLUMNS": "250"})
+    process = subprocess.Popen(
+        [NDTWIN, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "250"},
+    )
     for line in process.stderr:
         if marker in line:
             process.send_signal(signal.SIGKILL)
@@ -117,8 +141,9 @@ def test_killed_runs_resume_without_lost_or_duplicated_rows(shared_data, tmp_pat
     args = ["operate", "--replay", str(folder), "--steps-per-concept", "4", "--state", str(tmp_path), "--json"]
     _run_until(args, "step 5/16")  # mid-run
     _run_until(args, "retraining")  # during a background retraining (the first drift is the deterministic concept)
-    finished = subprocess.run([NDTWIN, *args, "--plots", str(tmp_path / "plots")], capture_output=True, text=True,
-                              check=True)
+    finished = subprocess.run(
+        [NDTWIN, *args, "--plots", str(tmp_path / "plots")], capture_output=True, text=True, check=True
+    )
     result = json.loads(finished.stdout)
     assert result["finished"] and result["steps"] == 16
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {"5g_crosshaul_nmse.png", "5g_crosshaul_delay.png"}
@@ -138,11 +163,20 @@ def test_killed_runs_resume_without_lost_or_duplicated_rows(shared_data, tmp_pat
 @pytest.mark.slow
 def test_operate_replay_cli_beats_the_unsynchronised_twin(shared_data):
     folder = shared_data / "robust_ndt" / "delay_app_database" / "5g_crosshaul"
-    finished = subprocess.run([NDTWIN, "operate", "--replay", str(folder), "--json"], capture_output=True, text=True,
-                              check=True)
+    finished = subprocess.run(
+        [NDTWIN, "operate", "--replay", str(folder), "--json"], capture_output=True, text=True, check=True
+    )
     result = json.loads(finished.stdout)
-    for key in ("nmse_db", "sla_accuracy", "drifts_detected", "retrains", "retrain_time_share", "nmse_db_per_concept",
-                "sla", "promotions"):
+    for key in (
+        "nmse_db",
+        "sla_accuracy",
+        "drifts_detected",
+        "retrains",
+        "retrain_time_share",
+        "nmse_db_per_concept",
+        "sla",
+        "promotions",
+    ):
         assert key in result
     assert result["nmse_db"]["with_sync"] < result["nmse_db"]["without_sync"]
     plain = result["sla_predicted_above_budget"]
@@ -155,8 +189,12 @@ def test_operate_replay_cli_beats_the_unsynchronised_twin(shared_data):
 
 @pytest.mark.slow
 def test_operate_on_a_simulated_stream(tmp_path):
-    finished = subprocess.run([NDTWIN, "operate", "--sim", "--steps-per-concept", "6", "--json", "--state", str(tmp_path)],
-                              capture_output=True, text=True, check=True)
+    finished = subprocess.run(
+        [NDTWIN, "operate", "--sim", "--steps-per-concept", "6", "--json", "--state", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(finished.stdout)
     assert result["steps"] == 18 and list(result["nmse_db_per_concept"]) == ["poisson", "on-off", "cbr"]
     assert math.isfinite(result["nmse_db"]["with_sync"]) and 0 <= result["sla_accuracy"]["with_sync"] <= 1

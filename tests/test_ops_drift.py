@@ -114,7 +114,7 @@ def test_any_of_routes_inputs_and_reports_members():
         detector.update({"traffic": rng.normal(), "residual": None})  # no labels yet: residual skipped
     assert detector.members["traffic"].n_updates == 300
     assert detector.members["residual"].n_updates == 0
-    for step in range(300):
+    for step in range(300):  # noqa: B007 (read after the loop)
         if detector.update({"traffic": rng.normal(3.0), "residual": float(rng.gamma(4, 0.025))}):
             break
     assert detector.fired == ["traffic"]
@@ -125,7 +125,9 @@ def test_any_of_routes_inputs_and_reports_members():
 
 def test_any_of_list_feeds_every_member_and_reset_keeps_the_count():
     rng = np.random.default_rng(1)
-    detector = AnyOf([KswinDetector(alpha=1e-4, seed=1), KswinDetector(alpha=1e-4, window_size=60, stat_size=20, seed=2)])
+    detector = AnyOf(
+        [KswinDetector(alpha=1e-4, seed=1), KswinDetector(alpha=1e-4, window_size=60, stat_size=20, seed=2)]
+    )
     for x in np.r_[rng.normal(size=300), rng.normal(4.0, 1.0, size=100)]:
         detector.update(x)
     assert detector.detections and set(detector.fired) <= {0, 1}

@@ -31,8 +31,9 @@ def test_register_copies_the_model_with_its_record(tmp_path):
     registry = ModelRegistry(tmp_path / "reg")
     source = model_dir(tmp_path / "m", "first")
     window = {"source": "s", "start_seq": 0, "end_seq": 50}
-    first = registry.register(source, metrics={"delay_mape": 12.5}, data_window=window, parent=None, note="initial",
-                              tags={"drift_id": "d0"})
+    first = registry.register(
+        source, metrics={"delay_mape": 12.5}, data_window=window, parent=None, note="initial", tags={"drift_id": "d0"}
+    )
     source.joinpath("weights.bin").write_text("changed later")
     second = register(registry, source, parent=first)
     assert (first, second) == ("v0001", "v0002")

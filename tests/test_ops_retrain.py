@@ -179,8 +179,10 @@ def wait_for(condition, seconds: float) -> bool:
 def test_kill_9_mid_training_leaves_registry_and_store_intact(registry, tmp_path):
     store_path, pid_file = tmp_path / "telemetry.duckdb", tmp_path / "worker.pid"
     serving_before = registry.serving()
-    code = f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); import test_ops_retrain as t; " \
-           f"t.serve_until_killed({str(registry.root)!r}, {str(store_path)!r}, {str(pid_file)!r})"
+    code = (
+        f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); import test_ops_retrain as t; "
+        f"t.serve_until_killed({str(registry.root)!r}, {str(store_path)!r}, {str(pid_file)!r})"
+    )
     loop = subprocess.Popen([sys.executable, "-c", code])
     try:
         assert wait_for(lambda: pid_file.is_file() and pid_file.read_text(), 60), "the training never started"

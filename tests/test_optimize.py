@@ -82,8 +82,9 @@ def test_evolution_strategy_relieves_the_bottleneck_and_reports_consistently():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_evolution_strategy_never_returns_worse_than_its_start(seed):
     # Shortest paths on a lightly loaded ring: hard to beat, so most candidates are worse.
-    scenario = all_pairs_scenario(Topology.from_edges(5, [(i, (i + 1) % 5, 1e5) for i in range(5)]),
-                                  max_utilization=0.7, seed=seed)
+    scenario = all_pairs_scenario(
+        Topology.from_edges(5, [(i, (i + 1) % 5, 1e5) for i in range(5)]), max_utilization=0.7, seed=seed
+    )
     for objective in ("mean", "p95"):
         result = evolve(scenario, QT, objective, generations=3, parents=2, offspring=3, seed=seed)
         assert result.score <= result.start_score
@@ -150,8 +151,9 @@ def test_cli_routing_capacity_and_failures(topology_file):
 
 
 def test_cli_errors_name_the_option(topology_file):
-    result = CliRunner().invoke(app, ["optimize", "routing", str(topology_file), "--model", "qt",
-                                      "--objective", "sla", "--no-simulate"])
+    result = CliRunner().invoke(
+        app, ["optimize", "routing", str(topology_file), "--model", "qt", "--objective", "sla", "--no-simulate"]
+    )
     assert result.exit_code == 2 and "--budget-ms" in result.output
     result = CliRunner().invoke(app, ["optimize", "failures", str(topology_file.parent / "missing.gml")])
     assert result.exit_code == 2 and "missing.gml" in result.output

@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ndtwin.scenario import Flow, Link, PacketSizeDistribution, PortConfig, Routing, Scenario, Scheduling, Topology, Traffic
+from ndtwin.scenario import (
+    Flow,
+    Link,
+    PacketSizeDistribution,
+    PortConfig,
+    Routing,
+    Scenario,
+    Scheduling,
+    Topology,
+    Traffic,
+)
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 from ndtwin.twin.qt import QueueingTheoryTwin, water_filling, weighted_fair_capacity
 from ndtwin.twin.queueing import mm1k_stats
@@ -214,7 +224,7 @@ def random_scenario(seed: int, n_nodes: int = 30) -> Scenario:
     for u, v in sorted(edges):
         capacity = float(rng.choice([10e3, 40e3, 100e3]))
         for a, b in ((u, v), (v, u)):
-            if (a, b) not in {(l.src, l.dst) for l in links}:
+            if (a, b) not in {(lk.src, lk.dst) for lk in links}:
                 links.append(Link(a, b, capacity, float(rng.uniform(0, 1e-3)), port=configs[a % len(configs)]))
     sizes = PacketSizeDistribution.discrete([500.0, 1000.0, 1500.0], [0.3, 0.4, 0.3])
     flows = [

@@ -58,7 +58,9 @@ def test_bad_flow_rate(rate):
 
 def test_path_must_follow_links():
     topo = ring()
-    with pytest.raises(ScenarioError, match=r"routing\.paths\[\(0, 2\)\]: expected a path that follows links \(no link 0→2\)"):
+    with pytest.raises(
+        ScenarioError, match=r"routing\.paths\[\(0, 2\)\]: expected a path that follows links \(no link 0→2\)"
+    ):
         Scenario(topo, Routing.from_paths([(0, 2)]), Traffic([Flow(0, 2, 1e3)]))
 
 
@@ -97,7 +99,9 @@ def test_port_config_validation():
         PortConfig("LIFO")
     with pytest.raises(ScenarioError, match="1 to 3 queue"):
         PortConfig(Scheduling.SP, buffers=(1, 1, 1, 1), tos_to_queue=(0,))
-    port = PortConfig("drr", buffers=(8000, 8000, 8000), buffer_unit="bits", weights=(60, 30, 10), tos_to_queue=(0, 1, 2))
+    port = PortConfig(
+        "drr", buffers=(8000, 8000, 8000), buffer_unit="bits", weights=(60, 30, 10), tos_to_queue=(0, 1, 2)
+    )
     assert port.scheduling is Scheduling.DRR
     assert port.weight_shares() == pytest.approx((0.6, 0.3, 0.1))
     assert port.queue_of(7) == 2
@@ -108,7 +112,9 @@ def test_distributions():
     assert size.mean_bits == pytest.approx(100 + 300 + 750)
     assert size.second_moment_bits2 == pytest.approx(0.2 * 500**2 + 0.3 * 1000**2 + 0.5 * 1500**2)
     uniform = PacketSizeDistribution.uniform(300, 1700)
-    assert uniform.mean_bits == 1000 and uniform.second_moment_bits2 == pytest.approx((300**2 + 300 * 1700 + 1700**2) / 3)
+    assert uniform.mean_bits == 1000 and uniform.second_moment_bits2 == pytest.approx(
+        (300**2 + 300 * 1700 + 1700**2) / 3
+    )
     with pytest.raises(ScenarioError, match="summing to 1"):
         PacketSizeDistribution.discrete((1, 2), (0.5, 0.2))
     with pytest.raises(ScenarioError, match=r"time\.params\.off_s: expected a value"):
@@ -121,14 +127,19 @@ def test_distributions():
 def test_shortest_paths_are_shortest_and_follow_links(n, seed):
     rng = np.random.default_rng(seed)
     edges = [(i, (i + 1) % n, 1e6) for i in range(n)]  # a ring keeps the graph connected
-    edges += [(int(u), int(v), 1e6) for u, v in rng.integers(0, n, (n, 2)) if u != v and abs(u - v) % n not in (1, n - 1)]
+    edges += [
+        (int(u), int(v), 1e6) for u, v in rng.integers(0, n, (n, 2)) if u != v and abs(u - v) % n not in (1, n - 1)
+    ]
     edges = list({(min(u, v), max(u, v)): (u, v, c) for u, v, c in edges}.values())
     topo = Topology.from_edges(n, edges)
-    topo = Topology(topo.node_names, tuple(Link(l.src, l.dst, l.capacity_bps, weight=float(rng.integers(1, 5))) for l in topo.links))
+    topo = Topology(
+        topo.node_names,
+        tuple(Link(lk.src, lk.dst, lk.capacity_bps, weight=float(rng.integers(1, 5))) for lk in topo.links),
+    )
     routing = Routing.shortest_paths(topo)
     import networkx as nx
 
-    graph = nx.DiGraph([(l.src, l.dst, {"w": l.weight}) for l in topo.links])
+    graph = nx.DiGraph([(lk.src, lk.dst, {"w": lk.weight}) for lk in topo.links])
     lengths = dict(nx.all_pairs_dijkstra_path_length(graph, weight="w"))
     for (s, d), path in routing.paths.items():
         cost = sum(topo.links[topo.link_id(u, v)].weight for u, v in zip(path, path[1:]))
@@ -138,7 +149,7 @@ def test_shortest_paths_are_shortest_and_follow_links(n, seed):
 
 def test_shortest_paths_of_numpy_pairs_are_plain_ints():
     routing = Routing.shortest_paths(ring(5), [(np.int64(0), np.int64(2))])
-    (key, path), = routing.paths.items()
+    ((key, path),) = routing.paths.items()
     assert key == (0, 2) and all(type(node) is int for node in (*key, *path))
 
 
@@ -177,14 +188,17 @@ def test_next_hop_routing_and_its_errors():
 
 
 def test_hop_table_matches_paths():
-    topo = Topology.from_edges(4, [(0, 1, 1e6), (1, 2, 1e6), (2, 3, 1e6)],
-                               port=PortConfig(Scheduling.SP, buffers=(5, 5, 5), tos_to_queue=(0, 1, 2)))
+    topo = Topology.from_edges(
+        4,
+        [(0, 1, 1e6), (1, 2, 1e6), (2, 3, 1e6)],
+        port=PortConfig(Scheduling.SP, buffers=(5, 5, 5), tos_to_queue=(0, 1, 2)),
+    )
     traffic = Traffic([Flow(0, 3, 1e3, tos=2), Flow(2, 1, 1e3, tos=0)])
     scenario = Scenario.with_shortest_paths(topo, traffic)
     hops = scenario.hops
     assert hops.flow.tolist() == [0, 0, 0, 1]
     assert hops.position.tolist() == [0, 1, 2, 0]
-    assert [(topo.links[l].src, topo.links[l].dst) for l in hops.link] == [(0, 1), (1, 2), (2, 3), (2, 1)]
+    assert [(topo.links[lk].src, topo.links[lk].dst) for lk in hops.link] == [(0, 1), (1, 2), (2, 3), (2, 1)]
     assert scenario.queues.index[hops.queue].tolist() == [2, 2, 2, 0]
     assert scenario.queues.link[hops.queue].tolist() == hops.link.tolist()
     assert hops.flow_offset.tolist() == [0, 3, 4]
@@ -192,9 +206,14 @@ def test_hop_table_matches_paths():
 
 def test_similarity_transform_scales_times_and_keeps_loads():
     port = PortConfig(Scheduling.SP, buffers=(8000.0, 8000.0, 16000.0), buffer_unit="bits", tos_to_queue=(0, 1, 2))
-    topology = Topology.from_edges(4, [(0, 1, 1e5), (1, 2, 2e5), (2, 3, 1e5), (3, 0, 1e5)], prop_delay_s=2e-3, port=port)
+    topology = Topology.from_edges(
+        4, [(0, 1, 1e5), (1, 2, 2e5), (2, 3, 1e5), (3, 0, 1e5)], prop_delay_s=2e-3, port=port
+    )
     sizes = PacketSizeDistribution.discrete((500.0, 1500.0), (0.5, 0.5))
-    flows = [Flow(0, 2, 4e4, 0, TimeDistribution.on_off(0.5, 1.5), sizes), Flow(1, 3, 6e4, 2, TimeDistribution.cbr(), sizes)]
+    flows = [
+        Flow(0, 2, 4e4, 0, TimeDistribution.on_off(0.5, 1.5), sizes),
+        Flow(1, 3, 6e4, 2, TimeDistribution.cbr(), sizes),
+    ]
     scenario = Scenario.with_shortest_paths(topology, Traffic(flows))
     fast = rescaled(scenario, size_factor=8.0, speed_factor=1e4)
     assert fast.topology.capacity_bps[0] == pytest.approx(1e5 * 8e4)

@@ -24,8 +24,7 @@ from ndtwin.scenario import (
     Topology,
     Traffic,
 )
-from ndtwin.sim import simulate
-from ndtwin.sim import kernel
+from ndtwin.sim import kernel, simulate
 from ndtwin.sim.labels import group_percentiles
 from ndtwin.sim.plan import build_plan
 
@@ -236,7 +235,9 @@ def test_buffers_bound_occupancy_and_sample_is_well_formed():
     assert queues.max_occupancy_bits[~in_bits].isna().all() and queues.max_occupancy_pkts[in_bits].isna().all()
     labels = sample.flow_labels
     np.testing.assert_allclose(labels.loss, labels.drops_per_s / labels.pkts_per_s)
-    assert np.all(np.diff(labels[["delay_p10_s", "delay_p20_s", "delay_p50_s", "delay_p80_s", "delay_p90_s"]], axis=1) >= 0)
+    assert np.all(
+        np.diff(labels[["delay_p10_s", "delay_p20_s", "delay_p50_s", "delay_p80_s", "delay_p90_s"]], axis=1) >= 0
+    )
     link_util = np.bincount(sample.scenario.queues.link, queues.utilization)
     np.testing.assert_allclose(sample.link_labels.utilization, link_util)
     assert sample.meta["source"] == "ndtwin-sim" and sample.meta["sim_time_s"] == pytest.approx(18.0)
@@ -256,13 +257,18 @@ def test_same_seed_same_sample_other_seed_other_sample():
 def test_bit_buffer_equals_packet_buffer_for_fixed_size_packets():
     fixed = PacketSizeDistribution.fixed(PKT)
     runs = [
-        simulate(scenario(chain(2, PortConfig(buffers=(size,), buffer_unit=unit)), flow(0, 2, 0.95, fixed)),
-                 duration_s=200.0, seed=9)  # fmt: skip
+        simulate(
+            scenario(chain(2, PortConfig(buffers=(size,), buffer_unit=unit)), flow(0, 2, 0.95, fixed)),
+            duration_s=200.0,
+            seed=9,
+        )  # fmt: skip
         for size, unit in ((5.0, "packets"), (5 * PKT, "bits"))
     ]
     pd.testing.assert_frame_equal(runs[0].flow_labels, runs[1].flow_labels)
     assert runs[0].flow_labels.loss[0] > 0
-    np.testing.assert_array_equal(runs[0].queue_labels.max_occupancy_pkts * PKT, runs[1].queue_labels.max_occupancy_bits)
+    np.testing.assert_array_equal(
+        runs[0].queue_labels.max_occupancy_pkts * PKT, runs[1].queue_labels.max_occupancy_bits
+    )
 
 
 def test_propagation_delay_is_added_exactly():

@@ -84,10 +84,14 @@ def test_fit_save_load_round_trip_and_twin_interface(samples, kind, tmp_path):
 def test_load_errors_name_the_file(tmp_path):
     with pytest.raises(DatasetError, match=MANIFEST):
         TabularTwin.load(tmp_path)
-    (tmp_path / MANIFEST).write_text(json.dumps({"format": "ndtwin-tabular", "kind": "xgboost", "features": list(FEATURES)}))
+    (tmp_path / MANIFEST).write_text(
+        json.dumps({"format": "ndtwin-tabular", "kind": "xgboost", "features": list(FEATURES)})
+    )
     with pytest.raises(DatasetError, match="delay.json"):
         TabularTwin.load(tmp_path)
-    (tmp_path / MANIFEST).write_text(json.dumps({"format": "ndtwin-tabular", "kind": "forest", "features": list(FEATURES)}))
+    (tmp_path / MANIFEST).write_text(
+        json.dumps({"format": "ndtwin-tabular", "kind": "forest", "features": list(FEATURES)})
+    )
     with pytest.raises(DatasetError, match="kind"):
         TabularTwin.load(tmp_path)
 

@@ -101,7 +101,7 @@ def test_synth_1000_reads_the_capacities_spelling():
 @needs_shared_data
 def test_directed_gml_keeps_the_given_direction():
     topology = read_quietly(ROBUST / "toy_topology_4.gml")
-    assert [(l.src, l.dst) for l in topology.links] == [(0, 1), (0, 2), (1, 3), (2, 3)]
+    assert [(lk.src, lk.dst) for lk in topology.links] == [(0, 1), (0, 2), (1, 3), (2, 3)]
     assert topology.links[0].prop_delay_s == pytest.approx(0.323e-3)
 
 
@@ -167,7 +167,7 @@ def test_graphml_key_default_applies_to_edges_without_data(tmp_path):
         '<graph edgedefault="directed"><node id="a"/><node id="b"/><edge source="a" target="b"/></graph></graphml>'
     )
     topology = read_quietly(path)
-    assert [(l.src, l.dst, l.capacity_bps) for l in topology.links] == [(0, 1, 5e9)]
+    assert [(lk.src, lk.dst, lk.capacity_bps) for lk in topology.links] == [(0, 1, 5e9)]
 
 
 # --- merging, dropping, weights and ports --------------------------------------------------------------------------
@@ -176,18 +176,20 @@ def test_graphml_key_default_applies_to_edges_without_data(tmp_path):
 def test_parallel_edges_are_merged(tmp_path):
     body = edge(0, 1, capacity=100, delay=2.0) + edge(1, 0, capacity=50, delay=1.0) + edge(1, 2, capacity=10, delay=3.0)
     topology, messages = read_with_warnings(gml_file(tmp_path, body))
-    assert [(l.src, l.dst) for l in topology.links] == [(0, 1), (1, 0), (1, 2), (2, 1)]
+    assert [(lk.src, lk.dst) for lk in topology.links] == [(0, 1), (1, 0), (1, 2), (2, 1)]
     for link in topology.links[:2]:
         assert link.capacity_bps == pytest.approx(1.5e8)
         assert link.prop_delay_s == pytest.approx(1e-3)
-    assert messages == [f"{tmp_path / 't.gml'}: merged 1 parallel edges into the edge they duplicate "
-                        "(capacities summed, minimum delay and weight kept)"]
+    assert messages == [
+        f"{tmp_path / 't.gml'}: merged 1 parallel edges into the edge they duplicate "
+        "(capacities summed, minimum delay and weight kept)"
+    ]
 
 
 def test_directed_opposite_edges_are_not_merged(tmp_path):
     body = edge(0, 1, capacity=100, delay=2.0) + edge(1, 0, capacity=50, delay=1.0) + edge(0, 1, capacity=1, delay=5.0)
     topology, messages = read_with_warnings(gml_file(tmp_path, body, directed=True))
-    assert [(l.src, l.dst, l.capacity_bps) for l in topology.links] == [(0, 1, 101e6), (1, 0, 50e6)]
+    assert [(lk.src, lk.dst, lk.capacity_bps) for lk in topology.links] == [(0, 1, 101e6), (1, 0, 50e6)]
     assert len(messages) == 1 and "merged 1 parallel edges" in messages[0]
 
 

@@ -132,7 +132,9 @@ def test_set_path_changes_one_pair_only(scenario):
     moved = SetPath((0, 1, 2)).apply(scenario)
     assert moved.routing.path(0, 2) == (0, 1, 2)
     assert all(moved.routing.path(*pair) == path for pair, path in scenario.routing.paths.items() if pair != (0, 2))
-    with pytest.raises(PerturbationError, match=r"SetPath.path: expected consecutive nodes joined by links \(no link 1→3\)"):
+    with pytest.raises(
+        PerturbationError, match=r"SetPath.path: expected consecutive nodes joined by links \(no link 1→3\)"
+    ):
         SetPath((1, 3)).apply(scenario)
 
 
@@ -170,7 +172,11 @@ def test_composition_applies_in_order_and_maps_flows(scenario):
 def test_what_if_without_intervals_says_so(scenario, tmp_path):
     result = what_if(QueueingTheoryTwin(), scenario, SetCapacity(0, 2, 5e4), delay_budget_s=1.0)
     assert result.interval_note == NO_INTERVALS and "delay_s_after_lo" not in result.flows
-    through = [i for i, f in enumerate(scenario.traffic.flows) if (0, 2) in zip(*(lambda p: (p, p[1:]))(scenario.routing.path(f.src, f.dst)))]
+    through = [
+        i
+        for i, f in enumerate(scenario.traffic.flows)
+        if (0, 2) in zip(*(lambda p: (p, p[1:]))(scenario.routing.path(f.src, f.dst)))
+    ]
     assert through and (result.flows.loc[through, "delay_s_delta"] > 0).all()
     assert result.summary["worst_by_delay_increase"][0]["flow"] in through
     assert result.summary["sla"]["violations_before"] == result.summary["sla"]["violations_after"] == 0
@@ -199,8 +205,13 @@ def test_intervals_calibrate_and_apply_to_perturbed_scenarios(scenario, tmp_path
     assert (path_utilization(perturbed) > 1.0).any()
     bounds = loaded.bounds(perturbed, twin.predict(perturbed))
     assert (bounds["delay_s_lo"] < bounds["delay_s_hi"]).all()
-    far = all_pairs_scenario(Topology.from_edges(5, [(0, 1, 1e5), (1, 2, 1e5), (2, 3, 1e5), (3, 4, 1e5), (4, 0, 1e5)],
-                                                 prop_delay_s=0.01, port=SP3), max_utilization=0.6, seed=1)
+    far = all_pairs_scenario(
+        Topology.from_edges(
+            5, [(0, 1, 1e5), (1, 2, 1e5), (2, 3, 1e5), (3, 4, 1e5), (4, 0, 1e5)], prop_delay_s=0.01, port=SP3
+        ),
+        max_utilization=0.6,
+        seed=1,
+    )
     pred = twin.predict(far)
     hops = np.diff(far.hops.flow_offset)
     bounds = loaded.bounds(far, pred)
@@ -219,9 +230,29 @@ def test_cli_whatif_run_on_a_topology_file(tmp_path):
     gml = tmp_path / "net.gml"
     write_gml(ring_with_chord(), gml)
     png = tmp_path / "w.png"
-    result = runner.invoke(app, ["whatif", "run", str(gml), "--model", "qt", "--scale", "1.2", "--fail-link", "0-2",
-                                 "--capacity", "0-1=50000", "--weight", "1-2=3", "--budget-ms", "5", "--json",
-                                 "--png", str(png)])
+    result = runner.invoke(
+        app,
+        [
+            "whatif",
+            "run",
+            str(gml),
+            "--model",
+            "qt",
+            "--scale",
+            "1.2",
+            "--fail-link",
+            "0-2",
+            "--capacity",
+            "0-1=50000",
+            "--weight",
+            "1-2=3",
+            "--budget-ms",
+            "5",
+            "--json",
+            "--png",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout.splitlines()[-1])
     assert answer["perturbation"].startswith("traffic ×1.2 + capacity 0–1")
@@ -240,7 +271,9 @@ def test_what_if_with_intervals_brackets_the_predictions(scenario):
     pred = twin.predict(scenario)
     rng = np.random.default_rng(1)
     intervals = calibrate([(scenario, pred, pred * np.exp(rng.normal(0, 0.2, size=pred.shape))) for _ in range(40)])
-    result = what_if(twin, scenario, ScaleTraffic(1.5), intervals=intervals, delay_budget_s=float(pred["delay_s"].median()))
+    result = what_if(
+        twin, scenario, ScaleTraffic(1.5), intervals=intervals, delay_budget_s=float(pred["delay_s"].median())
+    )
     flows = result.flows
     assert result.interval_note is None and result.coverage == 0.9
     for when in ("before", "after"):

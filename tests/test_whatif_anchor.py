@@ -87,8 +87,10 @@ def test_anchored_intervals_are_narrower_and_round_trip(scenario, tmp_path):
     cases, truths = zip(*[synthetic_case(scenario, rng, noise=0.02) for _ in range(60)])
     anchored = calibrate_anchored(cases, truths, provenance={"data": "synthetic"})
     plain = calibrate([(case.after, case.predicted_after, truth) for case, truth in zip(cases, truths)])
-    width = {name: np.subtract(*intervals.quantiles["delay_s"][0][::-1]) for name, intervals in
-             (("anchored", anchored.intervals), ("plain", plain))}
+    width = {
+        name: np.subtract(*intervals.quantiles["delay_s"][0][::-1])
+        for name, intervals in (("anchored", anchored.intervals), ("plain", plain))
+    }
     assert anchored.weights["delay_s"] > 0.8 and width["anchored"] < 0.5 * width["plain"]
     path = anchored.save(tmp_path)
     assert anchored == AnchoredIntervals.load(path)
@@ -117,8 +119,11 @@ def test_widths_follow_the_residual_spread_on_the_measured_baseline(scenario):
     assert set(scaled.spread_reference) == {"delay_s", "delay_var_s2"} and not fixed.spread_reference
     quiet, busy = (scaled.widths(held_out[fresh][0][0])["delay_s"] for fresh in (0.05, 0.2))
     assert busy > 2 * quiet
-    coverage = {(name, fresh): anchored_coverage(anchored, *held_out[fresh])
-                for name, anchored in (("scaled", scaled), ("fixed", fixed)) for fresh in held_out}
+    coverage = {
+        (name, fresh): anchored_coverage(anchored, *held_out[fresh])
+        for name, anchored in (("scaled", scaled), ("fixed", fixed))
+        for fresh in held_out
+    }
     assert coverage["fixed", 0.05] > 0.97 and coverage["fixed", 0.2] < 0.85  # one width for both: wrong for both
     assert 0.83 < coverage["scaled", 0.05] < 0.97 and 0.83 < coverage["scaled", 0.2] < 0.97
     floor = replace(scaled, spread_floor={"delay_s": 50.0})
@@ -150,7 +155,10 @@ def test_what_if_from_a_measured_baseline(scenario):
     flows = result.flows.dropna(subset=["delay_s_before"])
     assert result.anchored and result.to_dict()["anchored_on_measured_baseline"] is True
     assert np.allclose(flows["delay_s_before"], measured["delay_s"].to_numpy()[flows["baseline_flow"]])
-    assert "delay_s_before_lo" not in result.flows and (result.flows["delay_s_after_lo"] <= result.flows["delay_s_after"]).all()
+    assert (
+        "delay_s_before_lo" not in result.flows
+        and (result.flows["delay_s_after_lo"] <= result.flows["delay_s_after"]).all()
+    )
     plain = what_if(TWIN, scenario, CHANGE)
     assert (result.flows["delay_s_after"][flows.index] > plain.flows["delay_s_after"][flows.index]).all()
     assert "before: measured" in str(render_table(result).renderables[0])
@@ -167,8 +175,10 @@ def test_what_if_from_a_measured_baseline(scenario):
     with pytest.raises(ScenarioError, match=r"measured baseline delay_s\[0\]: expected a finite value"):
         what_if(TWIN, scenario, CHANGE, measured=wrong, anchored=anchored)
     unmeasured = measured.assign(delay_s=np.nan)  # not measured: the twin's own predictions after the change
-    assert np.allclose(what_if(TWIN, scenario, CHANGE, measured=unmeasured, anchored=anchored).flows["delay_s_after"],
-                       plain.flows["delay_s_after"])
+    assert np.allclose(
+        what_if(TWIN, scenario, CHANGE, measured=unmeasured, anchored=anchored).flows["delay_s_after"],
+        plain.flows["delay_s_after"],
+    )
 
 
 def test_cli_anchored_run_needs_a_dataset_with_measurements(scenario, tmp_path):
@@ -184,8 +194,22 @@ def test_cli_calibrates_anchored_intervals_and_answers_from_a_sample(tmp_path):
     model = tmp_path / "model"
     shutil.copytree(SHIPPED_MODELS / "default", model)
     (model / ANCHORED_INTERVALS_FILE).unlink(missing_ok=True)
-    calibrated = CliRunner().invoke(app, ["whatif", "calibrate", str(model), "--topology", "powerlaw:6", "--per-type",
-                                          "1", "--loads", "0.4,0.8", "--packets", "60"])
+    calibrated = CliRunner().invoke(
+        app,
+        [
+            "whatif",
+            "calibrate",
+            str(model),
+            "--topology",
+            "powerlaw:6",
+            "--per-type",
+            "1",
+            "--loads",
+            "0.4,0.8",
+            "--packets",
+            "60",
+        ],
+    )
     assert calibrated.exit_code == 0, calibrated.output
     anchored = AnchoredIntervals.load(model / ANCHORED_INTERVALS_FILE)
     assert set(anchored.weights) <= {"delay_s", "delay_var_s2", "loss"} and "delay_s" in anchored.intervals.quantiles
@@ -193,9 +217,13 @@ def test_cli_calibrates_anchored_intervals_and_answers_from_a_sample(tmp_path):
     data = tmp_path / "data"
     made = CliRunner().invoke(app, ["generate", str(data), "--samples", "1", "-t", "powerlaw:6", "--seed", "3"])
     assert made.exit_code == 0, made.output
-    result = CliRunner().invoke(app, ["whatif", "run", str(data), "-m", str(model), "--scale", "1.1", "--anchored",
-                                      "--json"])
+    result = CliRunner().invoke(
+        app, ["whatif", "run", str(data), "-m", str(model), "--scale", "1.1", "--anchored", "--json"]
+    )
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout.splitlines()[-1])
     flows = pd.DataFrame(answer["flows"])
-    assert answer["anchored_on_measured_baseline"] is True and (flows["delay_s_after_lo"] <= flows["delay_s_after_hi"]).all()
+    assert (
+        answer["anchored_on_measured_baseline"] is True
+        and (flows["delay_s_after_lo"] <= flows["delay_s_after_hi"]).all()
+    )

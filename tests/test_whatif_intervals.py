@@ -11,9 +11,9 @@ from ndtwin.cli.main import app
 from ndtwin.errors import DatasetError
 from ndtwin.scenario import PortConfig, Scheduling, Topology
 from ndtwin.scenario.generate import all_pairs_scenario
+from ndtwin.twin.catalog import SHIPPED_MODELS
 from ndtwin.twin.qt import QueueingTheoryTwin
 from ndtwin.whatif.difficulty import FEATURES, flow_features
-from ndtwin.twin.catalog import SHIPPED_MODELS
 from ndtwin.whatif.intervals import Intervals, calibrate, link_utilization, propagation_s
 
 SP3 = PortConfig(Scheduling.SP, buffers=(32, 32, 32), tos_to_queue=(0, 1, 2))
@@ -43,7 +43,8 @@ def coverage_by_size(intervals: Intervals, runs) -> dict[int, float]:
         bounds = intervals.bounds(scenario, pred)
         delay = truth["delay_s"].to_numpy()
         hits.setdefault(scenario.topology.n_nodes, []).append(
-            (delay >= bounds["delay_s_lo"].to_numpy()) & (delay <= bounds["delay_s_hi"].to_numpy()))
+            (delay >= bounds["delay_s_lo"].to_numpy()) & (delay <= bounds["delay_s_hi"].to_numpy())
+        )
     return {n: float(np.concatenate(h).mean()) for n, h in hits.items()}
 
 
@@ -66,7 +67,8 @@ def test_adaptive_intervals_are_wider_where_residuals_are_larger_and_cover_each_
         bounds = adaptive.bounds(scenario, pred)
         rest = pred["delay_s"] - propagation_s(scenario)
         widths.setdefault(scenario.topology.n_nodes, []).append(
-            np.log((bounds["delay_s_hi"] - propagation_s(scenario)) / rest).median())
+            np.log((bounds["delay_s_hi"] - propagation_s(scenario)) / rest).median()
+        )
     assert np.mean(widths[5]) > 3 * np.mean(widths[10])
     covered = coverage_by_size(adaptive, held_out)
     assert 0.85 <= covered[5] <= 0.95 and 0.85 <= covered[10] <= 0.95, covered
@@ -86,7 +88,9 @@ def test_adaptive_intervals_round_trip_and_old_files_load(calibration, tmp_path)
     path = adaptive.save(tmp_path)
     assert json.loads(path.read_text())["version"] == 5
     assert Intervals.load(path) == adaptive
-    version_2 = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("size_edges", "spread", "load_edges")}
+    version_2 = {
+        k: v for k, v in json.loads(path.read_text()).items() if k not in ("size_edges", "spread", "load_edges")
+    }
     path.write_text(json.dumps({**version_2, "version": 2}))
     assert Intervals.load(path) == adaptive
     old = calibrate(runs)  # a version-1 file: binned quantiles, no "version" or "scales" field
@@ -163,12 +167,17 @@ def test_size_classes_give_each_network_size_its_own_quantiles(tmp_path):
 
 
 def test_size_edges_must_increase():
-    result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--size-edges", "30,15"])
+    result = CliRunner().invoke(
+        app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--size-edges", "30,15"]
+    )
     assert result.exit_code != 0 and "--size-edges" in result.output and "increasing node counts" in result.output
-    result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--load-edges", "0.8,0.4"])
+    result = CliRunner().invoke(
+        app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--load-edges", "0.8,0.4"]
+    )
     assert result.exit_code != 0 and "--load-edges" in result.output and "increasing utilisations" in result.output
-    result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--loads", "0.5,0.8",
-                                      "--loads", "0.5, 0.8"])
+    result = CliRunner().invoke(
+        app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--loads", "0.5,0.8", "--loads", "0.5, 0.8"]
+    )
     assert result.exit_code != 0 and "--loads" in result.output and "different load sets" in result.output
 
 
@@ -194,7 +203,9 @@ def coverage_by_load(intervals: Intervals, runs) -> dict[float, float]:
         bounds = intervals.bounds(scenario, pred)
         delay = truth["delay_s"].to_numpy()
         load = round(float(link_utilization(scenario).max()), 2)
-        hits.setdefault(load, []).append((delay >= bounds["delay_s_lo"].to_numpy()) & (delay <= bounds["delay_s_hi"].to_numpy()))
+        hits.setdefault(load, []).append(
+            (delay >= bounds["delay_s_lo"].to_numpy()) & (delay <= bounds["delay_s_hi"].to_numpy())
+        )
     return {load: float(np.concatenate(h).mean()) for load, h in hits.items()}
 
 
@@ -210,19 +221,42 @@ def test_load_classes_give_busy_and_quiet_networks_their_own_quantiles(tmp_path)
     saved = by_load.save(tmp_path)
     assert json.loads(saved.read_text())["load_edges"] == [0.5] and Intervals.load(saved) == by_load
     older = {k: v for k, v in json.loads(saved.read_text()).items() if k != "load_edges"}
-    (tmp_path / "older.json").write_text(json.dumps({**older, "version": 4, "quantiles": {"delay_s": [[-0.1, 0.1]] * 2}}))
+    (tmp_path / "older.json").write_text(
+        json.dumps({**older, "version": 4, "quantiles": {"delay_s": [[-0.1, 0.1]] * 2}})
+    )
     assert Intervals.load(tmp_path / "older.json").load_edges == ()  # a version-4 file: one load class
 
 
 def test_calibrate_command_takes_several_load_sets_and_load_edges(tmp_path):
     model = tmp_path / "model"
     shutil.copytree(SHIPPED_MODELS / "default", model)
-    result = CliRunner().invoke(app, ["whatif", "calibrate", str(model), "--topology", "powerlaw:6", "--per-type", "1",
-                                      "--loads", "0.3", "--loads", "0.8", "--packets", "60", "--load-edges", "0.5"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "whatif",
+            "calibrate",
+            str(model),
+            "--topology",
+            "powerlaw:6",
+            "--per-type",
+            "1",
+            "--loads",
+            "0.3",
+            "--loads",
+            "0.8",
+            "--packets",
+            "60",
+            "--load-edges",
+            "0.5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     intervals = Intervals.load(model / "intervals.json")
     assert intervals.load_edges == (0.5,) and intervals.provenance["loads"] == [[0.3], [0.8]]
-    assert "--loads 0.3 --loads 0.8" in intervals.provenance["command"] and "--load-edges 0.5" in intervals.provenance["command"]
+    assert (
+        "--loads 0.3 --loads 0.8" in intervals.provenance["command"]
+        and "--load-edges 0.5" in intervals.provenance["command"]
+    )
     assert len(intervals.provenance["calibration_suites"]) == 1  # one topology, simulated at both load sets
     per_load = intervals.counts["delay_s"]
-    assert sum(per_load[:len(per_load) // 2]) > 0 and sum(per_load[len(per_load) // 2:]) > 0
+    assert sum(per_load[: len(per_load) // 2]) > 0 and sum(per_load[len(per_load) // 2 :]) > 0

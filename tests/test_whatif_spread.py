@@ -71,7 +71,9 @@ def test_spread_scaled_intervals_cover_flows_of_every_disagreement(model_dir, tm
 
     with pytest.raises(ScenarioError, match="spread"):  # the second model must live in the model directory
         scaled.save(model_dir)
-    inside = dataclasses.replace(scaled, spread=SpreadScale(scaled.spread.floor, install_second_model(SECOND, model_dir)))
+    inside = dataclasses.replace(
+        scaled, spread=SpreadScale(scaled.spread.floor, install_second_model(SECOND, model_dir))
+    )
     path = inside.save(model_dir)
     stored = json.loads(path.read_text())
     assert stored["version"] == 5 and stored["spread"]["model"] == SPREAD_MODEL_DIR
@@ -91,16 +93,33 @@ def test_spread_needs_binned_intervals_and_a_different_second_model():
         calibrate(runs(seed=3, count=2), adaptive=True, spread_model=SECOND)
     with pytest.raises(ScenarioError, match="spread_model: expected a second model whose delay predictions differ"):
         calibrate(runs(seed=3, count=2), spread_model=SHIPPED_MODELS / "default")
-    result = CliRunner().invoke(app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--adaptive",
-                                      "--spread-model", str(SECOND)])
+    result = CliRunner().invoke(
+        app, ["whatif", "calibrate", "default", "--topology", "powerlaw:5", "--adaptive", "--spread-model", str(SECOND)]
+    )
     assert result.exit_code != 0 and "--spread-model" in result.output
 
 
 def test_calibrate_command_moves_the_second_model_in(tmp_path):
     model = tmp_path / "model"
     shutil.copytree(SHIPPED_MODELS / "default", model)
-    result = CliRunner().invoke(app, ["whatif", "calibrate", str(model), "--topology", "powerlaw:6", "--per-type", "1",
-                                      "--loads", "0.5", "--packets", "60", "--spread-model", str(SECOND)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "whatif",
+            "calibrate",
+            str(model),
+            "--topology",
+            "powerlaw:6",
+            "--per-type",
+            "1",
+            "--loads",
+            "0.5",
+            "--packets",
+            "60",
+            "--spread-model",
+            str(SECOND),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (model / SPREAD_MODEL_DIR / "weights.safetensors").is_file()
     assert not (model / SPREAD_MODEL_DIR / "intervals.json").exists()

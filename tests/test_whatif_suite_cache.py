@@ -53,8 +53,25 @@ def test_cli_validate_reuses_the_cached_suite(tmp_path):
     gml = tmp_path / "ring.gml"
     write_gml(RING, gml)
     cache = tmp_path / "cache"
-    command = ["whatif", "validate", "--topology", str(gml), "--model", "qt", "--json", "--per-type", "1",
-               "--loads", "0.6", "--packets", "60", "--reference-packets", "0", "--suite-cache", str(cache)]
+    command = [
+        "whatif",
+        "validate",
+        "--topology",
+        str(gml),
+        "--model",
+        "qt",
+        "--json",
+        "--per-type",
+        "1",
+        "--loads",
+        "0.6",
+        "--packets",
+        "60",
+        "--reference-packets",
+        "0",
+        "--suite-cache",
+        str(cache),
+    ]
     first = CliRunner().invoke(app, command)
     assert first.exit_code == 0, first.output
     assert len(list(cache.glob("*.pkl"))) == 1
@@ -70,6 +87,23 @@ def test_a_cache_path_that_is_a_file_is_refused_before_simulating(tmp_path):
     assert error.value.path == blocker and blocker.read_text() == "kept"
     gml = tmp_path / "ring.gml"
     write_gml(RING, gml)
-    result = CliRunner().invoke(app, ["whatif", "validate", "--topology", str(gml), "--model", "qt", "--per-type", "1",
-                                      "--loads", "0.6", "--packets", "60", "--suite-cache", str(blocker)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "whatif",
+            "validate",
+            "--topology",
+            str(gml),
+            "--model",
+            "qt",
+            "--per-type",
+            "1",
+            "--loads",
+            "0.6",
+            "--packets",
+            "60",
+            "--suite-cache",
+            str(blocker),
+        ],
+    )
     assert result.exit_code != 0 and "not-a-dir" in result.output and "Traceback" not in result.output

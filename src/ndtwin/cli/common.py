@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 from rich.table import Table
@@ -35,7 +35,9 @@ def report_problems(report: ReadReport) -> None:
 
 def error_table(result: dict, title: str) -> Table:
     """The errors of an evaluation report, one row per target (and per group when there are several)."""
-    table = Table(title=f"{title}: {result['n_samples']} samples, {result['n_flows']} flows, {result.get('seconds', '?')} s")
+    table = Table(
+        title=f"{title}: {result['n_samples']} samples, {result['n_flows']} flows, {result.get('seconds', '?')} s"
+    )
     for column in ("target", "group", "MAPE %", "NMSE dB", "MAE", "RMSE", "R²"):
         table.add_column(column, justify="left" if column in ("target", "group") else "right")
     sections = [("all", result)] + list(result.get("groups", {}).items())
@@ -50,5 +52,5 @@ def error_table(result: dict, title: str) -> Table:
     return table
 
 
-def _fmt(value: Optional[float]) -> str:
+def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.4g}"

@@ -53,7 +53,9 @@ def run_demo(out: Path) -> None:
         start = time.perf_counter()
         truth = simulate(scenario, packets_per_flow=2000, seed=1).flow_labels
         sim_s = time.perf_counter() - start
-    propagation = np.bincount(scenario.hops.flow, weights=topo.prop_delay_s[scenario.hops.link], minlength=scenario.n_flows)
+    propagation = np.bincount(
+        scenario.hops.flow, weights=topo.prop_delay_s[scenario.hops.link], minlength=scenario.n_flows
+    )
     flows = pd.DataFrame(
         {
             "flow": [f"{topo.node_names[f.src]} → {topo.node_names[f.dst]}" for f in scenario.traffic.flows],
@@ -89,7 +91,14 @@ def _flow_table(rows: pd.DataFrame) -> Table:
     for column in ("flow", "ToS", "hops", "prop. ms", "twin µs", "sim. µs"):
         table.add_column(column, justify="left" if column == "flow" else "right", no_wrap=True)
     for r in rows.itertuples():
-        table.add_row(r.flow, str(r.tos), str(r.hops), f"{r.propagation_ms:.2f}", f"{r.queueing_us_twin:.1f}", f"{r.queueing_us_sim:.1f}")
+        table.add_row(
+            r.flow,
+            str(r.tos),
+            str(r.hops),
+            f"{r.propagation_ms:.2f}",
+            f"{r.queueing_us_twin:.1f}",
+            f"{r.queueing_us_sim:.1f}",
+        )
     return table
 
 
@@ -110,7 +119,10 @@ def _plot(flows: pd.DataFrame, png: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 5.5))
     for tos, group in flows.groupby("tos"):
         ax.scatter(group["queueing_us_sim"], group["queueing_us_twin"], s=16, label=f"ToS {tos}")
-    bounds = [flows[["queueing_us_sim", "queueing_us_twin"]].min().min(), flows[["queueing_us_sim", "queueing_us_twin"]].max().max()]
+    bounds = [
+        flows[["queueing_us_sim", "queueing_us_twin"]].min().min(),
+        flows[["queueing_us_sim", "queueing_us_twin"]].max().max(),
+    ]
     ax.plot(bounds, bounds, color="grey", linewidth=1, label="twin = simulator")
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -22,16 +21,20 @@ def generate_command(
         ..., "--samples", "-n", help="Samples of the run: ids 0..N-1 (present ones are skipped)."
     ),
     seed: int = typer.Option(0, help="Run seed: sample i is fully determined by (seed, i) and the spec."),
-    spec_file: Optional[Path] = typer.Option(None, "--spec", help="JSON or TOML file of GenerationSpec fields."),
-    topology: Optional[List[str]] = typer.Option(
-        None, "--topology", "-t",
+    spec_file: Path | None = typer.Option(None, "--spec", help="JSON or TOML file of GenerationSpec fields."),
+    topology: list[str] | None = typer.Option(
+        None,
+        "--topology",
+        "-t",
         help="Topology source (repeatable): powerlaw:NMIN-NMAX, backbone:NMIN-NMAX, a GraphML/GML file or a folder.",
     ),
-    intensity: Optional[str] = typer.Option(None, help="Busiest-link utilisation range LOW-HIGH, e.g. 0.3-1.0."),
-    packets_per_flow: Optional[int] = typer.Option(None, help="Measured packets of the slowest flow per sample."),
-    workers: Optional[int] = typer.Option(None, help="Worker processes (default: all cores; not used with --ray)."),
+    intensity: str | None = typer.Option(None, help="Busiest-link utilisation range LOW-HIGH, e.g. 0.3-1.0."),
+    packets_per_flow: int | None = typer.Option(None, help="Measured packets of the slowest flow per sample."),
+    workers: int | None = typer.Option(None, help="Worker processes (default: all cores; not used with --ray)."),
     use_ray: bool = typer.Option(
-        False, "--ray", help="Run samples as Ray tasks on the cluster at RAY_ADDRESS, else on a local one (needs the "
+        False,
+        "--ray",
+        help="Run samples as Ray tasks on the cluster at RAY_ADDRESS, else on a local one (needs the "
         "'ray' extra; every node needs ndtwin and the topology files at the same paths).",
     ),
     chunk_size: int = typer.Option(
@@ -57,16 +60,25 @@ def generate_command(
                 advance(f"{count / (time.perf_counter() - start):.2f} samples/s · {sample.sample_id}")
 
             command = _command_line(out, samples, seed, spec_file, topology, intensity, packets_per_flow)
-            result = run_generation(out, spec, seed, todo, command=command,
-                                    workers=workers, use_ray=use_ray, chunk_size=chunk_size, on_sample=on_sample)
+            result = run_generation(
+                out,
+                spec,
+                seed,
+                todo,
+                command=command,
+                workers=workers,
+                use_ray=use_ray,
+                chunk_size=chunk_size,
+                on_sample=on_sample,
+            )
     except (DatasetError, ScenarioError) as error:
         fail(error)
     rate = result.written / result.seconds if result.seconds > 0 else 0.0
     console.print(f"wrote {result.written} samples to {out} in {result.seconds:.1f} s ({rate:.2f} samples/s)")
 
 
-def _command_line(out: Path, samples: int, seed: int, spec_file: Optional[Path], topology: Optional[List[str]],
-                  intensity: Optional[str], packets_per_flow: Optional[int]) -> str:  # fmt: skip
+def _command_line(out: Path, samples: int, seed: int, spec_file: Path | None, topology: list[str] | None,
+                  intensity: str | None, packets_per_flow: int | None) -> str:  # fmt: skip
     """The command that reproduces this run's samples (worker and chunk options do not change them)."""
     words = ["ndtwin", "generate", str(out), "--samples", str(samples), "--seed", str(seed)]
     words += ["--spec", str(spec_file)] if spec_file else []
@@ -77,7 +89,7 @@ def _command_line(out: Path, samples: int, seed: int, spec_file: Optional[Path],
     return shlex.join(words)
 
 
-def _range(text: Optional[str]) -> Optional[tuple[float, float]]:
+def _range(text: str | None) -> tuple[float, float] | None:
     """``"LOW-HIGH"`` (or a single value) as a pair of floats; ScenarioError naming --intensity otherwise."""
     if text is None:
         return None

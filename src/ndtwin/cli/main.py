@@ -7,7 +7,6 @@ import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import List
 
 import typer
 from rich.table import Table
@@ -91,7 +90,10 @@ def convert(
     report = ReadReport()
     written = 0
     try:
-        with progress_bar(f"converting {src}") as advance, DatasetWriter(dst, provenance={"converted_from": str(src)}) as writer:
+        with (
+            progress_bar(f"converting {src}") as advance,
+            DatasetWriter(dst, provenance={"converted_from": str(src)}) as writer,
+        ):
             for sample in open_samples(src, report):
                 writer.write(sample)
                 written += 1
@@ -105,8 +107,10 @@ def convert(
 @app.command("eval")
 def eval_command(
     data: Path = typer.Argument(..., help="Labelled samples: a native dataset or a datanetAPI tree."),
-    models: List[str] = typer.Option(
-        ["qt"], "--model", "-m",
+    models: list[str] = typer.Option(
+        ["qt"],
+        "--model",
+        "-m",
         help="'qt' (queueing theory), 'default', 'attention', 'testbed' or a model directory; repeat to compare side by side.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
@@ -146,4 +150,3 @@ def demo(out: Path = typer.Option(Path("out/demo"), help="Folder for the demo's 
     from ndtwin.cli.demo import run_demo
 
     run_demo(out)
-

@@ -6,7 +6,6 @@ import json
 import math
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -17,19 +16,19 @@ from ndtwin.errors import DatasetError
 
 
 def operate_command(
-    replay: Optional[Path] = typer.Option(
+    replay: Path | None = typer.Option(
         None, "--replay", help="A robust-ndt <database>/<topology> folder, e.g. robust_ndt/delay_app_database/passion."
     ),
     sim: bool = typer.Option(False, "--sim", help="Operate on a simulated stream (Poisson → ON-OFF → CBR) instead."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for PNG plots over time."),
-    state: Optional[Path] = typer.Option(
+    plots: Path | None = typer.Option(None, "--plots", help="Folder for PNG plots over time."),
+    state: Path | None = typer.Option(
         None, "--state", help="Folder keeping store, registry and checkpoint; rerunning resumes where it stopped."
     ),
-    steps_per_concept: Optional[int] = typer.Option(
+    steps_per_concept: int | None = typer.Option(
         None, "--steps-per-concept", min=1, help="Keep only the first N steps of each concept (quick runs)."
     ),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after N steps (resume later)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after N steps (resume later)."),
 ) -> None:
     """Replay a stream through the self-adaptive twin, with and without synchronisation, and score both.
 
@@ -95,7 +94,10 @@ def _write_plots(result: dict, served, stream, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     plot_step_nmse(result, stream.concept_starts, stream.patterns, folder / f"{stream.topology}_nmse.png")
     plot_delay_trace(
-        served, stream.concept_starts, stream.patterns, folder / f"{stream.topology}_delay.png",
+        served,
+        stream.concept_starts,
+        stream.patterns,
+        folder / f"{stream.topology}_delay.png",
         predicted_columns={"with sync": SERVED_COLUMN, "without sync": INITIAL_COLUMN},
         title=f"{stream.topology}: measured vs predicted delay",
     )
@@ -107,8 +109,10 @@ def _fmt(value: float) -> str:
 
 
 def _table(summary: dict) -> Table:
-    table = Table(title=f"{summary['topology']}: {summary['steps']} steps, {summary['retrains']} retrains, "
-                        f"{len(summary['promotions'])} promotions, {len(summary['drifts_detected'])} drifts")
+    table = Table(
+        title=f"{summary['topology']}: {summary['steps']} steps, {summary['retrains']} retrains, "
+        f"{len(summary['promotions'])} promotions, {len(summary['drifts_detected'])} drifts"
+    )
     for column in ("figure", "with sync", "without sync"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     table.add_row("NMSE dB (mean of steps)", *(_fmt(summary["nmse_db"][k]) for k in ("with_sync", "without_sync")))

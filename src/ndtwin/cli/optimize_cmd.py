@@ -6,7 +6,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -35,8 +35,10 @@ optimize_app = typer.Typer(no_args_is_help=True, help="Optimization with the twi
 
 TOPOLOGY_SUFFIXES = (".graphml", ".gml")
 
-SOURCE_HELP = ("A topology file (.graphml/.gml: all-pairs traffic as in `ndtwin demo`) or a dataset "
-               "(native or datanetAPI: its --sample-th scenario).")
+SOURCE_HELP = (
+    "A topology file (.graphml/.gml: all-pairs traffic as in `ndtwin demo`) or a dataset "
+    "(native or datanetAPI: its --sample-th scenario)."
+)
 MODEL_HELP = "'qt', 'default', 'attention', 'testbed' or a model directory (GNN or tabular)."
 CAPACITY_HELP = "Capacity (bit/s) of a topology file's links that give no speed."
 
@@ -62,7 +64,7 @@ def load_scenario(source: Path, *, sample: int = 0, load: float = 0.9, capacity_
     raise DatasetError(source, f"expected at least {sample + 1} sample(s)")
 
 
-def _sla(budget_ms: Optional[float], max_loss: float) -> Sla | None:
+def _sla(budget_ms: float | None, max_loss: float) -> Sla | None:
     if budget_ms is None:
         return None
     return Sla(check_number("--budget-ms", budget_ms, minimum=0, strict=True) / 1e3, max_loss)
@@ -82,7 +84,9 @@ def _figures_table(title: str, rows: dict[str, dict[str, Any]]) -> Table:
     for column in columns:
         table.add_column(column, justify="right")
     for name, row in rows.items():
-        table.add_row(name, *(f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, "–")) for c in columns))
+        table.add_row(
+            name, *(f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, "–")) for c in columns)
+        )
     return table
 
 
@@ -91,12 +95,14 @@ def routing_command(
     source: Path = typer.Argument(..., help=SOURCE_HELP),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
     objective: str = typer.Option("mean", "--objective", help="mean | p95 (of per-flow effective delay) | sla."),
-    budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
+    budget_ms: float | None = typer.Option(None, "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
     max_loss: float = typer.Option(0.01, "--max-loss", help="Per-flow loss budget of the SLA."),
     generations: int = typer.Option(30, "--generations", help="Generations of the evolution strategy."),
     parents: int = typer.Option(4, "--parents", help="μ: configurations kept per generation."),
     offspring: int = typer.Option(12, "--offspring", help="λ: new configurations per generation."),
-    per_direction: bool = typer.Option(False, "--per-direction", help="One weight per directed link (default: per link)."),
+    per_direction: bool = typer.Option(
+        False, "--per-direction", help="One weight per directed link (default: per link)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the evolution strategy."),
     simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Re-simulate the start and the result."),
     packets_per_flow: int = typer.Option(1000, "--packets-per-flow", help="Simulation length (slowest flow)."),
@@ -113,8 +119,17 @@ def routing_command(
         sla = _sla(budget_ms, max_loss)
         twin = load_twin(model)
         start = time.perf_counter()
-        searched = evolve(scenario, twin.predict, goal, sla=sla, generations=generations, parents=parents,
-                          offspring=offspring, symmetric=not per_direction, seed=seed)
+        searched = evolve(
+            scenario,
+            twin.predict,
+            goal,
+            sla=sla,
+            generations=generations,
+            parents=parents,
+            offspring=offspring,
+            symmetric=not per_direction,
+            seed=seed,
+        )
         es_s = time.perf_counter() - start
         baseline = greedy(scenario, twin.predict, goal, sla=sla, symmetric=not per_direction)
         oracle = simulation_oracle(packets_per_flow, seed) if simulate else None
@@ -126,16 +141,26 @@ def routing_command(
             "evaluations": {"evolution": searched.evaluations, "greedy": baseline.evaluations},
             "evolution_seconds": round(es_s, 3),
             "weights": _changed_weights(scenario, searched),
-            "simulated": {name: summary(oracle(s), sla) for name, s in
-                          (("start", scenario), ("evolution", searched.scenario), ("greedy", baseline.scenario))}
-            if oracle else None,
+            "simulated": {
+                name: summary(oracle(s), sla)
+                for name, s in (("start", scenario), ("evolution", searched.scenario), ("greedy", baseline.scenario))
+            }
+            if oracle
+            else None,
         }
     except (DatasetError, ScenarioError) as error:
         fail(error)
-    rows = {name: {"predicted objective": result["predicted"][name]} | (result["simulated"] or {}).get(name, {})
-            for name in ("start", "evolution", "greedy")}
-    _print(as_json, result, _figures_table(
-        f"{twin.name}, objective {goal.value}: {searched.evaluations} evaluations in {es_s:.1f} s", rows))
+    rows = {
+        name: {"predicted objective": result["predicted"][name]} | (result["simulated"] or {}).get(name, {})
+        for name in ("start", "evolution", "greedy")
+    }
+    _print(
+        as_json,
+        result,
+        _figures_table(
+            f"{twin.name}, objective {goal.value}: {searched.evaluations} evaluations in {es_s:.1f} s", rows
+        ),
+    )
 
 
 def _changed_weights(scenario: Scenario, searched: Any) -> list[dict[str, Any]]:
@@ -147,8 +172,15 @@ def _changed_weights(scenario: Scenario, searched: Any) -> list[dict[str, Any]]:
     for gene, weight in zip(searched.genes.links, searched.weights):
         link = scenario.topology.links[gene[0]]
         if weight != link.weight:
-            changed.append({"src": names[link.src], "dst": names[link.dst], "both_directions": len(gene) > 1,
-                            "from": link.weight, "to": int(weight)})
+            changed.append(
+                {
+                    "src": names[link.src],
+                    "dst": names[link.dst],
+                    "both_directions": len(gene) > 1,
+                    "from": link.weight,
+                    "to": int(weight),
+                }
+            )
     return changed
 
 
@@ -174,26 +206,37 @@ def capacity_command(
         scenario = load_scenario(source, sample=sample, load=load, capacity_bps=capacity_bps)
         sla = _sla(budget_ms, max_loss)
         twin = load_twin(model)
-        plan = plan_capacity(scenario, twin.predict, sla, growth=growth, max_steps=max_steps,
-                             upgrade_factor=upgrade_factor)
+        plan = plan_capacity(
+            scenario, twin.predict, sla, growth=growth, max_steps=max_steps, upgrade_factor=upgrade_factor
+        )
         confirmed = confirm_plan(scenario, plan, simulation_oracle(packets_per_flow), sla) if simulate else None
     except (DatasetError, ScenarioError) as error:
         fail(error)
     names = scenario.topology.node_names
 
     def entry(link: tuple[int, int] | None, breaks: Any) -> dict[str, Any]:
-        return {"link": None if link is None else f"{names[link[0]]}–{names[link[1]]}", "break_step": breaks.step,
-                "load_factor": None if breaks.step is None else round(plan.load_factor(breaks.step), 4),
-                "violations": breaks.violations}
+        return {
+            "link": None if link is None else f"{names[link[0]]}–{names[link[1]]}",
+            "break_step": breaks.step,
+            "load_factor": None if breaks.step is None else round(plan.load_factor(breaks.step), 4),
+            "violations": breaks.violations,
+        }
 
-    result = {"model": twin.name, "growth": growth, "upgrade_factor": upgrade_factor,
-              "baseline": entry(None, plan.baseline),
-              "upgrades": [entry(u.link, u.breaks) for u in plan.upgrades], "simulated": confirmed}
+    result = {
+        "model": twin.name,
+        "growth": growth,
+        "upgrade_factor": upgrade_factor,
+        "baseline": entry(None, plan.baseline),
+        "upgrades": [entry(u.link, u.breaks) for u in plan.upgrades],
+        "simulated": confirmed,
+    }
     rows = {"as is": result["baseline"]} | {f"×{upgrade_factor:g} {u['link']}": u for u in result["upgrades"][:top]}
     title = f"{twin.name}: SLA {budget_ms:g} ms / {max_loss:g} loss, traffic ×{growth:g} per step"
     if confirmed:
-        title += (f"; simulated at step {confirmed['step']}: {confirmed['violations_as_is']} violations as is, "
-                  f"{confirmed['violations_upgraded']} with the best upgrade")
+        title += (
+            f"; simulated at step {confirmed['step']}: {confirmed['violations_as_is']} violations as is, "
+            f"{confirmed['violations_upgraded']} with the best upgrade"
+        )
     _print(as_json, result, _figures_table(title, rows))
 
 
@@ -201,7 +244,7 @@ def capacity_command(
 def failures_command(
     source: Path = typer.Argument(..., help=SOURCE_HELP),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
+    budget_ms: float | None = typer.Option(None, "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
     max_loss: float = typer.Option(0.01, "--max-loss", help="Per-flow loss budget of the SLA."),
     sample: int = typer.Option(0, "--sample", help="Which sample of a dataset."),
     load: float = typer.Option(0.5, "--load", help="Busiest link's utilisation for a topology file's traffic."),
@@ -220,11 +263,18 @@ def failures_command(
     names = scenario.topology.node_names
 
     def entry(f: Any) -> dict[str, Any]:
-        return {"disconnected_pairs": f.disconnected_pairs, "dropped_flows": f.dropped_flows,
-                "mean_delay_ms": f.mean_delay_s * 1e3, "mean_effective_delay_ms": f.mean_effective_delay_s * 1e3,
-                "violations": f.violations}
+        return {
+            "disconnected_pairs": f.disconnected_pairs,
+            "dropped_flows": f.dropped_flows,
+            "mean_delay_ms": f.mean_delay_s * 1e3,
+            "mean_effective_delay_ms": f.mean_effective_delay_s * 1e3,
+            "violations": f.violations,
+        }
 
-    result = {"model": twin.name, "intact": entry(intact),
-              "failures": [{"link": f"{names[f.link[0]]}–{names[f.link[1]]}"} | entry(f) for f in failures]}
+    result = {
+        "model": twin.name,
+        "intact": entry(intact),
+        "failures": [{"link": f"{names[f.link[0]]}–{names[f.link[1]]}"} | entry(f) for f in failures],
+    }
     rows = {"intact": result["intact"]} | {f"fail {f['link']}": f for f in result["failures"][:top]}
     _print(as_json, result, _figures_table(f"{twin.name}: single link failures, worst first", rows))

@@ -28,14 +28,16 @@ def flow_frame(sample_id: str, scenario: Scenario, prediction: pd.DataFrame) -> 
     """The prediction with the identity of every flow in front."""
     traffic = scenario.traffic
     names = scenario.topology.node_names
-    identity = pd.DataFrame({
-        "sample_id": sample_id,
-        "flow": range(scenario.n_flows),
-        "src": [names[f.src] for f in traffic.flows],
-        "dst": [names[f.dst] for f in traffic.flows],
-        "tos": traffic.tos,
-        "rate_bps": traffic.rate_bps,
-    })
+    identity = pd.DataFrame(
+        {
+            "sample_id": sample_id,
+            "flow": range(scenario.n_flows),
+            "src": [names[f.src] for f in traffic.flows],
+            "dst": [names[f.dst] for f in traffic.flows],
+            "tos": traffic.tos,
+            "rate_bps": traffic.rate_bps,
+        }
+    )
     return pd.concat([identity, prediction[list(PREDICTED_COLUMNS)].reset_index(drop=True)], axis=1)
 
 
@@ -53,7 +55,9 @@ def _table(frame: pd.DataFrame, model: str) -> Table:
 
 def predict_command(
     data: Path = typer.Argument(..., help="Scenarios: a native dataset or a datanetAPI tree (labels are ignored)."),
-    model: str = typer.Option(..., "--model", "-m", help="'qt', 'default', 'attention', 'testbed' or a model directory."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="'qt', 'default', 'attention', 'testbed' or a model directory."
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, csv or json."),
 ) -> None:
     """Per-flow delay (s), jitter (delay variance, s²) and loss predicted for every sample."""
@@ -74,8 +78,11 @@ def predict_command(
         for i, frame in enumerate(frames):
             frame.to_csv(sys.stdout, index=False, header=i == 0)
     elif fmt == "json":
-        samples = [{"sample_id": f["sample_id"].iloc[0], "flows": f.drop(columns="sample_id").to_dict("records")}
-                   for f in frames if len(f)]
+        samples = [
+            {"sample_id": f["sample_id"].iloc[0], "flows": f.drop(columns="sample_id").to_dict("records")}
+            for f in frames
+            if len(f)
+        ]
         print(json.dumps({"model": twin.name, "samples": samples}))
     else:
         for frame in frames:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -15,8 +15,14 @@ console = Console(stderr=True)
 @contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[str], None]]:
     """Yield ``advance(text="")``, a callback that moves the bar one step and shows ``text``."""
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("{task.fields[item]}", style="dim")]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[item]}", style="dim"),
+    ]
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(description, total=total, item="")
 

@@ -17,7 +17,9 @@ registry_app = typer.Typer(no_args_is_help=True, help="Model registry: list, pro
 SHOWN_METRICS = 3  # metrics per version in the table; --json has them all
 
 ROOT_OPTION = typer.Option(
-    Path("ndtwin-registry"), "--root", envvar="NDTWIN_REGISTRY",
+    Path("ndtwin-registry"),
+    "--root",
+    envvar="NDTWIN_REGISTRY",
     help="Registry directory (default: $NDTWIN_REGISTRY, else ./ndtwin-registry).",
 )
 
@@ -31,8 +33,9 @@ def _open(root: Path) -> ModelRegistry:
 
 def _metrics_text(info: VersionInfo) -> str:
     items = list(info.metrics.items())[:SHOWN_METRICS]
-    return "  ".join(f"{name} {value:.4g}" if isinstance(value, (int, float)) else f"{name} {value}"
-                     for name, value in items)
+    return "  ".join(
+        f"{name} {value:.4g}" if isinstance(value, (int, float)) else f"{name} {value}" for name, value in items
+    )
 
 
 @registry_app.command("list")
@@ -48,7 +51,12 @@ def list_command(
         fail(error)
     serving = history[-1] if history else None
     if as_json:
-        payload = {"root": str(root), "serving": serving, "history": history, "versions": [v.to_dict() for v in versions]}
+        payload = {
+            "root": str(root),
+            "serving": serving,
+            "history": history,
+            "versions": [v.to_dict() for v in versions],
+        }
         print(json.dumps(payload))
         return
     table = Table(title=f"registry {root}: {len(versions)} version(s), serving {serving or 'none'}")

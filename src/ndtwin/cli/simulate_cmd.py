@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Iterator, Optional
 
 import typer
 
@@ -24,13 +24,15 @@ from ndtwin.twin.evaluate import evaluate_predictions
 
 
 def simulate_command(
-    data: Path = typer.Argument(..., help="Samples whose scenarios to simulate: a native dataset or a datanetAPI tree."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the simulated samples to this native dataset."),
+    data: Path = typer.Argument(
+        ..., help="Samples whose scenarios to simulate: a native dataset or a datanetAPI tree."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the simulated samples to this native dataset."),
     compare: bool = typer.Option(False, "--compare", help="Report the simulator's errors against the samples' labels."),
     as_json: bool = typer.Option(False, "--json", help="With --compare: print one JSON object instead of a table."),
     backend: str = typer.Option("ndtwin", help=f"Simulator: {' or '.join(BACKENDS)}."),
-    packets_per_flow: Optional[int] = typer.Option(None, help="Measured packets of the slowest flow (default 1000)."),
-    duration: Optional[float] = typer.Option(None, help="Generation time in seconds, instead of --packets-per-flow."),
+    packets_per_flow: int | None = typer.Option(None, help="Measured packets of the slowest flow (default 1000)."),
+    duration: float | None = typer.Option(None, help="Generation time in seconds, instead of --packets-per-flow."),
     warmup_fraction: float = typer.Option(0.1, help="Share of the generation time discarded as warm-up."),
     seed: int = typer.Option(0, help="Random seed of every simulation."),
     workers: int = typer.Option(default_workers(), help="Parallel simulator processes."),
@@ -42,7 +44,11 @@ def simulate_command(
     start = time.perf_counter()
     try:
         settings = SimSettings(backend, packets_per_flow, duration, warmup_fraction, seed)
-        writer = DatasetWriter(out, provenance={"simulated_from": str(data), "settings": vars(settings)}) if out else nullcontext()
+        writer = (
+            DatasetWriter(out, provenance={"simulated_from": str(data), "settings": vars(settings)})
+            if out
+            else nullcontext()
+        )
         with warnings.catch_warnings(), progress_bar(f"simulating {data} ({backend})") as advance, writer:
             warnings.simplefilter("ignore")
             pairs = resimulate(open_samples(data, report), settings, workers=workers)

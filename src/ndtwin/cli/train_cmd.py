@@ -20,8 +20,10 @@ def _epoch_text(log) -> str:
 
 def _result_text(result) -> str:
     scores = ", ".join(f"{m} {v:.2f} %" for m, v in result.best_val_mape.items())
-    return (f"best epoch {result.best_epoch} of {len(result.history)} ({result.stopped}, {result.seconds} s); "
-            f"validation-split MAPE: {scores}")
+    return (
+        f"best epoch {result.best_epoch} of {len(result.history)} ({result.stopped}, {result.seconds} s); "
+        f"validation-split MAPE: {scores}"
+    )
 
 
 def train_command(
@@ -31,7 +33,9 @@ def train_command(
     loss: str = typer.Option("mape", help="Training objective per metric: 'mape' or 'logmse' (log-MSE)."),
     metrics: str = typer.Option("delay,jitter,loss", help="Comma-separated metrics whose errors are summed."),
     moe: bool | None = typer.Option(None, "--moe/--no-moe", help="Mixture-of-experts readout (default: off)."),
-    attention: bool | None = typer.Option(None, "--attention/--no-attention", help="Attention at queues (default: off)."),
+    attention: bool | None = typer.Option(
+        None, "--attention/--no-attention", help="Attention at queues (default: off)."
+    ),
     iterations: int | None = typer.Option(None, help="Message-passing iterations (default 8)."),
     hidden: int | None = typer.Option(None, help="Hidden state size (default 32)."),
     batch_size: int = typer.Option(4, help="Samples per batch (disjoint union)."),
@@ -54,8 +58,15 @@ def train_command(
     architecture = {name: value for name, value in given.items() if value is not None}
     try:
         config = TrainConfig(
-            epochs=epochs, loss=loss, metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), lr=lr,
-            batch_size=batch_size, patience=patience, val_fraction=val_fraction, seed=seed, max_minutes=max_minutes,
+            epochs=epochs,
+            loss=loss,
+            metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+            lr=lr,
+            batch_size=batch_size,
+            patience=patience,
+            val_fraction=val_fraction,
+            seed=seed,
+            max_minutes=max_minutes,
         )
         if members != 1:
             _train_ensemble(data, out, config, members, architecture, warm_start, threads)
@@ -72,8 +83,16 @@ def train_command(
                 console.print(f"epoch {log.epoch:>4}  {_epoch_text(log)}", highlight=False)
 
             result = train_to_directory(
-                examples, out, config, data=data, report=report, architecture=architecture, warm_start=warm_start,
-                command=" ".join(["ndtwin", *sys.argv[1:]]), threads=threads, on_epoch=on_epoch,
+                examples,
+                out,
+                config,
+                data=data,
+                report=report,
+                architecture=architecture,
+                warm_start=warm_start,
+                command=" ".join(["ndtwin", *sys.argv[1:]]),
+                threads=threads,
+                on_epoch=on_epoch,
             )
     except (DatasetError, ScenarioError) as error:
         fail(error)
@@ -89,8 +108,15 @@ def _train_ensemble(data, out, config, members, architecture, warm_start, thread
 
     with console.status(f"training {members} members side by side"):
         results, report = train_ensemble_to_directory(
-            data, out, config, members, architecture=architecture, warm_start=warm_start,
-            command=" ".join(["ndtwin", *sys.argv[1:]]), threads=threads, on_epoch=on_epoch,
+            data,
+            out,
+            config,
+            members,
+            architecture=architecture,
+            warm_start=warm_start,
+            command=" ".join(["ndtwin", *sys.argv[1:]]),
+            threads=threads,
+            on_epoch=on_epoch,
         )
     for member, result in enumerate(results):
         console.print(f"member {member}: {_result_text(result)}")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import tarfile
 import warnings
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ndtwin.data.datanet_graph import PortNumbers, read_datanet_graph, with_link_bandwidths
 from ndtwin.data.datanet_records import (

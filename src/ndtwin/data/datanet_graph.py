@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ndtwin.data.topology_io import parse_gml_pairs
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.scenario import Link, PortConfig, Scheduling, Topology
 
 PortNumbers = dict[tuple[int, int], int]
+
 
 def read_datanet_graph(path: Path) -> tuple[Topology, PortNumbers]:
     """Read a GML topology: one Link per directed edge (file order), with the port configuration of its source node.

@@ -6,10 +6,10 @@ Parsers raise ValueError naming the cell (``cell k (pair s→d)``); the caller a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -201,7 +201,9 @@ def _shared_laws(time_code: int, tail: str) -> tuple[TimeDistribution, PacketSiz
         raise ValueError(f"{got} fields, expected {expected} (the ToS right after the size parameters)")
     params = {name: float(value) for name, value in zip(names, fields)}
     if BNN_TIME_CODES[time_code] is TimeKind.ONOFF:
-        params["periodic_on"] = 1.0  # how that simulator's ON-OFF sources send (SIM_SEMANTICS §3.2, docs/SIM_FIDELITY.md)
+        params["periodic_on"] = (
+            1.0  # how that simulator's ON-OFF sources send (SIM_SEMANTICS §3.2, docs/SIM_FIDELITY.md)
+        )
     time = TimeDistribution(BNN_TIME_CODES[time_code], params)
     return time, _size_law(size_code, fields[size_at + 1 : tos_at]), _int("ToS", fields[tos_at])
 

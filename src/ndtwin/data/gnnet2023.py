@@ -32,10 +32,10 @@ becomes a :class:`Sample` as follows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -143,7 +143,7 @@ class _Fold:
     capacity_bps: np.ndarray
 
     @classmethod
-    def read(cls, root: Path) -> "_Fold":
+    def read(cls, root: Path) -> _Fold:
         flows_file, links_file = root / FLOWS, root / LINKS
         flows = _table(flows_file, FLOW_COLUMNS, ("sample_id", "flow_id"))
         links = _table(links_file, LINK_COLUMNS, ("sample_id", "link_id"))

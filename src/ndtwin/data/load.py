@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ndtwin.data.datanet import ReadReport, is_datanet_tree, read_datanet
 from ndtwin.data.gnnet2023 import is_gnnet2023_fold, read_gnnet2023

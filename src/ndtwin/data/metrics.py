@@ -6,7 +6,7 @@ finite, and returns NaN when nothing is left to compare.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike

@@ -7,9 +7,10 @@ becomes one new part file per table, the ``samples`` part last, each renamed int
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -88,7 +89,7 @@ class DatasetWriter:
             self._flush()
             self._closed = True
 
-    def __enter__(self) -> "DatasetWriter":
+    def __enter__(self) -> DatasetWriter:
         return self
 
     def __exit__(

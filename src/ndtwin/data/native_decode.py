@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -152,9 +153,7 @@ def _valued_label_columns(part: _GroupedPart, sample_id: str, label: LabelTable)
     """
     rows = part.rows(sample_id)
     fixed = SCHEMAS[label.table].names
-    columns = [
-        name for name in rows.column_names if name not in fixed and rows.column(name).null_count < rows.num_rows
-    ]
+    columns = [name for name in rows.column_names if name not in fixed and rows.column(name).null_count < rows.num_rows]
     return columns if columns or label.table == "flows" else None
 
 

@@ -65,7 +65,7 @@ class ReplayStream:
         """Index of the concept each step belongs to."""
         return np.searchsorted(np.asarray(self.concept_starts[1:]), step, side="right")
 
-    def truncated(self, steps_per_concept: int) -> "ReplayStream":
+    def truncated(self, steps_per_concept: int) -> ReplayStream:
         """The same experiment keeping only the first ``steps_per_concept`` elements of each concept."""
         keep = np.zeros(self.n_steps, dtype=bool)
         for start, end in zip(self.concept_starts[:-1], self.concept_starts[1:]):
@@ -73,7 +73,9 @@ class ReplayStream:
         windows = self.windows[keep[self.windows["step"].to_numpy()]].copy()
         renumber = np.cumsum(keep) - 1
         windows["step"] = renumber[windows["step"].to_numpy()]
-        sizes = [min(end - start, steps_per_concept) for start, end in zip(self.concept_starts[:-1], self.concept_starts[1:])]
+        sizes = [
+            min(end - start, steps_per_concept) for start, end in zip(self.concept_starts[:-1], self.concept_starts[1:])
+        ]
         starts = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)]))
         return ReplayStream(self.topology, windows.reset_index(drop=True), starts, self.patterns, self.initial_training)
 

@@ -20,9 +20,10 @@ import math
 import re
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 from xml.etree import ElementTree
 
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
@@ -202,7 +203,7 @@ class _GmlParser:
         while position < len(self.text):
             match = _GML_TOKEN.match(self.text, position)
             if match is None:
-                raise ValueError(f"line {self._line(position)}: unexpected {self.text[position:position + 12]!r}")
+                raise ValueError(f"line {self._line(position)}: unexpected {self.text[position : position + 12]!r}")
             if match.lastgroup != "space":
                 yield match.lastgroup or "", match.group(), position
             position = match.end()
@@ -466,11 +467,15 @@ def _merge_parallel(edges: Sequence[_Edge], directed: bool) -> list[_Edge]:
     for edge in edges:
         key = (edge.src, edge.dst) if directed else (min(edge.src, edge.dst), max(edge.src, edge.dst))
         first = groups.get(key)
-        groups[key] = edge if first is None else replace(
-            first,
-            capacity_bps=first.capacity_bps + edge.capacity_bps,
-            prop_delay_s=min(first.prop_delay_s, edge.prop_delay_s),
-            weight=min(first.weight, edge.weight),
+        groups[key] = (
+            edge
+            if first is None
+            else replace(
+                first,
+                capacity_bps=first.capacity_bps + edge.capacity_bps,
+                prop_delay_s=min(first.prop_delay_s, edge.prop_delay_s),
+                weight=min(first.weight, edge.weight),
+            )
         )
     return list(groups.values())
 

@@ -11,12 +11,13 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -101,8 +102,11 @@ def pending_indices(out: str | Path, spec: GenerationSpec, seed: int, samples: i
     wanted = provenance(spec, seed, "")
     for key in ("generator", "seed", "spec"):
         if stored.get(key) != wanted[key]:
-            raise DatasetError(out, f"holds a run with a different {key} ({stored.get(key)!r}); use a new folder "
-                                    "or the same spec and seed to resume it")
+            raise DatasetError(
+                out,
+                f"holds a run with a different {key} ({stored.get(key)!r}); use a new folder "
+                "or the same spec and seed to resume it",
+            )
     present = sample_ids(out)
     return [i for i in range(samples) if sample_id(seed, i) not in present]
 

@@ -75,10 +75,12 @@ def _draw_traffic(pairs: list[tuple[int, int]], spec: GenerationSpec, rng: np.ra
     }
     names, probs = zip(*spec.time_probs)
     time_of = rng.choice(len(names), size=n, p=probs)
-    return Traffic(tuple(
-        Flow(s, d, float(rate), int(t), laws[names[law]], sizes[size])
-        for (s, d), rate, t, size, law in zip(pairs, rates, tos, size_of, time_of)
-    ))
+    return Traffic(
+        tuple(
+            Flow(s, d, float(rate), int(t), laws[names[law]], sizes[size])
+            for (s, d), rate, t, size, law in zip(pairs, rates, tos, size_of, time_of)
+        )
+    )
 
 
 def _capacities(topology: Topology, loads: np.ndarray, choices: tuple[float, ...]) -> np.ndarray:
@@ -90,9 +92,11 @@ def _capacities(topology: Topology, loads: np.ndarray, choices: tuple[float, ...
         edge_load[key] = max(edge_load.get(key, 0.0), float(load))
     scale = choices[-1] / max(max(edge_load.values()), 1e-300)
     table = np.asarray(choices)
-    pick = {key: table[min(np.searchsorted(table, load * scale * (1 - 1e-12)), len(table) - 1)]
-            for key, load in edge_load.items()}
-    return np.array([pick[(min(l.src, l.dst), max(l.src, l.dst))] for l in topology.links], dtype=float)
+    pick = {
+        key: table[min(np.searchsorted(table, load * scale * (1 - 1e-12)), len(table) - 1)]
+        for key, load in edge_load.items()
+    }
+    return np.array([pick[(min(lk.src, lk.dst), max(lk.src, lk.dst))] for lk in topology.links], dtype=float)
 
 
 def _draw_ports(n_nodes: int, spec: GenerationSpec, rng: np.random.Generator) -> list[PortConfig]:

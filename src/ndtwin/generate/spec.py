@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.scenario import Scheduling, TimeKind
@@ -109,7 +110,7 @@ class GenerationSpec:
             raise ScenarioError("spec.pair_share", "shares in (0, 1]", list(self.pair_share))
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "GenerationSpec":
+    def from_dict(cls, values: Mapping[str, Any]) -> GenerationSpec:
         """A spec from a mapping of field names (e.g. a parsed JSON/TOML file); unknown names are refused."""
         known = {f.name for f in fields(cls)}
         for name in values:
@@ -118,7 +119,7 @@ class GenerationSpec:
         return cls(**dict(values))
 
     @classmethod
-    def load(cls, path: str | Path) -> "GenerationSpec":
+    def load(cls, path: str | Path) -> GenerationSpec:
         """Read a spec from a ``.json`` or ``.toml`` file; errors name the file."""
         path = Path(path)
         try:
@@ -133,14 +134,17 @@ class GenerationSpec:
         except ScenarioError as err:
             raise DatasetError(path, str(err)) from None
 
-    def with_overrides(self, **changes: Any) -> "GenerationSpec":
+    def with_overrides(self, **changes: Any) -> GenerationSpec:
         """A validated copy with the given fields replaced; ``None`` values leave a field unchanged."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (as stored in a dataset's provenance)."""
-        return json.loads(json.dumps(asdict(self) | {
-            "scheduling_probs": dict(self.scheduling_probs), "time_probs": dict(self.time_probs)}))
+        return json.loads(
+            json.dumps(
+                asdict(self) | {"scheduling_probs": dict(self.scheduling_probs), "time_probs": dict(self.time_probs)}
+            )
+        )
 
 
 def _sequence(field: str, values: Any) -> tuple:

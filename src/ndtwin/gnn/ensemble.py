@@ -8,9 +8,10 @@ trained side by side, one per core (``ndtwin train --members N``), and predict s
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import torch

@@ -50,8 +50,18 @@ def train_ensemble_to_directory(
     with context.Manager() as manager, ProcessPoolExecutor(n_members, mp_context=context) as pool:
         logs = manager.Queue()
         futures = [
-            pool.submit(_train_member, i, list(data), out / member_name(i), replace(config, seed=config.seed + i),
-                        architecture or {}, starts[i], command, threads, logs)  # fmt: skip
+            pool.submit(
+                _train_member,
+                i,
+                list(data),
+                out / member_name(i),
+                replace(config, seed=config.seed + i),
+                architecture or {},
+                starts[i],
+                command,
+                threads,
+                logs,
+            )  # fmt: skip
             for i in range(n_members)
         ]
         while True:
@@ -88,7 +98,15 @@ def _train_member(
     report = ReadReport()
     examples = read_examples(data, report)
     result = train_to_directory(
-        examples, out, config, data=data, report=report, architecture=architecture, warm_start=warm_start,
-        command=command, threads=threads, on_epoch=lambda log: logs.put((index, log)),
+        examples,
+        out,
+        config,
+        data=data,
+        report=report,
+        architecture=architecture,
+        warm_start=warm_start,
+        command=command,
+        threads=threads,
+        on_epoch=lambda log: logs.put((index, log)),
     )
     return result, report

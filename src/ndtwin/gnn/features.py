@@ -24,20 +24,34 @@ TIME_KINDS = (TimeKind.POISSON, TimeKind.CBR, TimeKind.ONOFF)  # any other law s
 SCHEDULINGS = tuple(Scheduling)
 
 FLOW_FEATURES: tuple[str, ...] = (
-    "log_rate_bps", "log_pkts_per_s", "log_mean_size_bits", "size_cv2",
+    "log_rate_bps",
+    "log_pkts_per_s",
+    "log_mean_size_bits",
+    "size_cv2",
     *(f"tos_{t}" for t in range(N_TOS)),
-    *(f"time_{k.value}" for k in TIME_KINDS), "time_other",
-    "log1p_on_s", "log1p_off_s", "on_fraction",
+    *(f"time_{k.value}" for k in TIME_KINDS),
+    "time_other",
+    "log1p_on_s",
+    "log1p_off_s",
+    "on_fraction",
 )
 QUEUE_FEATURES: tuple[str, ...] = (
-    "log_buffer_bits", "log1p_buffer_pkts",
+    "log_buffer_bits",
+    "log1p_buffer_pkts",
     *(f"priority_{q}" for q in range(MAX_QUEUES)),
     "weight_share",
     *(f"sched_{s.value}" for s in SCHEDULINGS),
-    "offered_load", "qt_load", "log_qt_blocking", "log1p_qt_wait_pkts", "idle",
+    "offered_load",
+    "qt_load",
+    "log_qt_blocking",
+    "log1p_qt_wait_pkts",
+    "idle",
 )
 LINK_FEATURES: tuple[str, ...] = (
-    "log_capacity_bps", "log1p_prop_delay_ms", "offered_load", "n_queues",
+    "log_capacity_bps",
+    "log1p_prop_delay_ms",
+    "offered_load",
+    "n_queues",
     *(f"sched_{s.value}" for s in SCHEDULINGS),
 )
 
@@ -95,12 +109,19 @@ def flow_features(scenario: Scenario) -> np.ndarray:
     on = np.array([f.time.params.get("on_s", 0.0) for f in flows])
     off = np.array([f.time.params.get("off_s", 0.0) for f in flows])
     on_fraction = np.where(kinds == TIME_KINDS.index(TimeKind.ONOFF), on / np.maximum(on + off, _TINY), 1.0)
-    return np.column_stack([
-        np.log(traffic.rate_bps), np.log(traffic.rate_bps / mean), np.log(mean),
-        np.maximum(second / mean**2 - 1.0, 0.0),
-        _one_hot(traffic.tos, N_TOS), _one_hot(kinds, len(TIME_KINDS) + 1),
-        np.log1p(on), np.log1p(off), on_fraction,
-    ])
+    return np.column_stack(
+        [
+            np.log(traffic.rate_bps),
+            np.log(traffic.rate_bps / mean),
+            np.log(mean),
+            np.maximum(second / mean**2 - 1.0, 0.0),
+            _one_hot(traffic.tos, N_TOS),
+            _one_hot(kinds, len(TIME_KINDS) + 1),
+            np.log1p(on),
+            np.log1p(off),
+            on_fraction,
+        ]
+    )
 
 
 def _scheduling_one_hot(scenario: Scenario, links: np.ndarray) -> np.ndarray:
@@ -123,18 +144,31 @@ def queue_and_link_features(scenario: Scenario) -> tuple[np.ndarray, np.ndarray,
     buffer_bits = np.where(setup.buffer_in_bits, setup.buffer, setup.buffer * pkt_bits)
     offered = state.arrivals.bps / capacity
     wait_pkts = state.waiting_s * capacity / pkt_bits
-    queue_x = np.column_stack([
-        np.log(np.maximum(buffer_bits, 1.0)), np.log1p(buffer_bits / pkt_bits),
-        _one_hot(setup.index, MAX_QUEUES), setup.weight_share, _scheduling_one_hot(scenario, setup.link),
-        offered, np.minimum(state.load, 10.0), np.log(np.maximum(state.blocking, 1e-9)), np.log1p(wait_pkts),
-        (state.arrivals.pkts_per_s <= 0).astype(float),
-    ])
+    queue_x = np.column_stack(
+        [
+            np.log(np.maximum(buffer_bits, 1.0)),
+            np.log1p(buffer_bits / pkt_bits),
+            _one_hot(setup.index, MAX_QUEUES),
+            setup.weight_share,
+            _scheduling_one_hot(scenario, setup.link),
+            offered,
+            np.minimum(state.load, 10.0),
+            np.log(np.maximum(state.blocking, 1e-9)),
+            np.log1p(wait_pkts),
+            (state.arrivals.pkts_per_s <= 0).astype(float),
+        ]
+    )
     link_load = np.bincount(setup.link, weights=offered, minlength=topo.n_links)
     n_queues = np.bincount(setup.link, minlength=topo.n_links)
-    link_x = np.column_stack([
-        np.log(topo.capacity_bps), np.log1p(topo.prop_delay_s * 1e3), link_load, n_queues,
-        _scheduling_one_hot(scenario, np.arange(topo.n_links)),
-    ])
+    link_x = np.column_stack(
+        [
+            np.log(topo.capacity_bps),
+            np.log1p(topo.prop_delay_s * 1e3),
+            link_load,
+            n_queues,
+            _scheduling_one_hot(scenario, np.arange(topo.n_links)),
+        ]
+    )
     return queue_x, link_x, pkt_bits
 
 
@@ -144,8 +178,13 @@ def featurize(scenario: Scenario) -> GraphTensors:
     queue_x, link_x, queue_pkt_bits = queue_and_link_features(scenario)
     flow, queue, link = hops.flow, hops.queue, hops.link
     capacity = topo.capacity_bps[link]
-    as_float = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))
-    as_long = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64))
+
+    def as_float(a):
+        return torch.as_tensor(np.asarray(a, dtype=np.float32))
+
+    def as_long(a):
+        return torch.as_tensor(np.asarray(a, dtype=np.int64))
+
     return _with_path_order(
         flow_x=as_float(flow_features(scenario)),
         queue_x=as_float(queue_x),

@@ -104,8 +104,11 @@ class SparseMoE(nn.Module):
         side by side, then their second layers already projected onto the metric heads (block-diagonal)."""
         first = [expert[0] for expert in self.experts]
         second = [expert[2] for expert in self.experts]
-        hidden = torch.relu(nn.functional.linear(
-            x, torch.cat([layer.weight for layer in first]), torch.cat([layer.bias for layer in first])))
+        hidden = torch.relu(
+            nn.functional.linear(
+                x, torch.cat([layer.weight for layer in first]), torch.cat([layer.bias for layer in first])
+            )
+        )
         projected = torch.block_diag(*(layer.weight.T @ self.heads.T for layer in second))  # (E·hidden, E·metrics)
         bias = torch.cat([layer.bias @ self.heads.T for layer in second])  # (E·metrics,)
         per_expert = torch.addmm(bias, hidden, projected).view(-1, self.n_experts, self.n_metrics)
@@ -185,7 +188,7 @@ class RouteNetLike(nn.Module):
             state = self.path_gru(per_queue.index_select(0, hop_queue[hops]), state[: hops.stop - hops.start])
             outputs.append(state)
         # Paths ending at position k are the ranks between the active counts of positions k+1 and k.
-        ends = [out[len(after):] for out, after in zip(outputs, outputs[1:] + [path[:0]])]
+        ends = [out[len(after) :] for out, after in zip(outputs, outputs[1:] + [path[:0]])]
         return torch.cat(ends[::-1]), torch.cat(outputs)
 
     def _aggregate(self, hop_states: torch.Tensor, queue: torch.Tensor, hop_queue: torch.Tensor) -> torch.Tensor:
@@ -203,7 +206,12 @@ class RouteNetLike(nn.Module):
         return queue.new_zeros(queue.shape).index_add(0, hop_queue, messages)
 
     def _run_links(
-        self, link: torch.Tensor, queue: torch.Tensor, queue_link: torch.Tensor, order: torch.Tensor, groups: list[slice]
+        self,
+        link: torch.Tensor,
+        queue: torch.Tensor,
+        queue_link: torch.Tensor,
+        order: torch.Tensor,
+        groups: list[slice],
     ) -> torch.Tensor:
         projected = self.link_input(queue)
         for group in groups:
@@ -218,7 +226,10 @@ class RouteNetLike(nn.Module):
         hop_delay = torch.exp(r_delay.clamp(*LOG_CLAMP)) * g.hop_pkt_s + g.hop_tx_s + g.hop_prop_s
         hop_jitter = torch.exp(r_jitter.clamp(*LOG_CLAMP)) * g.hop_pkt_s**2
         hop_log_keep = nn.functional.logsigmoid(-r_loss)
-        per_flow = lambda values: values.new_zeros(g.n_flows).index_add(0, g.hop_flow, values)
+
+        def per_flow(values):
+            return values.new_zeros(g.n_flows).index_add(0, g.hop_flow, values)
+
         return {
             "delay": per_flow(hop_delay),
             "jitter": per_flow(hop_jitter),

@@ -15,7 +15,11 @@ from ndtwin.gnn.normalize import Normalizer
 
 FORMAT = "ndtwin-gnn"
 WEIGHTS, CONFIG, NORMALIZATION, METRICS_FILE, PROVENANCE = (
-    "weights.safetensors", "config.json", "normalization.json", "metrics.json", "provenance.json",
+    "weights.safetensors",
+    "config.json",
+    "normalization.json",
+    "metrics.json",
+    "provenance.json",
 )
 FILES = (WEIGHTS, CONFIG, NORMALIZATION, METRICS_FILE, PROVENANCE)
 

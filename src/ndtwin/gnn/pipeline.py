@@ -18,7 +18,6 @@ from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.gnn.model import ModelConfig, RouteNetLike
 from ndtwin.gnn.modeldir import SavedModel, is_model_dir, load_model, save_model
 from ndtwin.gnn.normalize import Normalizer
-from ndtwin.gnn.twin import RESCALE_BEYOND_STD, needs_rescaling
 from ndtwin.gnn.train import (
     EpochLog,
     Example,
@@ -28,9 +27,12 @@ from ndtwin.gnn.train import (
     fit,
     split,
 )
+from ndtwin.gnn.twin import RESCALE_BEYOND_STD, needs_rescaling
 
 
-def read_examples(paths: Sequence[Path], report: ReadReport, on_sample: Callable[[str], None] | None = None) -> list[Example]:
+def read_examples(
+    paths: Sequence[Path], report: ReadReport, on_sample: Callable[[str], None] | None = None
+) -> list[Example]:
     """Featurised labelled samples of every dataset in ``paths``."""
     examples = []
     with warnings.catch_warnings():
@@ -43,13 +45,17 @@ def read_examples(paths: Sequence[Path], report: ReadReport, on_sample: Callable
     return examples
 
 
-def check_output_dir(out: Path, accepts: Callable[[Path], bool] = is_model_dir, kind: str = "a model directory") -> None:
+def check_output_dir(
+    out: Path, accepts: Callable[[Path], bool] = is_model_dir, kind: str = "a model directory"
+) -> None:
     """``out`` must be new, empty, or an existing directory of ``kind`` (``accepts(out)``; its files are replaced)."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not accepts(out))):
         raise DatasetError(out, f"exists and is not an empty folder or {kind}; choose another --out")
 
 
-def start_model(architecture: dict[str, Any], warm_start: Path | None, seed: int) -> tuple[RouteNetLike, Normalizer | None]:
+def start_model(
+    architecture: dict[str, Any], warm_start: Path | None, seed: int
+) -> tuple[RouteNetLike, Normalizer | None]:
     """A fresh model from ``architecture`` (overrides of ModelConfig), or the warm-start directory's model and
     normalisation; in that case every given architecture option must match the saved one."""
     if warm_start is None:
@@ -69,9 +75,13 @@ def check_warm_start_scale(normalizer: Normalizer, train: Sequence[Example], war
     but predicted rescaled, so they are refused."""
     off = sum(needs_rescaling(normalizer, e.graph) for e in train)
     if off:
-        raise ScenarioError("--warm-start", "a model whose training data covers the packet sizes and capacities of "
-                            f"the new data ({off} of {len(train)} training samples lie more than {RESCALE_BEYOND_STD:g} "
-                            "standard deviations outside them; train from scratch instead)", str(warm_start))
+        raise ScenarioError(
+            "--warm-start",
+            "a model whose training data covers the packet sizes and capacities of "
+            f"the new data ({off} of {len(train)} training samples lie more than {RESCALE_BEYOND_STD:g} "
+            "standard deviations outside them; train from scratch instead)",
+            str(warm_start),
+        )
 
 
 def train_to_directory(
@@ -127,4 +137,3 @@ def train_to_directory(
     }
     save_model(out, SavedModel(model, normalizer, config.to_json(), metrics, provenance))
     return result
-

@@ -20,7 +20,9 @@ from ndtwin.gnn.model import METRICS, RouteNetLike
 from ndtwin.gnn.normalize import Normalizer
 
 LossKind = Literal["mape", "logmse"]
-LOSS_WEIGHT = 10.0  # weight of the loss-ratio cross-entropy against the relative delay and jitter errors (set, not tuned)
+LOSS_WEIGHT = (
+    10.0  # weight of the loss-ratio cross-entropy against the relative delay and jitter errors (set, not tuned)
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ def split(items: Sequence, val_fraction: float, seed: int) -> tuple[list, list]:
     return [items[i] for i in order[n_val:]], [items[i] for i in order[:n_val]]
 
 
-def objective(pred: dict[str, torch.Tensor], targets: torch.Tensor, kind: LossKind, metrics: Iterable[str]) -> torch.Tensor:
+def objective(
+    pred: dict[str, torch.Tensor], targets: torch.Tensor, kind: LossKind, metrics: Iterable[str]
+) -> torch.Tensor:
     """Sum over ``metrics`` of the mean per-flow error: relative error (``mape``) or squared log error (``logmse``)
     for delay and jitter, over flows with a finite positive label. The loss ratio, exactly 0 for most flows,
     where relative errors are undefined, is scored by binary cross-entropy against the measured ratio."""
@@ -157,7 +161,10 @@ def fit(
     """Train ``model`` in place and leave it with the weights of its best validation epoch."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    norm = lambda items: [Example(normalizer.apply(e.graph), e.targets) for e in items]
+
+    def norm(items):
+        return [Example(normalizer.apply(e.graph), e.targets) for e in items]
+
     train, val_batches = norm(train), batches(norm(val), config.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(2, config.patience // 4))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,9 @@ class GnnTwin:
             torch.set_num_threads(self.threads)
         factors = [self.scale_factors(scenario) for scenario in scenarios]
         graphs = [
-            featurize(scenario if (size, speed) == (1.0, 1.0) else rescaled(scenario, size_factor=size, speed_factor=speed))
+            featurize(
+                scenario if (size, speed) == (1.0, 1.0) else rescaled(scenario, size_factor=size, speed_factor=speed)
+            )
             for scenario, (size, speed) in zip(scenarios, factors)
         ]
         graph = self.normalizer.apply(collate(graphs))
@@ -80,19 +82,24 @@ class GnnTwin:
         pred = {metric: output[metric].double().numpy() for metric in ("delay", "jitter", "loss")}
         bounds = np.cumsum([0] + [scenario.n_flows for scenario in scenarios])
         return [
-            pd.DataFrame({
-                "delay_s": pred["delay"][start:stop] * speed,
-                "delay_var_s2": pred["jitter"][start:stop] * speed**2,
-                "loss": pred["loss"][start:stop],
-            })
+            pd.DataFrame(
+                {
+                    "delay_s": pred["delay"][start:stop] * speed,
+                    "delay_var_s2": pred["jitter"][start:stop] * speed**2,
+                    "loss": pred["loss"][start:stop],
+                }
+            )
             for start, stop, (_, speed) in zip(bounds[:-1], bounds[1:], factors)
         ]
 
     def scale_factors(self, scenario: Scenario) -> tuple[float, float]:
         """``(size_factor, speed_factor)`` that bring the scenario's mean log packet size and log capacity to the
         training data's, or (1, 1) when both are within RESCALE_BEYOND_STD training standard deviations."""
-        gaps = scale_gaps(self.normalizer, float(np.mean(np.log(scenario.traffic.mean_size_bits))),
-                          float(np.mean(np.log(scenario.topology.capacity_bps))))
+        gaps = scale_gaps(
+            self.normalizer,
+            float(np.mean(np.log(scenario.traffic.mean_size_bits))),
+            float(np.mean(np.log(scenario.topology.capacity_bps))),
+        )
         if gaps is None:
             return 1.0, 1.0
         size_gap, cap_gap = gaps
@@ -105,8 +112,10 @@ def scale_gaps(normalizer: Normalizer, mean_log_size: float, mean_log_capacity: 
     size_at, capacity_at = FLOW_FEATURES.index("log_mean_size_bits"), LINK_FEATURES.index("log_capacity_bps")
     size_gap = normalizer.mean["flow_x"][size_at] - mean_log_size
     cap_gap = normalizer.mean["link_x"][capacity_at] - mean_log_capacity
-    if (abs(size_gap) <= RESCALE_BEYOND_STD * normalizer.std["flow_x"][size_at]
-            and abs(cap_gap) <= RESCALE_BEYOND_STD * normalizer.std["link_x"][capacity_at]):
+    if (
+        abs(size_gap) <= RESCALE_BEYOND_STD * normalizer.std["flow_x"][size_at]
+        and abs(cap_gap) <= RESCALE_BEYOND_STD * normalizer.std["link_x"][capacity_at]
+    ):
         return None
     return size_gap, cap_gap
 
@@ -114,5 +123,11 @@ def scale_gaps(normalizer: Normalizer, mean_log_size: float, mean_log_capacity: 
 def needs_rescaling(normalizer: Normalizer, graph: GraphTensors) -> bool:
     """Whether the twin would rescale the scenario of this (unnormalised) feature graph before predicting."""
     size_at, capacity_at = FLOW_FEATURES.index("log_mean_size_bits"), LINK_FEATURES.index("log_capacity_bps")
-    return scale_gaps(normalizer, float(graph.flow_x[:, size_at].double().mean()),
-                      float(graph.link_x[:, capacity_at].double().mean())) is not None
+    return (
+        scale_gaps(
+            normalizer,
+            float(graph.flow_x[:, size_at].double().mean()),
+            float(graph.link_x[:, capacity_at].double().mean()),
+        )
+        is not None
+    )

@@ -8,7 +8,8 @@ detections, so indices stay those of the whole stream.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from river.drift import ADWIN, KSWIN
@@ -62,7 +63,7 @@ class KswinDetector(DriftDetector):
     """
 
     def __init__(
-        self, alpha: float = 0.005, window_size: int = 100, stat_size: int = 30, seed: Optional[int] = None
+        self, alpha: float = 0.005, window_size: int = 100, stat_size: int = 30, seed: int | None = None
     ) -> None:
         super().__init__()
         if not 0 < alpha < 1:
@@ -103,17 +104,19 @@ class ResidualDetector(DriftDetector):
         if not 0 < delta < 1:
             raise ValueError(f"delta: expected a number in (0, 1), got {delta!r}")
         if clock < 1 or reference_size < 1 or not clip > 0:
-            raise ValueError(f"clock, reference_size, clip: expected positive values, got {clock}, {reference_size}, {clip}")
+            raise ValueError(
+                f"clock, reference_size, clip: expected positive values, got {clock}, {reference_size}, {clip}"
+            )
         self.delta, self.clock, self.reference_size, self.clip = delta, clock, reference_size, clip
         self._forget()
 
     @property
-    def reference_level(self) -> Optional[float]:
+    def reference_level(self) -> float | None:
         """Mean residual of the reference period (None until it is complete)."""
         return self._scale
 
     @property
-    def relative_level(self) -> Optional[float]:
+    def relative_level(self) -> float | None:
         """Mean residual of ADWIN's current window, in units of the reference level (None before it exists)."""
         return None if self._scale is None else float(self._adwin.estimation)
 
@@ -137,7 +140,7 @@ class ResidualDetector(DriftDetector):
     def _forget(self) -> None:
         self._adwin = ADWIN(delta=self.delta, clock=self.clock)
         self._reference: list[float] = []
-        self._scale: Optional[float] = None
+        self._scale: float | None = None
 
 
 class MultivariateDetector(DriftDetector):
@@ -150,17 +153,17 @@ class MultivariateDetector(DriftDetector):
 
     def __init__(
         self,
-        features: Optional[Sequence[str] | int] = None,
+        features: Sequence[str] | int | None = None,
         alpha: float = 0.005,
         window_size: int = 100,
         stat_size: int = 30,
-        seed: Optional[int] = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.alpha, self.window_size, self.stat_size, self.seed = alpha, window_size, stat_size, seed
         self.fired: list = []
         self._members: dict[Any, KswinDetector] = {}
-        self._keyed: Optional[bool] = None
+        self._keyed: bool | None = None
         if features is not None:
             counted = isinstance(features, int)
             self._build(list(range(features)) if counted else list(features), keyed=not counted)
@@ -217,7 +220,7 @@ class AnyOf(DriftDetector):
     at the last update.
     """
 
-    def __init__(self, detectors: Union[Sequence[DriftDetector], Mapping[str, DriftDetector]]) -> None:
+    def __init__(self, detectors: Sequence[DriftDetector] | Mapping[str, DriftDetector]) -> None:
         super().__init__()
         self._keyed = isinstance(detectors, Mapping)
         self.members: dict[Any, DriftDetector] = dict(detectors) if self._keyed else dict(enumerate(detectors))
@@ -250,7 +253,9 @@ def relative_error(predicted: Any, observed: Any, *, floor: float = 1e-9) -> flo
     :class:`ResidualDetector`."""
     predicted, observed = np.asarray(predicted, dtype=float), np.asarray(observed, dtype=float)
     if predicted.shape != observed.shape or predicted.size == 0:
-        raise ValueError(f"predicted, observed: expected equal non-empty shapes, got {predicted.shape} and {observed.shape}")
+        raise ValueError(
+            f"predicted, observed: expected equal non-empty shapes, got {predicted.shape} and {observed.shape}"
+        )
     return float(np.mean(np.abs(predicted - observed) / np.maximum(np.abs(observed), floor)))
 
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import base64
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,15 +37,27 @@ from ndtwin.ops.registry import ModelRegistry
 from ndtwin.ops.retrain import RetrainManager, RetrainResult
 from ndtwin.ops.sla import ResidualViolationRule, flag_scores, mean_db, sla_scores, step_nmse_db, violations
 from ndtwin.ops.window_model import (
-    HISTORY_COLUMN, INITIAL_ROUNDS, WindowDelayModel, flow_history, model_frame, with_element_context,
+    HISTORY_COLUMN,
+    INITIAL_ROUNDS,
+    WindowDelayModel,
+    flow_history,
+    model_frame,
+    with_element_context,
 )
 
 STORE_FILE = "telemetry.duckdb"
 REGISTRY_DIR = "registry"
 CHECKPOINT_KEY = "loop"
 TRAFFIC_COLUMNS = (
-    "step", "flow_id", "window_idx", "traffic_kbps", "loss_pkts_per_s", "packet_size_bytes", "path_length",
-    "propag_delay_s", "min_link_capacity_mbps",
+    "step",
+    "flow_id",
+    "window_idx",
+    "traffic_kbps",
+    "loss_pkts_per_s",
+    "packet_size_bytes",
+    "path_length",
+    "propag_delay_s",
+    "min_link_capacity_mbps",
 )
 SERVED_COLUMN = "served_delay_s"
 INITIAL_COLUMN = "initial_model_delay_s"
@@ -88,8 +101,8 @@ class Checkpoint:
     """What the loop needs to resume: the next step, the drift bookkeeping, detectors and elapsed seconds."""
 
     next_step: int = 0
-    drift_step: Optional[int] = None
-    last_trigger: Optional[int] = None
+    drift_step: int | None = None
+    last_trigger: int | None = None
     drifts: list = field(default_factory=list)
     retrain_outcomes: list = field(default_factory=list)
     seconds: float = 0.0
@@ -151,18 +164,23 @@ class OperatingLoop:
         self._step_rows = np.concatenate([[0], np.flatnonzero(np.diff(windows["step"].to_numpy())) + 1, [len(windows)]])
         self.registry = ModelRegistry(self.state_dir / REGISTRY_DIR)
 
-    def run(self, *, max_steps: Optional[int] = None, on_step: Optional[Callable[[int, str], None]] = None) -> dict:
+    def run(self, *, max_steps: int | None = None, on_step: Callable[[int, str], None] | None = None) -> dict:
         """Process the remaining steps (at most ``max_steps``) and return the experiment's figures."""
         from ndtwin.ops.store import TelemetryStore
 
         initial = self._initial_model()
-        with TelemetryStore(self.state_dir / STORE_FILE) as store, RetrainManager(
-            self.registry, train_candidate, holdout_score, background=self.settings.background
-        ) as manager:
+        with (
+            TelemetryStore(self.state_dir / STORE_FILE) as store,
+            RetrainManager(
+                self.registry, train_candidate, holdout_score, background=self.settings.background
+            ) as manager,
+        ):
             checkpoint = Checkpoint(**store.get_state(CHECKPOINT_KEY, {}))
             detectors = _unpickled(checkpoint.detectors) if checkpoint.detectors else self._detectors()
             serving_id, serving = self._serving()
-            end = self.stream.n_steps if max_steps is None else min(self.stream.n_steps, checkpoint.next_step + max_steps)
+            end = (
+                self.stream.n_steps if max_steps is None else min(self.stream.n_steps, checkpoint.next_step + max_steps)
+            )
             for step in range(checkpoint.next_step, end):
                 started = time.perf_counter()
                 outcome = manager.wait() if self.settings.background else manager.poll()
@@ -209,8 +227,10 @@ class OperatingLoop:
         model = WindowDelayModel.fit(training, rounds=INITIAL_ROUNDS)
         with self.registry.workspace("initial") as work:
             version = self.registry.register(
-                model.save(work / "model"), metrics={"train_windows": len(training)},
-                data_window={"source": "initial training split", "rows": len(training)}, parent=None,
+                model.save(work / "model"),
+                metrics={"train_windows": len(training)},
+                data_window={"source": "initial training split", "rows": len(training)},
+                parent=None,
                 note=f"initial model, {self.stream.patterns[0]} traffic",
             )
         self.registry.promote(version)
@@ -221,7 +241,12 @@ class OperatingLoop:
         return info.id, WindowDelayModel.load(info.model_dir)
 
     def _step(
-        self, store: Any, step: int, serving: WindowDelayModel, initial: WindowDelayModel, detectors: AnyOf,
+        self,
+        store: Any,
+        step: int,
+        serving: WindowDelayModel,
+        initial: WindowDelayModel,
+        detectors: AnyOf,
         checkpoint: Checkpoint,
     ) -> None:
         """Predict one step, store its traffic, labels and predictions, and update the detectors."""
@@ -265,13 +290,19 @@ class OperatingLoop:
         past = measured_before.reindex(columns=["step", "delay_s", BUDGET_COLUMN, SERVED_COLUMN, INITIAL_COLUMN])
         past = past[past["step"] >= since_step]
         return {
-            flag: rule.flags(past[column], past["delay_s"], past[BUDGET_COLUMN], predictions[column], traffic[BUDGET_COLUMN])
+            flag: rule.flags(
+                past[column], past["delay_s"], past[BUDGET_COLUMN], predictions[column], traffic[BUDGET_COLUMN]
+            )
             for _, column, flag in PREDICTORS
         }
 
     def _maybe_retrain(
-        self, manager: RetrainManager, store: Any, step: int, checkpoint: Checkpoint,
-        on_step: Optional[Callable[[int, str], None]],
+        self,
+        manager: RetrainManager,
+        store: Any,
+        step: int,
+        checkpoint: Checkpoint,
+        on_step: Callable[[int, str], None] | None,
     ) -> None:
         """Trigger a background retraining when the schedule after the last drift asks for one."""
         s, drift = self.settings, checkpoint.drift_step
@@ -287,7 +318,9 @@ class OperatingLoop:
         drift_id = f"drift{drift}-step{step}"
         warm_dir = str(self.registry.serving_dir())
         started = manager.trigger(
-            drift_id, {"frame": frame[frame["step"] < cut], "warm_dir": warm_dir}, frame[frame["step"] >= cut],
+            drift_id,
+            {"frame": frame[frame["step"] < cut], "warm_dir": warm_dir},
+            frame[frame["step"] >= cut],
             data_window={"source": self.source, "steps": [drift, step], "holdout_steps": [cut, step]},
             note=f"retrained after the drift at step {drift}",
         )
@@ -301,8 +334,14 @@ class OperatingLoop:
 
 
 def _outcome_record(outcome: RetrainResult, step: int) -> dict:
-    return {"drift_id": outcome.drift_id, "status": outcome.status, "candidate": outcome.candidate,
-            "train_seconds": outcome.train_seconds, "collected_at_step": step, "reason": outcome.reason}
+    return {
+        "drift_id": outcome.drift_id,
+        "status": outcome.status,
+        "candidate": outcome.candidate,
+        "train_seconds": outcome.train_seconds,
+        "collected_at_step": step,
+        "reason": outcome.reason,
+    }
 
 
 def summarize(
@@ -311,8 +350,7 @@ def summarize(
     """The experiment's figures from the stored windows (measured delay + predictions) and the registry."""
     steps = np.sort(labelled["step"].unique())
     per_step = {
-        name: step_nmse_db(labelled["delay_s"], labelled[column], labelled["step"])
-        for name, column, _ in PREDICTORS
+        name: step_nmse_db(labelled["delay_s"], labelled[column], labelled["step"]) for name, column, _ in PREDICTORS
     }
     concept = stream.concept_of_step(steps)
     versions = {info.id: info for info in registry.versions()}
@@ -323,13 +361,11 @@ def summarize(
         "steps": int(steps.size),
         "finished": finished,
         "nmse_db": {name: mean_db(values) for name, values in per_step.items()},
-        "nmse_db_pooled": {
-            name: nmse_db(labelled["delay_s"], labelled[column])
-            for name, column, _ in PREDICTORS
-        },
+        "nmse_db_pooled": {name: nmse_db(labelled["delay_s"], labelled[column]) for name, column, _ in PREDICTORS},
         "nmse_db_per_concept": {
             pattern: {name: mean_db(values[concept == i]) for name, values in per_step.items()}
-            for i, pattern in enumerate(stream.patterns) if np.any(concept == i)
+            for i, pattern in enumerate(stream.patterns)
+            if np.any(concept == i)
         },
         "drifts_detected": checkpoint.drifts,
         "retrains": sum(1 for info in versions.values() if info.parent),
@@ -357,5 +393,3 @@ def summarize(
             for name, column, _ in PREDICTORS
         }
     return result
-
-

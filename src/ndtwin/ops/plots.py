@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -29,7 +29,9 @@ def plot_step_nmse(result: dict, concept_starts: Sequence[int], patterns: Sequen
         axis.plot(np.arange(len(values)), values, linewidth=1.2, label=label, **style)
     _mark_concepts(axis, concept_starts, patterns)
     for i, drift in enumerate(result["drifts_detected"]):
-        axis.axvline(drift["step"], color="tab:red", linewidth=0.8, alpha=0.6, label="drift detected" if i == 0 else None)
+        axis.axvline(
+            drift["step"], color="tab:red", linewidth=0.8, alpha=0.6, label="drift detected" if i == 0 else None
+        )
     promoted = result.get("promotion_steps", [])
     if promoted:
         values = np.asarray(result["per_step_nmse_db"]["with_sync"], dtype=float)
@@ -46,19 +48,28 @@ def plot_step_nmse(result: dict, concept_starts: Sequence[int], patterns: Sequen
 
 
 def plot_delay_trace(
-    served: pd.DataFrame, concept_starts: Sequence[int], patterns: Sequence[str], path: str | Path, *,
-    predicted_columns: dict[str, str], title: str,
+    served: pd.DataFrame,
+    concept_starts: Sequence[int],
+    patterns: Sequence[str],
+    path: str | Path,
+    *,
+    predicted_columns: dict[str, str],
+    title: str,
 ) -> Path:
     """Mean measured delay of every step against the mean predictions (log scale), in stream order."""
     path = Path(path)
-    columns = ["delay_s", *predicted_columns.values()] + (["delay_budget_s"] if "delay_budget_s" in served.columns else [])
+    columns = ["delay_s", *predicted_columns.values()] + (
+        ["delay_budget_s"] if "delay_budget_s" in served.columns else []
+    )
     means = served.groupby("step")[columns].mean()
     figure, axis = plt.subplots(figsize=(11, 4))
     axis.plot(means.index, means["delay_s"], color="black", linewidth=1.2, label="measured")
     for label, column in predicted_columns.items():
         axis.plot(means.index, means[column], linewidth=1.0, alpha=0.8, label=label)
     if "delay_budget_s" in means.columns:
-        axis.plot(means.index, means["delay_budget_s"], color="tab:red", linewidth=0.8, linestyle="--", label="SLA budget")
+        axis.plot(
+            means.index, means["delay_budget_s"], color="tab:red", linewidth=0.8, linestyle="--", label="SLA budget"
+        )
     _mark_concepts(axis, concept_starts, patterns)
     axis.set_yscale("log")
     axis.set_xlabel("step")

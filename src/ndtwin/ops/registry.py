@@ -22,11 +22,12 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Iterator, Optional
+from typing import IO, Any
 
 VERSION_FILE = "version.json"
 SERVING_FILE = "serving.json"
@@ -56,7 +57,7 @@ class VersionInfo:
     created: str
     metrics: dict
     data_window: dict
-    parent: Optional[str]
+    parent: str | None
     note: str
     model_dir: Path
     tags: dict = field(default_factory=dict)
@@ -96,9 +97,9 @@ class ModelRegistry:
         *,
         metrics: dict,
         data_window: dict,
-        parent: Optional[str],
+        parent: str | None,
         note: str = "",
-        tags: Optional[dict] = None,
+        tags: dict | None = None,
     ) -> str:
         """Copy ``model_dir`` into a new version and return its id (``v0001``, ``v0002``, …).
 
@@ -107,19 +108,29 @@ class ModelRegistry:
         """
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
-            raise RegistryError(self.root, f"model directory {model_dir} does not exist (expected a directory to register)")
+            raise RegistryError(
+                self.root, f"model directory {model_dir} does not exist (expected a directory to register)"
+            )
         if parent is not None:
             self.get(parent)
-        record = {"metrics": metrics, "data_window": data_window, "parent": parent, "note": note, "tags": dict(tags or {})}
+        record = {
+            "metrics": metrics,
+            "data_window": data_window,
+            "parent": parent,
+            "note": note,
+            "tags": dict(tags or {}),
+        }
         try:
             json.dumps(record)
         except (TypeError, ValueError) as error:
-            raise RegistryError(self.root, f"metrics, data_window and tags must be JSON-serialisable ({error})") from None
+            raise RegistryError(
+                self.root, f"metrics, data_window and tags must be JSON-serialisable ({error})"
+            ) from None
         with self._locked():
             version = f"v{max(self._numbers(), default=0) + 1:04d}"
             staging = Path(tempfile.mkdtemp(prefix=f"register-{version}-", dir=self.root / "tmp"))
             shutil.copytree(model_dir, staging / "model")
-            created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            created = datetime.now(UTC).isoformat(timespec="seconds")
             _write_json(staging / VERSION_FILE, {"id": version, "created": created, **record})
             os.rename(staging, self.root / "versions" / version)
         return version
@@ -138,8 +149,14 @@ class ModelRegistry:
         record = _read_json(self.root, path)
         try:
             return VersionInfo(
-                id=record["id"], created=record["created"], metrics=record["metrics"], data_window=record["data_window"],
-                parent=record["parent"], note=record["note"], model_dir=path.parent / "model", tags=record.get("tags", {}),
+                id=record["id"],
+                created=record["created"],
+                metrics=record["metrics"],
+                data_window=record["data_window"],
+                parent=record["parent"],
+                note=record["note"],
+                model_dir=path.parent / "model",
+                tags=record.get("tags", {}),
             )
         except KeyError as missing:
             raise RegistryError(self.root, f"version {version}: {path} lacks the field {missing}") from None
@@ -148,12 +165,12 @@ class ModelRegistry:
         """Versions whose tags include all of ``tags``, oldest first."""
         return [info for info in self.versions() if all(info.tags.get(k) == v for k, v in tags.items())]
 
-    def serving(self) -> Optional[VersionInfo]:
+    def serving(self) -> VersionInfo | None:
         """The serving version, or None before the first promotion."""
         history = self.history()
         return self.get(history[-1]) if history else None
 
-    def serving_dir(self) -> Optional[Path]:
+    def serving_dir(self) -> Path | None:
         """The serving version's model directory, or None."""
         info = self.serving()
         return None if info is None else info.model_dir
@@ -178,7 +195,9 @@ class ModelRegistry:
         if grade_path.is_file():
             grade = _read_json(self.root, grade_path).get("grade")
             if str(grade).lower() == "weak":
-                raise RegistryError(self.root, f"version {version}: not promoted, its trust grade is Weak ({grade_path})")
+                raise RegistryError(
+                    self.root, f"version {version}: not promoted, its trust grade is Weak ({grade_path})"
+                )
         with self._locked():
             history = self.history()
             if history and history[-1] == version:
@@ -191,7 +210,9 @@ class ModelRegistry:
             history = self.history()
             if len(history) < 2:
                 serving = history[-1] if history else "none"
-                raise RegistryError(self.root, f"cannot roll back: no version served before the serving one ({serving})")
+                raise RegistryError(
+                    self.root, f"cannot roll back: no version served before the serving one ({serving})"
+                )
             self._write_history(history[:-1])
         return history[-2]
 
@@ -234,7 +255,7 @@ class ModelRegistry:
 def _held(owner_file: Path) -> bool:
     """Whether a live process holds the flock on ``owner_file``."""
     try:
-        handle: IO = open(owner_file, "r")
+        handle: IO = open(owner_file)
     except OSError:
         return False
     with handle:

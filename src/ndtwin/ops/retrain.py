@@ -27,13 +27,14 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Literal, Optional
+from typing import IO, Any, Literal
 
 from ndtwin.ops.registry import ModelRegistry, RegistryError
 
-TrainFn = Callable[[Path, Any], Optional[dict]]
+TrainFn = Callable[[Path, Any], dict | None]
 ScoreFn = Callable[[Path, Any], float]
 Status = Literal["promoted", "rejected", "failed"]
 RETRAIN_LOCK = "retrain.lock"
@@ -50,11 +51,11 @@ class RetrainResult:
 
     drift_id: str
     status: Status
-    candidate: Optional[str]
-    parent: Optional[str]
-    candidate_score: Optional[float]
-    serving_score: Optional[float]
-    train_seconds: Optional[float]
+    candidate: str | None
+    parent: str | None
+    candidate_score: float | None
+    serving_score: float | None
+    train_seconds: float | None
     reason: str = ""
     train_metrics: dict = field(default_factory=dict)
 
@@ -73,7 +74,7 @@ class _JobSpec:
     train_data: Any
     holdout: Any
     drift_id: str
-    parent: Optional[str]
+    parent: str | None
     data_window: dict
     note: str
     starter_pid: int
@@ -98,11 +99,11 @@ class RetrainManager:
         self.registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
         self.train_fn, self.score_fn, self.margin, self.background = train_fn, score_fn, margin, background
         self._triggered: set[str] = set()
-        self._spec: Optional[_JobSpec] = None
-        self._process: Optional[multiprocessing.process.BaseProcess] = None
+        self._spec: _JobSpec | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Any = None
-        self._outcome: Optional[dict] = None
-        self._lock: Optional[IO] = None
+        self._outcome: dict | None = None
+        self._lock: IO | None = None
 
     @property
     def running(self) -> bool:
@@ -121,9 +122,16 @@ class RetrainManager:
         self._triggered.add(drift_id)
         history = self.registry.history()
         self._spec = _JobSpec(
-            root=self.registry.root, train_fn=self.train_fn, score_fn=self.score_fn, train_data=train_data,
-            holdout=holdout, drift_id=drift_id, parent=history[-1] if history else None, data_window=data_window,
-            note=note, starter_pid=os.getpid(),
+            root=self.registry.root,
+            train_fn=self.train_fn,
+            score_fn=self.score_fn,
+            train_data=train_data,
+            holdout=holdout,
+            drift_id=drift_id,
+            parent=history[-1] if history else None,
+            data_window=data_window,
+            note=note,
+            starter_pid=os.getpid(),
         )
         if not self.background:
             self._outcome = _outcome_of(self._spec)
@@ -142,7 +150,7 @@ class RetrainManager:
         self._process = process
         return True
 
-    def poll(self) -> Optional[RetrainResult]:
+    def poll(self) -> RetrainResult | None:
         """The result of the job if it finished since the last call (promoting the candidate if better), else None."""
         if self._spec is None:
             return None
@@ -158,7 +166,7 @@ class RetrainManager:
         self._finish()
         return self._decide(spec, outcome)
 
-    def wait(self, timeout: Optional[float] = None) -> Optional[RetrainResult]:
+    def wait(self, timeout: float | None = None) -> RetrainResult | None:
         """Block until the running job finishes (or ``timeout`` seconds) and return :meth:`poll`'s result."""
         if self._spec is not None and self.background:
             self._connection.poll(timeout)
@@ -172,7 +180,7 @@ class RetrainManager:
             self.registry.clean()
         self._finish()
 
-    def __enter__(self) -> "RetrainManager":
+    def __enter__(self) -> RetrainManager:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -181,11 +189,23 @@ class RetrainManager:
     def _decide(self, spec: _JobSpec, outcome: dict) -> RetrainResult:
         common = {"drift_id": spec.drift_id, "parent": spec.parent}
         if "error" in outcome:
-            return RetrainResult(status="failed", candidate=None, candidate_score=None, serving_score=None,
-                                 train_seconds=None, reason=outcome["error"], **common)
-        facts = {**common, "candidate": outcome["candidate"], "candidate_score": outcome["candidate_score"],
-                 "serving_score": outcome["serving_score"], "train_seconds": outcome["train_seconds"],
-                 "train_metrics": outcome["train_metrics"]}
+            return RetrainResult(
+                status="failed",
+                candidate=None,
+                candidate_score=None,
+                serving_score=None,
+                train_seconds=None,
+                reason=outcome["error"],
+                **common,
+            )
+        facts = {
+            **common,
+            "candidate": outcome["candidate"],
+            "candidate_score": outcome["candidate_score"],
+            "serving_score": outcome["serving_score"],
+            "train_seconds": outcome["train_seconds"],
+            "train_metrics": outcome["train_metrics"],
+        }
         reason = self._reason_to_reject(spec, outcome["candidate_score"], outcome["serving_score"])
         if not reason:
             try:
@@ -194,7 +214,7 @@ class RetrainManager:
                 reason = str(error)
         return RetrainResult(status="rejected" if reason else "promoted", reason=reason, **facts)
 
-    def _reason_to_reject(self, spec: _JobSpec, candidate: float, serving: Optional[float]) -> str:
+    def _reason_to_reject(self, spec: _JobSpec, candidate: float, serving: float | None) -> str:
         history = self.registry.history()
         now_serving = history[-1] if history else None
         if now_serving != spec.parent:
@@ -206,7 +226,9 @@ class RetrainManager:
         needed = serving * (1 - self.margin)
         if candidate < needed:
             return ""
-        return f"candidate score {candidate:.4g} is not below {needed:.4g} (serving {serving:.4g}, margin {self.margin:g})"
+        return (
+            f"candidate score {candidate:.4g} is not below {needed:.4g} (serving {serving:.4g}, margin {self.margin:g})"
+        )
 
     def _acquire_lock(self) -> bool:
         lock = open(self.registry.root / RETRAIN_LOCK, "a")
@@ -250,14 +272,29 @@ def _outcome_of(spec: _JobSpec) -> dict:
             candidate_score = float(spec.score_fn(out_dir, spec.holdout))
             parent_dir = None if spec.parent is None else registry.get(spec.parent).model_dir
             serving_score = None if parent_dir is None else float(spec.score_fn(parent_dir, spec.holdout))
-            metrics = {**train_metrics, "holdout_score": candidate_score, "parent_holdout_score": serving_score,
-                       "train_seconds": seconds}
-            candidate = registry.register(out_dir, metrics=metrics, data_window=spec.data_window, parent=spec.parent,
-                                          note=spec.note, tags={"drift_id": spec.drift_id})
+            metrics = {
+                **train_metrics,
+                "holdout_score": candidate_score,
+                "parent_holdout_score": serving_score,
+                "train_seconds": seconds,
+            }
+            candidate = registry.register(
+                out_dir,
+                metrics=metrics,
+                data_window=spec.data_window,
+                parent=spec.parent,
+                note=spec.note,
+                tags={"drift_id": spec.drift_id},
+            )
     except Exception as error:  # reported to the loop, which keeps serving
         return {"error": f"{type(error).__name__}: {error}"}
-    return {"candidate": candidate, "candidate_score": candidate_score, "serving_score": serving_score,
-            "train_seconds": seconds, "train_metrics": train_metrics}
+    return {
+        "candidate": candidate,
+        "candidate_score": candidate_score,
+        "serving_score": serving_score,
+        "train_seconds": seconds,
+        "train_metrics": train_metrics,
+    }
 
 
 def _die_with(starter_pid: int) -> None:

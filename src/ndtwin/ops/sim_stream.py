@@ -83,14 +83,20 @@ def _step_windows(base: Scenario, concept: SimConcept, rng: np.random.Generator,
 
 
 def simulated_stream(
-    *, steps_per_concept: int = 25, initial_steps: int = 40, concepts: tuple[SimConcept, ...] = DEFAULT_CONCEPTS,
-    packets_per_flow: int = 400, seed: int = 0,
+    *,
+    steps_per_concept: int = 25,
+    initial_steps: int = 40,
+    concepts: tuple[SimConcept, ...] = DEFAULT_CONCEPTS,
+    packets_per_flow: int = 400,
+    seed: int = 0,
 ) -> ReplayStream:
     """The stream (``steps_per_concept`` steps per concept) and the initial model's training data
     (``initial_steps`` more steps of the first concept)."""
     rng = np.random.default_rng(seed)
     base = all_pairs_scenario(ring_topology(), max_utilization=concepts[0].utilisation, seed=0)
-    initial = [_step_windows(base, concepts[0], rng, packets_per_flow).assign(conn_element_idx=i) for i in range(initial_steps)]
+    initial = [
+        _step_windows(base, concepts[0], rng, packets_per_flow).assign(conn_element_idx=i) for i in range(initial_steps)
+    ]
     parts = []
     for c, concept in enumerate(concepts):
         for i in range(steps_per_concept):

@@ -88,11 +88,17 @@ class ResidualViolationRule:
 
     def __post_init__(self) -> None:
         if self.neighbours < 1 or self.min_windows < 1:
-            raise ValueError(f"neighbours, min_windows: expected positive integers, got {self.neighbours}, {self.min_windows}")
+            raise ValueError(
+                f"neighbours, min_windows: expected positive integers, got {self.neighbours}, {self.min_windows}"
+            )
 
     def probabilities(
-        self, past_predicted_s: ArrayLike, past_measured_s: ArrayLike, past_budget_s: ArrayLike,
-        predicted_s: ArrayLike, budget_s: ArrayLike,
+        self,
+        past_predicted_s: ArrayLike,
+        past_measured_s: ArrayLike,
+        past_budget_s: ArrayLike,
+        predicted_s: ArrayLike,
+        budget_s: ArrayLike,
     ) -> np.ndarray:
         """Estimated probability that each new window's measured delay exceeds its budget (NaN without history)."""
         margin = _log_ratio(predicted_s, budget_s)
@@ -111,8 +117,12 @@ class ResidualViolationRule:
         return np.mean(nearest > -margin[:, None], axis=1)
 
     def flags(
-        self, past_predicted_s: ArrayLike, past_measured_s: ArrayLike, past_budget_s: ArrayLike,
-        predicted_s: ArrayLike, budget_s: ArrayLike,
+        self,
+        past_predicted_s: ArrayLike,
+        past_measured_s: ArrayLike,
+        past_budget_s: ArrayLike,
+        predicted_s: ArrayLike,
+        budget_s: ArrayLike,
     ) -> np.ndarray:
         """Whether to flag each new window as an SLA violation."""
         probability = self.probabilities(past_predicted_s, past_measured_s, past_budget_s, predicted_s, budget_s)

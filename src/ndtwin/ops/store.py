@@ -11,9 +11,10 @@ One process writes a store at a time (DuckDB's rule); others may open it ``read_
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Literal
 
 import duckdb
 import pandas as pd
@@ -38,19 +39,21 @@ class TelemetryStore:
         except duckdb.Error as error:
             raise DatasetError(self.path, f"cannot open as a telemetry store (DuckDB file): {error}") from None
         if not read_only:
-            self._db.execute("CREATE TABLE IF NOT EXISTS state (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)").fetchall()
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS state (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
+            ).fetchall()
 
     def close(self) -> None:
         """Close the file (idempotent)."""
         self._db.close()
 
-    def __enter__(self) -> "TelemetryStore":
+    def __enter__(self) -> TelemetryStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def append_traffic(self, source: str, frame: pd.DataFrame, *, state: Optional[dict[str, Any]] = None) -> int:
+    def append_traffic(self, source: str, frame: pd.DataFrame, *, state: dict[str, Any] | None = None) -> int:
         """Store the rows of ``frame`` (a ``seq`` integer column plus feature columns) under ``source``.
 
         Keys already stored are ignored; returns the number of rows inserted. ``state`` (key → JSON value) is
@@ -59,11 +62,11 @@ class TelemetryStore:
         """
         return self._append("traffic", source, frame, state)
 
-    def append_labels(self, source: str, frame: pd.DataFrame, *, state: Optional[dict[str, Any]] = None) -> int:
+    def append_labels(self, source: str, frame: pd.DataFrame, *, state: dict[str, Any] | None = None) -> int:
         """Like :meth:`append_traffic`, for the labels of rows (``seq`` plus label columns)."""
         return self._append("labels", source, frame, state)
 
-    def last_seq(self, source: str, table: Table = "traffic") -> Optional[int]:
+    def last_seq(self, source: str, table: Table = "traffic") -> int | None:
         """The highest ``seq`` stored for ``source`` in ``table``, or None if it has none."""
         if not self._exists(_checked_table(table)):
             return None
@@ -82,7 +85,7 @@ class TelemetryStore:
             return []
         return [row[0] for row in self._db.execute(f"SELECT DISTINCT source FROM {table} ORDER BY source").fetchall()]
 
-    def traffic(self, source: str, start_seq: Optional[int] = None, end_seq: Optional[int] = None) -> pd.DataFrame:
+    def traffic(self, source: str, start_seq: int | None = None, end_seq: int | None = None) -> pd.DataFrame:
         """Traffic rows of ``source`` with ``start_seq <= seq < end_seq`` (open bounds when None), ordered by seq.
 
         Columns: ``seq`` then the feature columns.
@@ -93,13 +96,14 @@ class TelemetryStore:
         where, params = _seq_range("t", source, start_seq, end_seq)
         return self._db.execute(f"SELECT {columns} FROM traffic t WHERE {where} ORDER BY seq", params).df()
 
-    def labelled(self, source: str, start_seq: Optional[int] = None, end_seq: Optional[int] = None) -> pd.DataFrame:
+    def labelled(self, source: str, start_seq: int | None = None, end_seq: int | None = None) -> pd.DataFrame:
         """Traffic rows joined with their labels (only rows that have labels), same bounds and order as :meth:`traffic`."""
         if not (self._exists("traffic") and self._exists("labels")):
             columns = ["seq"] + [c for t in TABLES if self._exists(t) for c in self._columns(t)[1:]]
             return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "seq" else "float64") for c in columns})
         selected = ", ".join(
-            [f"t.{_quoted(c)}" for c in self._columns("traffic")] + [f"l.{_quoted(c)}" for c in self._columns("labels")[1:]]
+            [f"t.{_quoted(c)}" for c in self._columns("traffic")]
+            + [f"l.{_quoted(c)}" for c in self._columns("labels")[1:]]
         )
         where, params = _seq_range("t", source, start_seq, end_seq)
         query = f"SELECT {selected} FROM traffic t JOIN labels l USING (source, seq) WHERE {where} ORDER BY t.seq"
@@ -118,7 +122,7 @@ class TelemetryStore:
         rows = self._db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchall()
         return json.loads(rows[0][0]) if rows else default
 
-    def _append(self, table: str, source: str, frame: pd.DataFrame, state: Optional[dict[str, Any]]) -> int:
+    def _append(self, table: str, source: str, frame: pd.DataFrame, state: dict[str, Any] | None) -> int:
         if not isinstance(source, str) or not source:
             raise DatasetError(self.path, f"{table}: source must be a non-empty string, got {source!r}")
         frame, types = self._checked_frame(table, frame)
@@ -209,7 +213,7 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _seq_range(alias: str, source: str, start_seq: Optional[int], end_seq: Optional[int]) -> tuple[str, list]:
+def _seq_range(alias: str, source: str, start_seq: int | None, end_seq: int | None) -> tuple[str, list]:
     where, params = [f"{alias}.source = ?"], [source]
     if start_seq is not None:
         where.append(f"{alias}.seq >= ?")

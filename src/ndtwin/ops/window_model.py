@@ -76,11 +76,13 @@ def with_element_context(frame: pd.DataFrame, order: str) -> pd.DataFrame:
     position = groups.cumcount().to_numpy()
     total = groups.cumsum()
     before = total.groupby([frame["flow_id"], frame[order]], sort=False).shift(TRAILING_WINDOWS).fillna(0.0)
-    return frame.assign(**{
-        ELEMENT_TRAFFIC_COLUMN: groups.transform("mean").to_numpy(),
-        PREVIOUS_TRAFFIC_COLUMN: groups.shift(1).fillna(traffic).to_numpy(),
-        TRAILING_TRAFFIC_COLUMN: (total - before).to_numpy() / np.minimum(position + 1, TRAILING_WINDOWS),
-    })
+    return frame.assign(
+        **{
+            ELEMENT_TRAFFIC_COLUMN: groups.transform("mean").to_numpy(),
+            PREVIOUS_TRAFFIC_COLUMN: groups.shift(1).fillna(traffic).to_numpy(),
+            TRAILING_TRAFFIC_COLUMN: (total - before).to_numpy() / np.minimum(position + 1, TRAILING_WINDOWS),
+        }
+    )
 
 
 def model_frame(frame: pd.DataFrame, order: str) -> pd.DataFrame:
@@ -98,9 +100,22 @@ def flow_history(labelled: pd.DataFrame, order: str = "step") -> pd.Series:
 def features(frame: pd.DataFrame) -> pd.DataFrame:
     """The model's input features of each window (``frame`` needs the measurement columns plus the history and
     element-context columns of :func:`model_frame`)."""
-    missing = [c for c in ("traffic_kbps", "loss_pkts_per_s", "packet_size_bytes", "path_length", "propag_delay_s",
-                           "min_link_capacity_mbps", HISTORY_COLUMN, ELEMENT_TRAFFIC_COLUMN, PREVIOUS_TRAFFIC_COLUMN,
-                           TRAILING_TRAFFIC_COLUMN) if c not in frame.columns]
+    missing = [
+        c
+        for c in (
+            "traffic_kbps",
+            "loss_pkts_per_s",
+            "packet_size_bytes",
+            "path_length",
+            "propag_delay_s",
+            "min_link_capacity_mbps",
+            HISTORY_COLUMN,
+            ELEMENT_TRAFFIC_COLUMN,
+            PREVIOUS_TRAFFIC_COLUMN,
+            TRAILING_TRAFFIC_COLUMN,
+        )
+        if c not in frame.columns
+    ]
     if missing:
         raise ValueError(f"window frame: missing column(s) {', '.join(missing)}")
     traffic = frame["traffic_kbps"].to_numpy(float)
@@ -137,8 +152,8 @@ class WindowDelayModel:
 
     @classmethod
     def fit(
-        cls, frame: pd.DataFrame, *, warm_from: "WindowDelayModel | None" = None, rounds: int | None = None
-    ) -> "WindowDelayModel":
+        cls, frame: pd.DataFrame, *, warm_from: WindowDelayModel | None = None, rounds: int | None = None
+    ) -> WindowDelayModel:
         """Train on labelled windows (with history); ``warm_from`` continues boosting that model's trees."""
         delay = frame["delay_s"].to_numpy(float)
         keep = np.isfinite(delay) & (delay > 0)
@@ -163,13 +178,18 @@ class WindowDelayModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(directory / BOOSTER_FILE)
-        config = {"kind": KIND, "features": list(FEATURES), "target": "log(delay_s)", "low_s": self.low_s,
-                  "high_s": self.high_s}
+        config = {
+            "kind": KIND,
+            "features": list(FEATURES),
+            "target": "log(delay_s)",
+            "low_s": self.low_s,
+            "high_s": self.high_s,
+        }
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> "WindowDelayModel":
+    def load(cls, directory: str | Path) -> WindowDelayModel:
         """Read a model directory written by :meth:`save`."""
         directory = Path(directory)
         config_path = directory / CONFIG_FILE

@@ -42,7 +42,9 @@ def impact(scenario: Scenario, oracle: Oracle, sla: Sla | None, link: LinkPair |
     )
 
 
-def single_link_failures(scenario: Scenario, oracle: Oracle, sla: Sla | None = None) -> tuple[FailureImpact, list[FailureImpact]]:
+def single_link_failures(
+    scenario: Scenario, oracle: Oracle, sla: Sla | None = None
+) -> tuple[FailureImpact, list[FailureImpact]]:
     """The intact network's figures, and every single physical link failure's, worst first: most disconnected
     pairs, then most SLA violations, then highest mean effective delay."""
     intact = impact(scenario, oracle, sla, None)

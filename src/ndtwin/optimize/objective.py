@@ -7,9 +7,9 @@ is violated by a flow whose mean delay exceeds the delay budget or whose loss ex
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ class Objective(str, Enum):
     SLA = "sla"
 
     @classmethod
-    def parse(cls, value: object) -> "Objective":
+    def parse(cls, value: object) -> Objective:
         if isinstance(value, cls):
             return value
         try:

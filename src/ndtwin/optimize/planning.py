@@ -49,7 +49,7 @@ class CapacityPlan:
 
 def physical_links(scenario: Scenario) -> list[LinkPair]:
     """Each linked node pair once, as (smaller index, larger index), in link order."""
-    return list(dict.fromkeys((min(l.src, l.dst), max(l.src, l.dst)) for l in scenario.topology.links))
+    return list(dict.fromkeys((min(lk.src, lk.dst), max(lk.src, lk.dst)) for lk in scenario.topology.links))
 
 
 def upgraded(scenario: Scenario, link: LinkPair, factor: float) -> Scenario:
@@ -96,8 +96,10 @@ def plan_capacity(
     check_int("max_steps", max_steps)
     options = dict(growth=growth, max_steps=max_steps, allowed_violations=allowed_violations)
     baseline = first_break(scenario, oracle, sla, **options)
-    upgrades = [Upgrade(link, first_break(upgraded(scenario, link, upgrade_factor), oracle, sla, **options))
-                for link in physical_links(scenario)]
+    upgrades = [
+        Upgrade(link, first_break(upgraded(scenario, link, upgrade_factor), oracle, sla, **options))
+        for link in physical_links(scenario)
+    ]
     never = max_steps + 1
     upgrades.sort(key=lambda u: -(never if u.breaks.step is None else u.breaks.step))
     return CapacityPlan(growth, upgrade_factor, baseline, tuple(upgrades))

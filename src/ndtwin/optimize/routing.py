@@ -28,7 +28,7 @@ class WeightGenes:
     links: tuple[tuple[int, ...], ...]
 
     @classmethod
-    def of(cls, topology: Topology, symmetric: bool = True) -> "WeightGenes":
+    def of(cls, topology: Topology, symmetric: bool = True) -> WeightGenes:
         if not symmetric:
             return cls(tuple((lid,) for lid in range(topology.n_links)))
         groups: dict[tuple[int, int], list[int]] = {}
@@ -168,10 +168,15 @@ def greedy(
     for _ in range(max_steps):
         utilization = link_loads_bps(current) / current.topology.capacity_bps
         busiest = np.argsort([-max(utilization[lid] for lid in gene) for gene in genes.links], kind="stable")
-        trials = [trial for g in busiest[:candidates]
-                  if (trial := _least_rerouting_raise(scenario, current, genes, weights, int(g), max_weight))]
+        trials = [
+            trial
+            for g in busiest[:candidates]
+            if (trial := _least_rerouting_raise(scenario, current, genes, weights, int(g), max_weight))
+        ]
         scores = scorer.many([trial_scenario for _, trial_scenario in trials])
-        scored = [(value, i, trial, trial_scenario) for i, (value, (trial, trial_scenario)) in enumerate(zip(scores, trials))]
+        scored = [
+            (value, i, trial, trial_scenario) for i, (value, (trial, trial_scenario)) in enumerate(zip(scores, trials))
+        ]
         if not scored or min(scored, key=_by_score)[0] >= best:
             break
         best, _, weights, current = min(scored, key=_by_score)
@@ -212,6 +217,13 @@ def _mutate(weights: np.ndarray, rng: np.random.Generator, rate: float, max_weig
 def _result(scenario: Scenario, genes: WeightGenes, scorer: CachedScorer, start_score: float, best_score: float,
             best_weights: np.ndarray, history: list[float]) -> SearchResult:  # fmt: skip
     if best_score < start_score:
-        return SearchResult(genes.apply(scenario, best_weights), best_score, start_score, best_weights, genes,
-                            scorer.evaluations, history)
+        return SearchResult(
+            genes.apply(scenario, best_weights),
+            best_score,
+            start_score,
+            best_weights,
+            genes,
+            scorer.evaluations,
+            history,
+        )
     return SearchResult(scenario, start_score, start_score, None, genes, scorer.evaluations, history)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -50,7 +50,7 @@ class Routing:
         return (Routing, (dict(self.paths),))
 
     @classmethod
-    def from_paths(cls, paths: Iterable[Sequence[int]]) -> "Routing":
+    def from_paths(cls, paths: Iterable[Sequence[int]]) -> Routing:
         """From explicit node paths; each is keyed by its first and last node."""
         table = {}
         for path in paths:
@@ -61,7 +61,7 @@ class Routing:
         return cls(table)
 
     @classmethod
-    def from_next_hop(cls, next_hop: np.ndarray, pairs: Iterable[Pair]) -> "Routing":
+    def from_next_hop(cls, next_hop: np.ndarray, pairs: Iterable[Pair]) -> Routing:
         """From a destination-based table: ``next_hop[u, d]`` is the node after ``u`` towards ``d`` (−1: none)."""
         table = np.asarray(next_hop)
         n = table.shape[0]
@@ -73,7 +73,9 @@ class Routing:
             while path[-1] != dst:
                 nxt = int(table[path[-1], dst])
                 if nxt < 0:
-                    raise ScenarioError(f"routing.next_hop[{path[-1]}, {dst}]", f"a next hop on the way {src}→{dst}", nxt)
+                    raise ScenarioError(
+                        f"routing.next_hop[{path[-1]}, {dst}]", f"a next hop on the way {src}→{dst}", nxt
+                    )
                 if nxt in path or len(path) > n:
                     raise ScenarioError(f"routing.next_hop[·, {dst}]", f"a loop-free route {src}→{dst}", path + [nxt])
                 path.append(nxt)
@@ -81,7 +83,7 @@ class Routing:
         return cls(paths)
 
     @classmethod
-    def shortest_paths(cls, topology: Topology, pairs: Iterable[Pair] | None = None) -> "Routing":
+    def shortest_paths(cls, topology: Topology, pairs: Iterable[Pair] | None = None) -> Routing:
         """OSPF-like: minimum total link weight; ties broken deterministically. All pairs if ``pairs`` is None."""
         n = topology.n_nodes
         if pairs is None:
@@ -111,7 +113,7 @@ class Routing:
         return cls._unchecked(paths)
 
     @classmethod
-    def _unchecked(cls, paths: dict[Pair, Path]) -> "Routing":
+    def _unchecked(cls, paths: dict[Pair, Path]) -> Routing:
         """A Routing of paths that are valid by construction (int node tuples, loop-free), without re-validation."""
         routing = object.__new__(cls)
         object.__setattr__(routing, "paths", MappingProxyType(paths))

@@ -49,7 +49,9 @@ class Scenario:
                 if u >= n or v >= n:
                     raise ScenarioError(f"routing.paths[({src}, {dst})]", f"node indices < {n}", path)
                 if topo.link_id(u, v) is None:
-                    raise ScenarioError(f"routing.paths[({src}, {dst})]", f"a path that follows links (no link {u}→{v})", path)
+                    raise ScenarioError(
+                        f"routing.paths[({src}, {dst})]", f"a path that follows links (no link {u}→{v})", path
+                    )
         for i, flow in enumerate(self.traffic.flows):
             for end in ("src", "dst"):
                 if getattr(flow, end) >= n:
@@ -58,11 +60,11 @@ class Scenario:
                 raise ScenarioError(f"traffic.flows[{i}]", f"a routed pair (routing has no path {flow.src}→{flow.dst})")
 
     @classmethod
-    def with_shortest_paths(cls, topology: Topology, traffic: Traffic) -> "Scenario":
+    def with_shortest_paths(cls, topology: Topology, traffic: Traffic) -> Scenario:
         """Route every flow's pair over minimum-weight paths."""
         return cls(topology, Routing.shortest_paths(topology, traffic.pairs()), traffic)
 
-    def rerouted(self, topology: Topology) -> "Scenario":
+    def rerouted(self, topology: Topology) -> Scenario:
         """The same traffic on a changed topology (e.g. after a failure), with shortest paths recomputed."""
         return replace(self, topology=topology, routing=Routing.shortest_paths(topology, self.traffic.pairs()))
 

@@ -42,7 +42,9 @@ def rescaled(scenario: Scenario, *, size_factor: float = 1.0, speed_factor: floa
             flow.rate_bps * bits_per_s,
             flow.tos,
             times.setdefault(flow.time, _time(flow.time, speed_factor)),
-            sizes.setdefault(flow.size, replace(flow.size, sizes_bits=tuple(s * size_factor for s in flow.size.sizes_bits))),
+            sizes.setdefault(
+                flow.size, replace(flow.size, sizes_bits=tuple(s * size_factor for s in flow.size.sizes_bits))
+            ),
         )
         for flow in scenario.traffic.flows
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -24,7 +25,7 @@ class Scheduling(str, Enum):
     DRR = "DRR"
 
     @classmethod
-    def parse(cls, value: object, field_name: str = "scheduling") -> "Scheduling":
+    def parse(cls, value: object, field_name: str = "scheduling") -> Scheduling:
         try:
             return cls(str(value).strip().upper())
         except ValueError:
@@ -147,7 +148,7 @@ class Topology:
         prop_delay_s: float = 0.0,
         port: PortConfig = DEFAULT_PORT,
         bidirectional: bool = True,
-    ) -> "Topology":
+    ) -> Topology:
         """Build a topology from ``(u, v, capacity_bps)`` edges, both directions unless told otherwise."""
         links = []
         for u, v, capacity in edges:
@@ -202,7 +203,7 @@ class Topology:
     def dst(self) -> np.ndarray:
         return np.array([link.dst for link in self.links], dtype=np.int64)
 
-    def without_links(self, pairs: Sequence[tuple[int, int]], *, both_directions: bool = True) -> "Topology":
+    def without_links(self, pairs: Sequence[tuple[int, int]], *, both_directions: bool = True) -> Topology:
         """A copy with the given links removed (a link failure); node indices are unchanged."""
         drop = set()
         for u, v in pairs:
@@ -211,14 +212,14 @@ class Topology:
             drop.add((u, v))
             if both_directions:
                 drop.add((v, u))
-        return replace(self, links=tuple(l for l in self.links if (l.src, l.dst) not in drop))
+        return replace(self, links=tuple(lk for lk in self.links if (lk.src, lk.dst) not in drop))
 
-    def without_nodes(self, nodes: Sequence[int]) -> "Topology":
+    def without_nodes(self, nodes: Sequence[int]) -> Topology:
         """A copy where the given nodes have no links (a node failure); node indices are unchanged."""
         gone = {self.node_index(n) for n in nodes}
-        return replace(self, links=tuple(l for l in self.links if l.src not in gone and l.dst not in gone))
+        return replace(self, links=tuple(lk for lk in self.links if lk.src not in gone and lk.dst not in gone))
 
-    def with_link(self, src: int, dst: int, **changes: object) -> "Topology":
+    def with_link(self, src: int, dst: int, **changes: object) -> Topology:
         """A copy where link ``src → dst`` has the given fields changed (e.g. ``capacity_bps``)."""
         lid = self.link_id(src, dst)
         if lid is None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from types import MappingProxyType
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -72,15 +72,15 @@ class TimeDistribution:
         return (TimeDistribution, (self.kind, dict(self.params)))
 
     @classmethod
-    def poisson(cls) -> "TimeDistribution":
+    def poisson(cls) -> TimeDistribution:
         return cls(TimeKind.POISSON)
 
     @classmethod
-    def cbr(cls) -> "TimeDistribution":
+    def cbr(cls) -> TimeDistribution:
         return cls(TimeKind.CBR)
 
     @classmethod
-    def on_off(cls, on_s: float, off_s: float, *, periodic: bool = False) -> "TimeDistribution":
+    def on_off(cls, on_s: float, off_s: float, *, periodic: bool = False) -> TimeDistribution:
         """Exponential ON and OFF periods of mean ``on_s`` and ``off_s``. Packets arrive as a Poisson process
         while ON, or (``periodic``) one at the start of each ON period and then at the ticks of a free-running
         clock, as in the BNN-UPC simulator."""
@@ -119,7 +119,9 @@ class PacketSizeDistribution:
                 object.__setattr__(self, "kind", SizeKind(str(self.kind).lower()))
             except ValueError:
                 raise ScenarioError("size.kind", f"one of {[k.value for k in SizeKind]}", self.kind) from None
-        sizes = tuple(check_number(f"size.sizes_bits[{i}]", s, minimum=0, strict=True) for i, s in enumerate(self.sizes_bits))
+        sizes = tuple(
+            check_number(f"size.sizes_bits[{i}]", s, minimum=0, strict=True) for i, s in enumerate(self.sizes_bits)
+        )
         probs = tuple(check_number(f"size.probs[{i}]", p, minimum=0) for i, p in enumerate(self.probs))
         if not sizes or len(sizes) != len(probs):
             raise ScenarioError("size.probs", f"one probability per size ({len(sizes)} sizes)", self.probs)
@@ -134,15 +136,15 @@ class PacketSizeDistribution:
         object.__setattr__(self, "probs", probs)
 
     @classmethod
-    def fixed(cls, size_bits: float) -> "PacketSizeDistribution":
+    def fixed(cls, size_bits: float) -> PacketSizeDistribution:
         return cls((size_bits,), (1.0,), SizeKind.DETERMINISTIC)
 
     @classmethod
-    def uniform(cls, min_bits: float, max_bits: float) -> "PacketSizeDistribution":
+    def uniform(cls, min_bits: float, max_bits: float) -> PacketSizeDistribution:
         return cls((min_bits, max_bits), (0.5, 0.5), SizeKind.UNIFORM)
 
     @classmethod
-    def discrete(cls, sizes_bits: Sequence[float], probs: Sequence[float]) -> "PacketSizeDistribution":
+    def discrete(cls, sizes_bits: Sequence[float], probs: Sequence[float]) -> PacketSizeDistribution:
         return cls(tuple(sizes_bits), tuple(probs), SizeKind.GENERIC)
 
     @property
@@ -224,7 +226,7 @@ class Traffic:
         """Distinct (src, dst) pairs in first-seen order."""
         return list(dict.fromkeys((int(f.src), int(f.dst)) for f in self.flows))
 
-    def scaled(self, factor: float) -> "Traffic":
+    def scaled(self, factor: float) -> Traffic:
         """A copy with every flow's rate multiplied by ``factor``."""
         check_number("traffic scale factor", factor, minimum=0, strict=True)
         return Traffic(tuple(Flow(f.src, f.dst, f.rate_bps * factor, f.tos, f.time, f.size) for f in self.flows))

@@ -74,6 +74,7 @@ _hot = njit(cache=True, _nrt=False)
 # ---------------------------------------------------------------------------------------------- event heap
 HEAP_ARITY_BITS = 3  # children per heap node: 2 ** 3
 
+
 @_hot
 def _heap_push(heap_time, heap_entity, state, time, entity):
     i = state[S_HEAP]

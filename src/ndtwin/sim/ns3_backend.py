@@ -193,8 +193,16 @@ def to_sample(scenario: Scenario, window: RunWindow, generated: np.ndarray, resu
     queue_stats[:, QUEUE_STAT_COLUMNS] = result.queue_stats
     run = {"packet_hops": result.packet_hops, "ns3_run_s": result.run_s, "ns3_worker_cpu_s": result.cpu_s}
     return labelled_sample(
-        scenario, window, seed, flow_stats, queue_stats, result.rec_flow, result.rec_delay, source=SOURCE,
-        id_prefix="ns3", meta=run,
+        scenario,
+        window,
+        seed,
+        flow_stats,
+        queue_stats,
+        result.rec_flow,
+        result.rec_delay,
+        source=SOURCE,
+        id_prefix="ns3",
+        meta=run,
     )
 
 

@@ -10,7 +10,11 @@ from ndtwin.errors import ScenarioError
 from ndtwin.scenario import Scenario, Scheduling, SizeKind, TimeKind
 from ndtwin.sim import kernel
 
-TIME_CODES: dict[TimeKind, int] = {TimeKind.POISSON: kernel.POISSON, TimeKind.CBR: kernel.CBR, TimeKind.ONOFF: kernel.ONOFF}
+TIME_CODES: dict[TimeKind, int] = {
+    TimeKind.POISSON: kernel.POISSON,
+    TimeKind.CBR: kernel.CBR,
+    TimeKind.ONOFF: kernel.ONOFF,
+}
 # DRR: bits one full round offers all queues together; a queue's quantum is its weight share of it. 100 kbit
 # (weight percent × 1 kbit) reproduces the per-queue delays of the BNN-UPC simulator's DRR ports
 # (docs/SIM_FIDELITY.md); a round of one largest packet per smallest-weight queue made ToS 0 ~2x too fast.
@@ -75,7 +79,9 @@ def _flow_arrays(scenario: Scenario) -> tuple[np.ndarray, ...]:
         law = flow.time
         if law.kind not in TIME_CODES:
             supported = ", ".join(k.value for k in TIME_CODES)
-            raise ScenarioError(f"traffic.flows[{i}].time.kind", f"a law the simulator supports ({supported})", law.kind.value)
+            raise ScenarioError(
+                f"traffic.flows[{i}].time.kind", f"a law the simulator supports ({supported})", law.kind.value
+            )
         kind[i] = kernel.ONOFF_PERIODIC if law.params.get("periodic_on") else TIME_CODES[law.kind]
         gap[i] = 1.0 / flow.pkts_per_s
         if law.kind is TimeKind.ONOFF:

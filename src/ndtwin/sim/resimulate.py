@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterable, Iterator
 
 from ndtwin.data.sample import Sample
 from ndtwin.errors import ScenarioError

@@ -7,7 +7,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-
 from ndtwin.data.sample import Sample
 from ndtwin.errors import ScenarioError, check_int, check_number
 from ndtwin.scenario import Scenario
@@ -73,8 +72,9 @@ def simulate(
     flow_stats, queue_stats, rec_flow, _, rec_delay, _ = kernel.run(
         *plan, window.warmup_s, window.end_s, seed, expected
     )
-    return labelled_sample(scenario, window, seed, flow_stats, queue_stats, rec_flow, rec_delay, source=SOURCE,
-                           id_prefix="sim")
+    return labelled_sample(
+        scenario, window, seed, flow_stats, queue_stats, rec_flow, rec_delay, source=SOURCE, id_prefix="sim"
+    )
 
 
 def labelled_sample(

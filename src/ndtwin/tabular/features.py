@@ -23,9 +23,25 @@ RHO_CAP = 0.98
 TIME_KINDS = (TimeKind.POISSON, TimeKind.CBR, TimeKind.ONOFF)
 
 FEATURES: tuple[str, ...] = (
-    "n_hops", "log_reference_delay_s", "log_mm1_ratio", "qt_log_jitter_ratio", "qt_loss", "prop_share", "tx_sum_s_log", "util_sum", "util_max",
-    "queue_util_max", "pressure_sum", "pressure_max", "excess_load_sum", "log_min_buffer_pkts",
-    "log_mean_size_bits", "size_cv2", "rate_share", "tos", "sp_hops_share",
+    "n_hops",
+    "log_reference_delay_s",
+    "log_mm1_ratio",
+    "qt_log_jitter_ratio",
+    "qt_loss",
+    "prop_share",
+    "tx_sum_s_log",
+    "util_sum",
+    "util_max",
+    "queue_util_max",
+    "pressure_sum",
+    "pressure_max",
+    "excess_load_sum",
+    "log_min_buffer_pkts",
+    "log_mean_size_bits",
+    "size_cv2",
+    "rate_share",
+    "tos",
+    "sp_hops_share",
     *(f"time_{k.value}" for k in TIME_KINDS),
 )
 TARGETS: tuple[str, ...] = ("log_delay_ratio", "log_jitter_ratio", "loss")
@@ -41,7 +57,7 @@ def hop_loads(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     queue_load = np.bincount(hops.queue, weights=rate, minlength=len(queues.link))
     # Under SP a queue waits for itself and every higher-priority queue of its port (lower index).
     strict = np.array([topology.links[lid].port.scheduling is Scheduling.SP for lid in queues.link], dtype=bool)
-    above = np.array([queue_load[queues.offset[l]:g + 1].sum() for g, l in enumerate(queues.link)])
+    above = np.array([queue_load[queues.offset[lk] : g + 1].sum() for g, lk in enumerate(queues.link)])
     queue_util = np.where(strict, above, link_util[queues.link] * capacity[queues.link]) / capacity[queues.link]
     return link_util[hops.link], queue_util[hops.queue]
 
@@ -81,28 +97,30 @@ def flow_features(scenario: Scenario) -> pd.DataFrame:
     reference = np.maximum(qt["delay_s"].to_numpy(dtype=float), _TINY)
     second = traffic.second_moment_bits2
     kinds = [f.time.kind for f in traffic.flows]
-    frame = pd.DataFrame({
-        "n_hops": np.diff(hops.flow_offset).astype(float),
-        "log_reference_delay_s": np.log(reference),
-        "log_mm1_ratio": np.log(mm1 / reference),
-        "qt_log_jitter_ratio": np.log(np.maximum(qt["delay_var_s2"].to_numpy(dtype=float), _TINY) / reference**2),
-        "qt_loss": qt["loss"].to_numpy(dtype=float),
-        "prop_share": total(prop) / reference,
-        "tx_sum_s_log": np.log(total(tx) + _TINY),
-        "util_sum": total(link_util),
-        "util_max": largest(link_util),
-        "queue_util_max": largest(queue_util),
-        "pressure_sum": total(pressure),
-        "pressure_max": largest(pressure),
-        "excess_load_sum": total(np.maximum(queue_util - 1.0, 0.0)),
-        "log_min_buffer_pkts": np.log1p(smallest(buffer_pkts)),
-        "log_mean_size_bits": np.log(size),
-        "size_cv2": second / size**2 - 1.0,
-        "rate_share": traffic.rate_bps / smallest(capacity),
-        "tos": traffic.tos.astype(float),
-        "sp_hops_share": total(strict) / np.diff(hops.flow_offset),
-        **{f"time_{k.value}": np.array([kind is k for kind in kinds], dtype=float) for k in TIME_KINDS},
-    })
+    frame = pd.DataFrame(
+        {
+            "n_hops": np.diff(hops.flow_offset).astype(float),
+            "log_reference_delay_s": np.log(reference),
+            "log_mm1_ratio": np.log(mm1 / reference),
+            "qt_log_jitter_ratio": np.log(np.maximum(qt["delay_var_s2"].to_numpy(dtype=float), _TINY) / reference**2),
+            "qt_loss": qt["loss"].to_numpy(dtype=float),
+            "prop_share": total(prop) / reference,
+            "tx_sum_s_log": np.log(total(tx) + _TINY),
+            "util_sum": total(link_util),
+            "util_max": largest(link_util),
+            "queue_util_max": largest(queue_util),
+            "pressure_sum": total(pressure),
+            "pressure_max": largest(pressure),
+            "excess_load_sum": total(np.maximum(queue_util - 1.0, 0.0)),
+            "log_min_buffer_pkts": np.log1p(smallest(buffer_pkts)),
+            "log_mean_size_bits": np.log(size),
+            "size_cv2": second / size**2 - 1.0,
+            "rate_share": traffic.rate_bps / smallest(capacity),
+            "tos": traffic.tos.astype(float),
+            "sp_hops_share": total(strict) / np.diff(hops.flow_offset),
+            **{f"time_{k.value}": np.array([kind is k for kind in kinds], dtype=float) for k in TIME_KINDS},
+        }
+    )
     frame["reference_delay_s"] = reference
     return frame
 
@@ -112,22 +130,26 @@ def targets(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     reference = features["reference_delay_s"].to_numpy()
     delay = labels["delay_s"].to_numpy(dtype=float)
     variance = np.maximum(labels["delay_var_s2"].to_numpy(dtype=float), 1e-6 * reference**2)
-    return pd.DataFrame({
-        "log_delay_ratio": np.log(delay / reference),
-        "log_jitter_ratio": np.log(variance / reference**2),
-        "loss": labels["loss"].to_numpy(dtype=float),
-    })
+    return pd.DataFrame(
+        {
+            "log_delay_ratio": np.log(delay / reference),
+            "log_jitter_ratio": np.log(variance / reference**2),
+            "loss": labels["loss"].to_numpy(dtype=float),
+        }
+    )
 
 
 def from_targets(features: pd.DataFrame, log_delay_ratio: np.ndarray, log_jitter_ratio: np.ndarray,
                  loss: np.ndarray) -> pd.DataFrame:  # fmt: skip
     """Predicted targets back to delay_s, delay_var_s2 and loss (clipped to [0, 1])."""
     reference = features["reference_delay_s"].to_numpy()
-    return pd.DataFrame({
-        "delay_s": reference * np.exp(log_delay_ratio),
-        "delay_var_s2": reference**2 * np.exp(log_jitter_ratio),
-        "loss": np.clip(loss, 0.0, 1.0),
-    })
+    return pd.DataFrame(
+        {
+            "delay_s": reference * np.exp(log_delay_ratio),
+            "delay_var_s2": reference**2 * np.exp(log_jitter_ratio),
+            "loss": np.clip(loss, 0.0, 1.0),
+        }
+    )
 
 
 def training_table(samples: list[Sample]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -82,15 +82,26 @@ class TabularTwin:
         else:
             from safetensors.torch import save_file
 
-            save_file({k: v.contiguous() for k, v in self.models.state_dict().items()}, str(path / "weights.safetensors"))
-        manifest = {"format": FORMAT, "version": 1, "kind": self.kind, "features": list(FEATURES),
-                    "targets": list(TARGETS), "hidden": list(HIDDEN), "input_range": self.input_range, "target_range": self.target_range, "scaling": self.scaling,
-                    "record": self.record}
+            save_file(
+                {k: v.contiguous() for k, v in self.models.state_dict().items()}, str(path / "weights.safetensors")
+            )
+        manifest = {
+            "format": FORMAT,
+            "version": 1,
+            "kind": self.kind,
+            "features": list(FEATURES),
+            "targets": list(TARGETS),
+            "hidden": list(HIDDEN),
+            "input_range": self.input_range,
+            "target_range": self.target_range,
+            "scaling": self.scaling,
+            "record": self.record,
+        }
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "TabularTwin":
+    def load(cls, path: str | Path) -> TabularTwin:
         """Read a model directory; DatasetError naming the file if it is missing or does not fit."""
         path = Path(path)
         try:
@@ -111,10 +122,19 @@ class TabularTwin:
         target_range, input_range = manifest.get("target_range"), manifest.get("input_range")
         if not isinstance(target_range, dict) or set(target_range) != set(TARGETS):
             raise DatasetError(path / MANIFEST, f"a target_range for each of {list(TARGETS)}")
-        if not isinstance(input_range, dict) or any(len(input_range.get(k, ())) != len(FEATURES) for k in ("min", "max")):
+        if not isinstance(input_range, dict) or any(
+            len(input_range.get(k, ())) != len(FEATURES) for k in ("min", "max")
+        ):
             raise DatasetError(path / MANIFEST, f"an input_range with min and max of {len(FEATURES)} features")
-        return cls(kind, models, input_range, target_range, manifest.get("scaling"), manifest.get("record"),
-                   name=f"tabular:{path.name}")
+        return cls(
+            kind,
+            models,
+            input_range,
+            target_range,
+            manifest.get("scaling"),
+            manifest.get("record"),
+            name=f"tabular:{path.name}",
+        )
 
 
 def fit_tabular(samples: list[Sample], kind: Kind = "xgboost", *, seed: int = 0, epochs: int = 300,
@@ -133,8 +153,12 @@ def fit_tabular(samples: list[Sample], kind: Kind = "xgboost", *, seed: int = 0,
         return TabularTwin(kind, boosters, input_range, target_range, record=record | {"trees": trees})
     mean, std = features.mean(axis=0), features.std(axis=0) + 1e-6
     scaling = {"mean": mean.tolist(), "std": std.tolist()}
-    model = _fit_mlp((features - mean) / std, y[list(TARGETS)].to_numpy(dtype=np.float32), seed,
-                     check_int("epochs", epochs, minimum=1))
+    model = _fit_mlp(
+        (features - mean) / std,
+        y[list(TARGETS)].to_numpy(dtype=np.float32),
+        seed,
+        check_int("epochs", epochs, minimum=1),
+    )
     return TabularTwin(kind, model, input_range, target_range, scaling, record | {"epochs": epochs})
 
 
@@ -146,8 +170,10 @@ def _fit_boosters(x: np.ndarray, y: pd.DataFrame, seed: int, trees: int) -> dict
     import xgboost
 
     params = {"max_depth": 6, "eta": 0.05, "subsample": 0.8, "colsample_bytree": 0.8, "nthread": 1, "seed": seed}
-    return {target: xgboost.train(params, xgboost.DMatrix(x, label=y[target].to_numpy(dtype=np.float32)), trees)
-            for target in TARGETS}
+    return {
+        target: xgboost.train(params, xgboost.DMatrix(x, label=y[target].to_numpy(dtype=np.float32)), trees)
+        for target in TARGETS
+    }
 
 
 def _load_booster(path: Path) -> Any:
@@ -186,8 +212,9 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> Any:
         for batch in torch.randperm(len(inputs), generator=generator).split(512):
             pred = model(inputs[batch])
             target = outputs[batch]
-            loss = torch.nn.functional.mse_loss(pred[:, :2], target[:, :2]) + \
-                torch.nn.functional.binary_cross_entropy_with_logits(pred[:, 2], target[:, 2])
+            loss = torch.nn.functional.mse_loss(
+                pred[:, :2], target[:, :2]
+            ) + torch.nn.functional.binary_cross_entropy_with_logits(pred[:, 2], target[:, 2])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -21,8 +21,12 @@ def load_twin(spec: str) -> Twin:
         return BUILTIN[spec]()
     path = SHIPPED_MODELS / spec if spec in SHIPPED else Path(spec)
     if spec in SHIPPED and not path.is_dir():
-        raise ScenarioError("--model", f"a shipped model, but {spec!r} is not shipped with this version yet "
-                            "(train one with `ndtwin train --out DIR` and pass DIR)", spec)
+        raise ScenarioError(
+            "--model",
+            f"a shipped model, but {spec!r} is not shipped with this version yet "
+            "(train one with `ndtwin train --out DIR` and pass DIR)",
+            spec,
+        )
     if not path.is_dir():
         raise ScenarioError("--model", f"one of {sorted(BUILTIN)}, {list(SHIPPED)} or a model directory", spec)
     from ndtwin.tabular.models import TabularTwin, is_tabular_dir

@@ -34,7 +34,7 @@ class QueueSetup:
     weight_share: np.ndarray  # normalised WFQ/DRR weight (1 for FIFO, unused for SP)
 
     @classmethod
-    def of(cls, scenario: Scenario) -> "QueueSetup":
+    def of(cls, scenario: Scenario) -> QueueSetup:
         queues = scenario.queues
         ports = [scenario.topology.links[link].port for link in queues.link]
         cells = list(zip(ports, queues.index))
@@ -224,7 +224,9 @@ class _FlowHops:
         pkts = self.pkts_per_s * np.exp(before - before[self.first_hop])
         pkts_in_queue = self.queue_sum(pkts)
         squares = self.queue_sum(pkts * self.size_second_moment_bits2)
-        return Arrivals(pkts_in_queue, self.queue_sum(pkts * self.size_bits), squares / np.maximum(pkts_in_queue, 1e-300))
+        return Arrivals(
+            pkts_in_queue, self.queue_sum(pkts * self.size_bits), squares / np.maximum(pkts_in_queue, 1e-300)
+        )
 
     def queue_sum(self, per_hop: np.ndarray) -> np.ndarray:
         return np.bincount(self.queue, per_hop, minlength=self.n_queues)

@@ -52,9 +52,7 @@ def _head_var(x: np.ndarray, states: np.ndarray) -> np.ndarray:
     return np.maximum(np.where(series, taylor, direct), 0.0)
 
 
-def _truncated_geometric_moments(
-    log_rho: np.ndarray, states: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _truncated_geometric_moments(log_rho: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of ``P(n) ∝ rho**n`` on ``n = 0..states-1``; rho > 1 is mirrored onto 1/rho."""
     x = np.abs(log_rho)
     head = _head_mean(x, states)
@@ -73,7 +71,9 @@ def mm1k_blocking(rho: ArrayLike, k: ArrayLike) -> tuple[np.ndarray, np.ndarray]
     denominator = np.expm1(-(k + 1) * x)
     blocking = np.exp(np.where(above, 0.0, -k * x)) * np.expm1(-x) / denominator
     acceptance = np.exp(np.where(above, -x, 0.0)) * np.expm1(-k * x) / denominator
-    log_acceptance = np.where(blocking < 0.5, np.log1p(-np.minimum(blocking, 0.5)), np.log(np.maximum(acceptance, _TINY)))
+    log_acceptance = np.where(
+        blocking < 0.5, np.log1p(-np.minimum(blocking, 0.5)), np.log(np.maximum(acceptance, _TINY))
+    )
     return blocking, log_acceptance
 
 

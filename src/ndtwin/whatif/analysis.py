@@ -45,18 +45,20 @@ class WhatIfResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (NaN → None)."""
-        return json_safe({
-            "model": self.model,
-            "perturbation": self.perturbation,
-            "anchored_on_measured_baseline": self.anchored,
-            "delay_budget_s": self.delay_budget_s,
-            "interval_coverage": self.coverage,
-            "interval_note": self.interval_note,
-            "summary": self.summary,
-            "flows": self.flows.to_dict("records"),
-            "gone": self.gone.to_dict("records"),
-            "links": self.links.to_dict("records"),
-        })
+        return json_safe(
+            {
+                "model": self.model,
+                "perturbation": self.perturbation,
+                "anchored_on_measured_baseline": self.anchored,
+                "delay_budget_s": self.delay_budget_s,
+                "interval_coverage": self.coverage,
+                "interval_note": self.interval_note,
+                "summary": self.summary,
+                "flows": self.flows.to_dict("records"),
+                "gone": self.gone.to_dict("records"),
+                "links": self.links.to_dict("records"),
+            }
+        )
 
 
 def json_safe(value: Any) -> Any:
@@ -72,8 +74,13 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _with_bounds(pred: pd.DataFrame, scenario: Scenario, intervals: Intervals | None, when: str,
-                 widths: dict[str, float] | None = None) -> pd.DataFrame:
+def _with_bounds(
+    pred: pd.DataFrame,
+    scenario: Scenario,
+    intervals: Intervals | None,
+    when: str,
+    widths: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """``pred``'s metrics suffixed with ``when``, and their interval bounds (``widths``: see ``Intervals.bounds``)
     when there are intervals."""
     pred = pred[list(PREDICTED_COLUMNS)].reset_index(drop=True)
@@ -88,12 +95,14 @@ def _with_bounds(pred: pd.DataFrame, scenario: Scenario, intervals: Intervals | 
 
 def _flow_identity(scenario: Scenario, indices: np.ndarray) -> pd.DataFrame:
     names, flows = scenario.topology.node_names, scenario.traffic.flows
-    return pd.DataFrame({
-        "src": [names[flows[i].src] for i in indices],
-        "dst": [names[flows[i].dst] for i in indices],
-        "tos": [flows[i].tos for i in indices],
-        "rate_bps": [flows[i].rate_bps for i in indices],
-    })
+    return pd.DataFrame(
+        {
+            "src": [names[flows[i].src] for i in indices],
+            "dst": [names[flows[i].dst] for i in indices],
+            "tos": [flows[i].tos for i in indices],
+            "rate_bps": [flows[i].rate_bps for i in indices],
+        }
+    )
 
 
 def _link_frame(before: Scenario, after: Scenario) -> pd.DataFrame:
@@ -139,18 +148,28 @@ def what_if(
     else:
         anchored = anchored if anchored is not None else anchored_intervals_of(twin)
         if anchored is None:
-            raise ScenarioError("measured baseline", "a model with anchored intervals (intervals_anchored.json, "
-                                "written by `ndtwin whatif calibrate`)", twin.name)
-        case = AnchorCase(scenario, twin.predict(scenario), measured, after_scenario,
-                          twin.predict(after_scenario), origin)
+            raise ScenarioError(
+                "measured baseline",
+                "a model with anchored intervals (intervals_anchored.json, written by `ndtwin whatif calibrate`)",
+                twin.name,
+            )
+        case = AnchorCase(
+            scenario, twin.predict(scenario), measured, after_scenario, twin.predict(after_scenario), origin
+        )
         answer = anchor(case, anchored.weights)
         intervals = anchored.intervals
         before = _with_bounds(case.measured_before, scenario, None, "before")
         after = _with_bounds(answer, after_scenario, intervals, "after", anchored.widths(case))
     matched = before.reindex(np.where(origin >= 0, origin, -1)).reset_index(drop=True)  # −1 → a row of NaN
     flows = pd.concat(
-        [pd.DataFrame({"flow": np.arange(len(origin)), "baseline_flow": origin}),
-         _flow_identity(after_scenario, np.arange(len(origin))), matched, after], axis=1)
+        [
+            pd.DataFrame({"flow": np.arange(len(origin)), "baseline_flow": origin}),
+            _flow_identity(after_scenario, np.arange(len(origin))),
+            matched,
+            after,
+        ],
+        axis=1,
+    )
     for metric in PREDICTED_COLUMNS:
         flows[f"{metric}_delta"] = flows[f"{metric}_after"] - flows[f"{metric}_before"]
     gone_ids = np.setdiff1d(np.arange(scenario.n_flows), origin)

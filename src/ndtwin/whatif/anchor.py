@@ -24,9 +24,10 @@ are calibrated on residuals divided by the same ratio. The calibration's measure
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,9 +77,16 @@ def measured_baseline(measured: pd.DataFrame, scenario: Scenario) -> pd.DataFram
     for metric in PREDICTED_COLUMNS:
         raw = measured[metric].reset_index(drop=True) if metric in measured else None
         if raw is None:
-            raise ScenarioError("measured baseline", f"a column {metric!r} (one row per baseline flow)", list(measured.columns))
+            raise ScenarioError(
+                "measured baseline", f"a column {metric!r} (one row per baseline flow)", list(measured.columns)
+            )
         values = pd.to_numeric(raw, errors="coerce").astype(float)
-        bad = (values.isna() & raw.notna()) | (values < 0) | np.isinf(values) | ((values > 1) if metric == "loss" else False)
+        bad = (
+            (values.isna() & raw.notna())
+            | (values < 0)
+            | np.isinf(values)
+            | ((values > 1) if metric == "loss" else False)
+        )
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             expected = "a loss share in [0, 1]" if metric == "loss" else "a finite value ≥ 0"
@@ -124,7 +132,7 @@ def baseline_spread(case: AnchorCase) -> dict[str, float]:
     for metric in LOG_METRICS:
         values = _residuals_before(case, metric)
         values = values[np.isfinite(values)]
-        rms = float(np.sqrt(np.mean(values ** 2))) if values.size else 0.0
+        rms = float(np.sqrt(np.mean(values**2))) if values.size else 0.0
         if rms > 0:
             spread[metric] = rms
     return spread
@@ -132,7 +140,9 @@ def baseline_spread(case: AnchorCase) -> dict[str, float]:
 
 def width_factors(spread: dict[str, float], reference: dict[str, float], floor: dict[str, float]) -> dict[str, float]:
     """Per metric of ``reference``: ``spread / reference``, at least ``floor`` (1 where the spread is unknown)."""
-    return {metric: max(spread.get(metric, value) / value, floor.get(metric, 0.0)) for metric, value in reference.items()}
+    return {
+        metric: max(spread.get(metric, value) / value, floor.get(metric, 0.0)) for metric, value in reference.items()
+    }
 
 
 def fit_weights(cases: Iterable[AnchorCase], truths: Iterable[pd.DataFrame]) -> dict[str, float]:
@@ -142,8 +152,11 @@ def fit_weights(cases: Iterable[AnchorCase], truths: Iterable[pd.DataFrame]) -> 
     for case, truth in zip(cases, truths):
         for metric in PREDICTED_COLUMNS:
             offset = _offset(metric, case.after)
-            after = residuals(metric, _column(truth, metric, "simulated labels") - offset,
-                              _column(case.predicted_after, metric, "prediction") - offset)
+            after = residuals(
+                metric,
+                _column(truth, metric, "simulated labels") - offset,
+                _column(case.predicted_after, metric, "prediction") - offset,
+            )
             before = baseline_residuals(case, metric)
             ok = np.isfinite(after) & np.isfinite(before)
             pairs[metric].append((before[ok], after[ok], np.full(ok.sum(), 1.0 / max(ok.sum(), 1))))
@@ -175,14 +188,18 @@ class AnchoredIntervals:
 
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / ANCHORED_INTERVALS_FILE
-        data: dict[str, Any] = {"version": ANCHOR_FORMAT_VERSION, "weights": self.weights,
-                                "spread_reference": self.spread_reference, "spread_floor": self.spread_floor,
-                                "intervals": self.intervals.to_dict()}
+        data: dict[str, Any] = {
+            "version": ANCHOR_FORMAT_VERSION,
+            "weights": self.weights,
+            "spread_reference": self.spread_reference,
+            "spread_floor": self.spread_floor,
+            "intervals": self.intervals.to_dict(),
+        }
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "AnchoredIntervals":
+    def load(cls, path: str | Path) -> AnchoredIntervals:
         """Read an ``intervals_anchored.json``; DatasetError naming the file and field if it is malformed."""
         path = Path(path)
         try:
@@ -193,19 +210,28 @@ class AnchoredIntervals:
             floor = {str(m): float(v) for m, v in data.get("spread_floor", {}).items()}
             inner = data["intervals"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise DatasetError(path, f"expected anchored intervals with version, weights and intervals ({error!r})") from None
+            raise DatasetError(
+                path, f"expected anchored intervals with version, weights and intervals ({error!r})"
+            ) from None
         if not 1 <= version <= ANCHOR_FORMAT_VERSION:
-            raise DatasetError(path, f"version: expected 1 to {ANCHOR_FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
+            raise DatasetError(
+                path, f"version: expected 1 to {ANCHOR_FORMAT_VERSION}, got {version} (written by a newer ndtwin?)"
+            )
         unknown = set(weights) - set(PREDICTED_COLUMNS)
         if unknown or not all(0.0 <= w <= 1.0 for w in weights.values()):
-            raise DatasetError(path, f"weights: expected values in [0, 1] for {', '.join(PREDICTED_COLUMNS)}, got {weights}")
+            raise DatasetError(
+                path, f"weights: expected values in [0, 1] for {', '.join(PREDICTED_COLUMNS)}, got {weights}"
+            )
         if set(reference) - set(LOG_METRICS) or not all(v > 0 for v in reference.values()):
-            raise DatasetError(path, f"spread_reference: expected positive values for {', '.join(LOG_METRICS)}, got {reference}")
+            raise DatasetError(
+                path, f"spread_reference: expected positive values for {', '.join(LOG_METRICS)}, got {reference}"
+            )
         return cls(weights, Intervals.from_dict(inner, path), reference, floor)
 
 
-def calibrate_anchored(cases: Sequence[AnchorCase], truths: Sequence[pd.DataFrame], *, scale_by_spread: bool = True,
-                       **binning: Any) -> AnchoredIntervals:
+def calibrate_anchored(
+    cases: Sequence[AnchorCase], truths: Sequence[pd.DataFrame], *, scale_by_spread: bool = True, **binning: Any
+) -> AnchoredIntervals:
     """Weights fitted on ``cases`` (the simulated labels after each change in ``truths``, the measured baselines
     runs with seeds of their own) and binned intervals of the anchored predictions (``binning``: the keyword
     arguments of ``ndtwin.whatif.intervals.calibrate`` for binned intervals), with widths that scale with the

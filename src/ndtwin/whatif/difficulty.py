@@ -10,8 +10,9 @@ residuals by it, so hard flows get wide intervals and easy ones narrow intervals
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,24 +53,27 @@ def flow_features(scenario: Scenario, prediction: pd.DataFrame) -> np.ndarray:
     hop_util = utilization[hops.link]
     busiest_hop = _argmax_per_segment(hop_util, hops.flow_offset)
     busiest = hops.link[busiest_hop]
-    transmission = np.bincount(hops.flow, weights=traffic.mean_size_bits[hops.flow] / topo.capacity_bps[hops.link],
-                               minlength=n)
+    transmission = np.bincount(
+        hops.flow, weights=traffic.mean_size_bits[hops.flow] / topo.capacity_bps[hops.link], minlength=n
+    )
     propagation = np.bincount(hops.flow, weights=topo.prop_delay_s[hops.link], minlength=n)
     queueing = np.maximum(prediction["delay_s"].to_numpy(dtype=float) - propagation, transmission)
     path_util = np.maximum.reduceat(hop_util, starts)
     tos = traffic.tos
-    return np.column_stack([
-        np.log(np.maximum(path_util, MIN_UTILIZATION)),
-        (path_util > 1.0).astype(float),
-        np.log(sharing[busiest]),
-        np.divide(onoff_load[busiest], load[busiest], out=np.zeros(n), where=load[busiest] > 0),
-        np.log(np.diff(hops.flow_offset)),
-        np.full(n, np.log(topo.n_nodes)),
-        np.full(n, np.log(n)),
-        (tos == 0).astype(float),
-        (tos == 1).astype(float),
-        np.log(queueing / transmission),
-    ])
+    return np.column_stack(
+        [
+            np.log(np.maximum(path_util, MIN_UTILIZATION)),
+            (path_util > 1.0).astype(float),
+            np.log(sharing[busiest]),
+            np.divide(onoff_load[busiest], load[busiest], out=np.zeros(n), where=load[busiest] > 0),
+            np.log(np.diff(hops.flow_offset)),
+            np.full(n, np.log(topo.n_nodes)),
+            np.full(n, np.log(n)),
+            (tos == 0).astype(float),
+            (tos == 1).astype(float),
+            np.log(queueing / transmission),
+        ]
+    )
 
 
 def _argmax_per_segment(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -97,12 +101,18 @@ class ScaleModel:
         return np.exp(self.intercept + z @ np.asarray(self.coef))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"intercept": self.intercept, "coef": list(self.coef), "mean": list(self.mean),
-                "std": list(self.std), "low": list(self.low), "high": list(self.high),
-                "features": list(self.features)}
+        return {
+            "intercept": self.intercept,
+            "coef": list(self.coef),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "low": list(self.low),
+            "high": list(self.high),
+            "features": list(self.features),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ScaleModel":
+    def from_dict(cls, data: dict[str, Any]) -> ScaleModel:
         """The inverse of ``to_dict``; KeyError/ValueError/TypeError on malformed data (the caller names the file)."""
         features = tuple(str(f) for f in data["features"])
         if features != FEATURES:
@@ -127,5 +137,11 @@ def fit_scale(x: np.ndarray, residual: np.ndarray, weight: Sequence[float] | np.
     centre = weight @ target
     gram = (z * weight[:, None]).T @ z + RIDGE * np.eye(z.shape[1])
     coef = np.linalg.solve(gram, (z * weight[:, None]).T @ (target - centre))
-    return ScaleModel(float(centre), tuple(coef.tolist()), tuple(mean.tolist()), tuple(std.tolist()),
-                      tuple(x.min(axis=0).tolist()), tuple(x.max(axis=0).tolist()))
+    return ScaleModel(
+        float(centre),
+        tuple(coef.tolist()),
+        tuple(mean.tolist()),
+        tuple(std.tolist()),
+        tuple(x.min(axis=0).tolist()),
+        tuple(x.max(axis=0).tolist()),
+    )

@@ -41,9 +41,10 @@ has no intervals (``intervals_of`` returns None).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,8 +88,13 @@ def size_class(scenario: Scenario, size_edges: tuple[int, ...]) -> int:
     return int(np.searchsorted(np.asarray(size_edges), scenario.topology.n_nodes, side="right"))
 
 
-def flow_bins(scenario: Scenario, edges: tuple[float, ...], tos_groups: int, size_edges: tuple[int, ...] = (),
-              load_edges: tuple[float, ...] = ()) -> np.ndarray:
+def flow_bins(
+    scenario: Scenario,
+    edges: tuple[float, ...],
+    tos_groups: int,
+    size_edges: tuple[int, ...] = (),
+    load_edges: tuple[float, ...] = (),
+) -> np.ndarray:
     """Per flow: its calibration bin, ``(network class × (len(edges) + 1) + utilisation bin) × tos_groups +
     min(ToS, tos_groups − 1)``, with network class ``size class × (len(load_edges) + 1) + load class`` and load
     class how many of ``load_edges`` the busiest link's utilisation reaches."""
@@ -110,8 +116,6 @@ def residuals(metric: str, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
         out[ok] = np.log(truth[ok] / pred[ok])
         return out
     return truth - pred
-
-
 
 
 @dataclass(frozen=True)
@@ -136,8 +140,9 @@ class Intervals:
     def n_bins(self) -> int:
         return network_classes(self.size_edges, self.load_edges) * (len(self.edges) + 1) * self.tos_groups
 
-    def bounds(self, scenario: Scenario, prediction: pd.DataFrame,
-               widths: dict[str, float] | None = None) -> pd.DataFrame:
+    def bounds(
+        self, scenario: Scenario, prediction: pd.DataFrame, widths: dict[str, float] | None = None
+    ) -> pd.DataFrame:
         """Columns ``<metric>_lo`` and ``<metric>_hi`` per flow of ``scenario`` for a twin's ``prediction``;
         ``widths``: a factor per metric the quantiles are multiplied by (quantiles calibrated with ``run_scales``)."""
         bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges, self.load_edges)
@@ -163,9 +168,12 @@ class Intervals:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form kept in ``intervals.json``."""
-        return {"version": FORMAT_VERSION, **asdict(self),
-                "scales": {metric: model.to_dict() for metric, model in self.scales.items()},
-                "spread": self.spread.to_dict() if self.spread is not None else None}
+        return {
+            "version": FORMAT_VERSION,
+            **asdict(self),
+            "scales": {metric: model.to_dict() for metric, model in self.scales.items()},
+            "spread": self.spread.to_dict() if self.spread is not None else None,
+        }
 
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / INTERVALS_FILE
@@ -175,17 +183,19 @@ class Intervals:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Intervals":
+    def load(cls, path: str | Path) -> Intervals:
         """Read an ``intervals.json`` (version 1 to 5); DatasetError naming the file and field if it is malformed."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            raise DatasetError(path, f"expected an intervals file with coverage, edges and quantiles ({error!r})") from None
+            raise DatasetError(
+                path, f"expected an intervals file with coverage, edges and quantiles ({error!r})"
+            ) from None
         return cls.from_dict(data, path)
 
     @classmethod
-    def from_dict(cls, data: Any, path: Path) -> "Intervals":
+    def from_dict(cls, data: Any, path: Path) -> Intervals:
         """Intervals from their JSON form read from ``path`` (named in errors; a second model lives beside it)."""
         try:
             version = int(data.get("version", 1))
@@ -201,11 +211,25 @@ class Intervals:
         except DatasetError:
             raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise DatasetError(path, f"expected an intervals file with coverage, edges and quantiles ({error!r})") from None
+            raise DatasetError(
+                path, f"expected an intervals file with coverage, edges and quantiles ({error!r})"
+            ) from None
         if not 1 <= version <= FORMAT_VERSION:
-            raise DatasetError(path, f"version: expected 1 to {FORMAT_VERSION}, got {version} (written by a newer ndtwin?)")
-        result = cls(coverage, edges, quantiles, counts, data.get("provenance", {}), tos_groups, scales, size_edges,
-                     spread, load_edges)
+            raise DatasetError(
+                path, f"version: expected 1 to {FORMAT_VERSION}, got {version} (written by a newer ndtwin?)"
+            )
+        result = cls(
+            coverage,
+            edges,
+            quantiles,
+            counts,
+            data.get("provenance", {}),
+            tos_groups,
+            scales,
+            size_edges,
+            spread,
+            load_edges,
+        )
         for metric, table in quantiles.items():
             if len(table) != result.n_bins:
                 raise DatasetError(path, f"quantiles.{metric}: expected {result.n_bins} bins, got {len(table)}")
@@ -246,8 +270,9 @@ def calibrate(
     check_number("coverage", coverage, minimum=0, strict=True)
     check_number("spread_floor", spread_floor, minimum=0, strict=True)
     if spread_model is not None and adaptive:
-        raise ScenarioError("spread_model", "binned intervals (a difficulty model and a second model do not combine)",
-                            str(spread_model))
+        raise ScenarioError(
+            "spread_model", "binned intervals (a difficulty model and a second model do not combine)", str(spread_model)
+        )
     check_int("tos_groups", tos_groups, minimum=1)
     if coverage >= 1:
         raise ScenarioError("coverage", "a fraction in (0, 1)", coverage)
@@ -267,21 +292,29 @@ def calibrate(
     weight = 1.0 / np.bincount(run)[run] if equal_scenarios else np.ones(run.size)
     rank = np.searchsorted(np.unique(group), group)[run]
     if adaptive and rank.max() == 0:
-        raise ScenarioError("groups", "at least two distinct calibration groups for adaptive intervals", np.unique(group))
+        raise ScenarioError(
+            "groups", "at least two distinct calibration groups for adaptive intervals", np.unique(group)
+        )
     scored = rank % 2 == 1 if adaptive and not cross_fit else np.ones(run.size, dtype=bool)
     spread = None
     if probe is not None:
         spread = SpreadScale(spread_floor * _weighted_quantile(table["gap"], weight, 0.5), probe.directory)
         if not spread.floor > 0:  # a copy of the model itself: every width would be zero
-            raise ScenarioError("spread_model", "a second model whose delay predictions differ from this model's on "
-                                "most calibration flows", str(spread_model))
+            raise ScenarioError(
+                "spread_model",
+                "a second model whose delay predictions differ from this model's on most calibration flows",
+                str(spread_model),
+            )
         table["delay_s"] = table["delay_s"] / (table["gap"] + spread.floor)
     quantiles, counts, scales = {}, {}, {}
     for metric in PREDICTED_COLUMNS:
         values = table[metric]
         ok = np.isfinite(values)
-        if ((ok & scored).sum() < MIN_BIN_FLOWS or (adaptive and (ok & (rank % 2 == 0)).sum() < MIN_BIN_FLOWS)
-                or (adaptive and np.unique(rank[ok]).size < 2)):
+        if (
+            (ok & scored).sum() < MIN_BIN_FLOWS
+            or (adaptive and (ok & (rank % 2 == 0)).sum() < MIN_BIN_FLOWS)
+            or (adaptive and np.unique(rank[ok]).size < 2)
+        ):
             continue  # e.g. no delay variance measured: no interval for that metric rather than a guessed one
         if adaptive and metric in scaled:
             scales[metric], sigma = _scale_fits(table["features"], values, weight, ok, rank, cross_fit)
@@ -292,15 +325,30 @@ def calibrate(
         quantiles[metric], counts[metric] = [], []
         for network in range(network_classes(size_edges, load_edges)):
             in_class = ok & (table["bin"] // per_class == network)
-            fallback = _quantile_pair(values[in_class], weight[in_class], coverage) \
-                if in_class.sum() >= MIN_BIN_FLOWS else pooled
+            fallback = (
+                _quantile_pair(values[in_class], weight[in_class], coverage)
+                if in_class.sum() >= MIN_BIN_FLOWS
+                else pooled
+            )
             for b in range(network * per_class, (network + 1) * per_class):
                 inside = ok & (table["bin"] == b)
                 enough = inside.sum() >= MIN_BIN_FLOWS
-                quantiles[metric].append(_quantile_pair(values[inside], weight[inside], coverage) if enough else fallback)
+                quantiles[metric].append(
+                    _quantile_pair(values[inside], weight[inside], coverage) if enough else fallback
+                )
                 counts[metric].append(int(inside.sum()))
-    return Intervals(coverage, tuple(edges), quantiles, counts, provenance or {}, tos_groups, scales, tuple(size_edges),
-                     spread, tuple(float(e) for e in load_edges))
+    return Intervals(
+        coverage,
+        tuple(edges),
+        quantiles,
+        counts,
+        provenance or {},
+        tos_groups,
+        scales,
+        tuple(size_edges),
+        spread,
+        tuple(float(e) for e in load_edges),
+    )
 
 
 def network_classes(size_edges: Sequence[int], load_edges: Sequence[float]) -> int:
@@ -308,8 +356,9 @@ def network_classes(size_edges: Sequence[int], load_edges: Sequence[float]) -> i
     return (len(size_edges) + 1) * (len(load_edges) + 1)
 
 
-def _scale_fits(features: np.ndarray, values: np.ndarray, weight: np.ndarray, ok: np.ndarray, rank: np.ndarray,
-                cross_fit: bool) -> tuple[ScaleModel, np.ndarray]:
+def _scale_fits(
+    features: np.ndarray, values: np.ndarray, weight: np.ndarray, ok: np.ndarray, rank: np.ndarray, cross_fit: bool
+) -> tuple[ScaleModel, np.ndarray]:
     """The stored scale model and, per calibration flow, the sigma its residual is divided by: from a model fitted
     without the flow's group (``cross_fit``; the stored one is fitted on every group), or from the model fitted on
     the groups of even rank."""
@@ -324,9 +373,15 @@ def _scale_fits(features: np.ndarray, values: np.ndarray, weight: np.ndarray, ok
     return fit_scale(features[ok], values[ok], weight[ok]), sigma
 
 
-def _calibration_table(runs: Iterable[tuple[Scenario, pd.DataFrame, pd.DataFrame]], edges: tuple[float, ...],
-                       tos_groups: int, size_edges: tuple[int, ...], load_edges: tuple[float, ...],
-                       with_features: bool, spread: SpreadScale | None = None) -> dict[str, np.ndarray]:
+def _calibration_table(
+    runs: Iterable[tuple[Scenario, pd.DataFrame, pd.DataFrame]],
+    edges: tuple[float, ...],
+    tos_groups: int,
+    size_edges: tuple[int, ...],
+    load_edges: tuple[float, ...],
+    with_features: bool,
+    spread: SpreadScale | None = None,
+) -> dict[str, np.ndarray]:
     """Per calibration flow: its run index, bin, residual per metric, (``with_features``) difficulty features and
     (``spread``) the two models' delay disagreement ``gap``."""
     parts: dict[str, list[np.ndarray]] = {key: [] for key in ("run", "bin", "features", "gap", *PREDICTED_COLUMNS)}
@@ -340,8 +395,9 @@ def _calibration_table(runs: Iterable[tuple[Scenario, pd.DataFrame, pd.DataFrame
             parts["gap"].append(spread.gap(scenario, prediction, fixed["delay_s"]))
         for metric in PREDICTED_COLUMNS:
             offset = fixed.get(metric, 0.0)
-            parts[metric].append(residuals(metric, truth[metric].to_numpy() - offset,
-                                           prediction[metric].to_numpy() - offset))
+            parts[metric].append(
+                residuals(metric, truth[metric].to_numpy() - offset, prediction[metric].to_numpy() - offset)
+            )
     return {key: np.concatenate(p) if p else np.zeros(0, dtype=int) for key, p in parts.items()}
 
 
@@ -349,7 +405,7 @@ def _quantile_pair(values: np.ndarray, weight: np.ndarray, coverage: float) -> t
     """Split-conformal lower and upper quantiles of weighted values (equal tails, finite-sample corrected with
     the effective number of values; equal weights give the usual ranks)."""
     weight = weight / weight.sum()
-    n = 1.0 / float(np.sum(weight ** 2))
+    n = 1.0 / float(np.sum(weight**2))
     level = min((1.0 - (1.0 - coverage) / 2) * (1 + 1 / n), 1.0)
     return -_weighted_quantile(-values, weight, level), _weighted_quantile(values, weight, level)
 

@@ -9,7 +9,7 @@ Nodes may be given by index or by name. Errors name the perturbation and its bad
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import dijkstra
 from ndtwin.errors import ScenarioError, check_int, check_number
 from ndtwin.scenario import Flow, PortConfig, Routing, Scenario, Scheduling, Topology, Traffic
 
-Node = Union[int, str]
+Node = int | str
 
 
 class PerturbationError(ScenarioError):
@@ -41,7 +41,7 @@ class Outcome:
     dropped: tuple[int, ...] = ()
 
     @classmethod
-    def unchanged_flows(cls, scenario: Scenario) -> "Outcome":
+    def unchanged_flows(cls, scenario: Scenario) -> Outcome:
         return cls(scenario, np.arange(scenario.n_flows))
 
 
@@ -74,7 +74,7 @@ class Perturbation:
     def _error(self, field_name: str, expected: str, got: object = None) -> PerturbationError:
         return PerturbationError(f"{type(self).__name__}.{field_name}", expected, got)
 
-    def __add__(self, other: "Perturbation") -> "Compose":
+    def __add__(self, other: Perturbation) -> Compose:
         if not isinstance(other, Perturbation):
             return NotImplemented
         return Compose(_steps(self) + _steps(other))
@@ -220,7 +220,9 @@ class ScaleTraffic(Perturbation):
 
     def _outcome(self, scenario: Scenario) -> Outcome:
         mask = _selection(self, scenario, self.flows, self.pairs, self.tos)
-        flows = tuple(replace(f, rate_bps=f.rate_bps * self.factor) if m else f for f, m in zip(scenario.traffic.flows, mask))
+        flows = tuple(
+            replace(f, rate_bps=f.rate_bps * self.factor) if m else f for f, m in zip(scenario.traffic.flows, mask)
+        )
         return Outcome(replace(scenario, traffic=Traffic(flows)), np.arange(scenario.n_flows))
 
 
@@ -387,8 +389,12 @@ class SetPath(Perturbation):
         nodes = tuple(_node(self, topology, "path", n) for n in self.path)
         for u, v in zip(nodes, nodes[1:]):
             if topology.link_id(u, v) is None:
-                raise self._error("path", f"consecutive nodes joined by links (no link {self.path[nodes.index(u)]}→"
-                                  f"{self.path[nodes.index(v)]})", self.path)
+                raise self._error(
+                    "path",
+                    f"consecutive nodes joined by links (no link {self.path[nodes.index(u)]}→"
+                    f"{self.path[nodes.index(v)]})",
+                    self.path,
+                )
         pair = (nodes[0], nodes[-1])
         if pair not in scenario.traffic.pairs():
             raise self._error("path", "the endpoints of at least one flow", self.path)
@@ -462,7 +468,9 @@ class SetPort(Perturbation):
 
     def _outcome(self, scenario: Scenario) -> Outcome:
         topology = scenario.topology
-        targets = range(topology.n_links) if self.u is None else [topology.link_id(*_link(self, topology, self.u, self.v))]
+        targets = (
+            range(topology.n_links) if self.u is None else [topology.link_id(*_link(self, topology, self.u, self.v))]
+        )
         links = list(topology.links)
         for lid in targets:
             links[lid] = replace(links[lid], port=self.changed(links[lid].port))

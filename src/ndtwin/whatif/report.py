@@ -40,15 +40,23 @@ def render_table(result: WhatIfResult) -> Group:
     if result.interval_note:
         parts.append(Text(result.interval_note, style="yellow"))
     rows = result.flows.set_index("flow")
-    for key, title in (("worst_by_delay", "highest delay after"), ("worst_by_delay_increase", "largest delay increase")):
+    for key, title in (
+        ("worst_by_delay", "highest delay after"),
+        ("worst_by_delay_increase", "largest delay increase"),
+    ):
         interval = "" if result.interval_note else f" ({result.coverage:.0%} intervals)"
         table = Table(title=f"Flows with the {title}{interval}")
         for column in ("flow", "ToS", "delay before ms", "delay after ms", "Δ ms"):
             table.add_column(column, justify="left" if column == "flow" else "right", no_wrap=True)
         for item in result.summary[key]:
             row = rows.loc[item["flow"]].to_dict()
-            table.add_row(f"{item['src']}→{item['dst']}", str(item["tos"]), _ms(item["delay_s_before"]) + _interval(row, "before"),
-                          _ms(item["delay_s_after"]) + _interval(row, "after"), _ms(item["delay_s_delta"]))
+            table.add_row(
+                f"{item['src']}→{item['dst']}",
+                str(item["tos"]),
+                _ms(item["delay_s_before"]) + _interval(row, "before"),
+                _ms(item["delay_s_after"]) + _interval(row, "after"),
+                _ms(item["delay_s_delta"]),
+            )
         parts.append(table)
     links = Table(title="Most loaded links (offered utilisation)")
     for column in ("link", "before", "after"):
@@ -58,12 +66,16 @@ def render_table(result: WhatIfResult) -> Group:
     parts.append(links)
     sla = result.summary.get("sla")
     if sla:
-        text = (f"SLA (delay ≤ {_ms(sla['delay_budget_s'])} ms): {sla['violations_before']} violation(s) before, "
-                f"{sla['violations_after']} after")
+        text = (
+            f"SLA (delay ≤ {_ms(sla['delay_budget_s'])} ms): {sla['violations_before']} violation(s) before, "
+            f"{sla['violations_after']} after"
+        )
         if "possible_violations_after" in sla:
             text += f" ({sla['certain_violations_after']}–{sla['possible_violations_after']} within the intervals)"
         if sla["new_violations"]:
-            text += f"; new: {', '.join(sla['new_violations'][:10])}" + (" …" if len(sla["new_violations"]) > 10 else "")
+            text += f"; new: {', '.join(sla['new_violations'][:10])}" + (
+                " …" if len(sla["new_violations"]) > 10 else ""
+            )
         parts.append(Text(text))
     return Group(*parts)
 
@@ -127,6 +139,13 @@ def trust_table(report: TrustReport, grade: str) -> Table:
     for column in columns:
         table.add_column(column, justify="left" if column == "scope" else "right")
     for scope, s in [("overall", report.overall), *report.by_perturbation.items()]:
-        table.add_row(scope, str(s.n_flows), str(s.n_below_noise), *(f"{v:.3f}" for v in (
-            s.sign_agreement, s.delta_corr, s.delta_slope, s.delta_mae, s.delta_mae_rel, s.delta_r2)))
+        table.add_row(
+            scope,
+            str(s.n_flows),
+            str(s.n_below_noise),
+            *(
+                f"{v:.3f}"
+                for v in (s.sign_agreement, s.delta_corr, s.delta_slope, s.delta_mae, s.delta_mae_rel, s.delta_r2)
+            ),
+        )
     return table

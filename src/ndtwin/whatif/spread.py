@@ -73,7 +73,7 @@ class SpreadScale:
         return {"floor": self.floor, "model": self.directory.name}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], model_dir: Path, file: Path) -> "SpreadScale":
+    def from_dict(cls, data: dict[str, Any], model_dir: Path, file: Path) -> SpreadScale:
         """The scale stored in ``file`` (an intervals file of ``model_dir``); DatasetError if its model is missing."""
         directory = model_dir / str(data["model"])
         if not directory.is_dir():

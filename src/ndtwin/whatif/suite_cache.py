@@ -8,8 +8,8 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import ndtwin
 from ndtwin.errors import DatasetError
@@ -17,24 +17,55 @@ from ndtwin.scenario import Topology
 from ndtwin.whatif.validate import DEFAULT_LOADS, REFERENCE_PACKETS, Suite, build_suite
 
 
-def suite_path(cache: Path, topology: Topology, *, name: str, seed: int, per_type: int, loads: Sequence[float],
-               packets_per_flow: int, reference_packets: int | None) -> Path:
+def suite_path(
+    cache: Path,
+    topology: Topology,
+    *,
+    name: str,
+    seed: int,
+    per_type: int,
+    loads: Sequence[float],
+    packets_per_flow: int,
+    reference_packets: int | None,
+) -> Path:
     """The file a suite with these settings is kept in under ``cache``."""
-    settings = (ndtwin.__version__, topology.node_names, topology.links, per_type, tuple(float(v) for v in loads),
-                packets_per_flow, reference_packets)  # the topology's fields only: not the arrays it caches once used
+    settings = (
+        ndtwin.__version__,
+        topology.node_names,
+        topology.links,
+        per_type,
+        tuple(float(v) for v in loads),
+        packets_per_flow,
+        reference_packets,
+    )  # the topology's fields only: not the arrays it caches once used
     if reference_packets is not None:
         settings += ("measurements",)  # suites with reference runs gained measurement runs: older files are stale
     digest = hashlib.sha1(repr(settings).encode()).hexdigest()[:12]
     return Path(cache) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}@{seed}_{digest}.pkl"
 
 
-def cached_suite(cache: Path | None, topology: Topology, *, name: str, seed: int = 0, per_type: int = 2,
-                 loads: Sequence[float] = DEFAULT_LOADS, packets_per_flow: int = 400, workers: int = 1,
-                 reference_packets: int | None = REFERENCE_PACKETS) -> tuple[Suite, bool]:
+def cached_suite(
+    cache: Path | None,
+    topology: Topology,
+    *,
+    name: str,
+    seed: int = 0,
+    per_type: int = 2,
+    loads: Sequence[float] = DEFAULT_LOADS,
+    packets_per_flow: int = 400,
+    workers: int = 1,
+    reference_packets: int | None = REFERENCE_PACKETS,
+) -> tuple[Suite, bool]:
     """``build_suite`` with these settings, read from ``cache`` when it holds the suite (and written there when it
     does not); ``cache`` None: always simulated. Returns the suite and whether it was read from the cache."""
-    settings = dict(name=name, seed=seed, per_type=per_type, loads=loads, packets_per_flow=packets_per_flow,
-                    reference_packets=reference_packets)
+    settings = dict(
+        name=name,
+        seed=seed,
+        per_type=per_type,
+        loads=loads,
+        packets_per_flow=packets_per_flow,
+        reference_packets=reference_packets,
+    )
     path = suite_path(cache, topology, **settings) if cache is not None else None
     if path is not None:
         _writable_directory(path.parent)  # before a simulation that may take minutes, not after it
@@ -42,8 +73,9 @@ def cached_suite(cache: Path | None, topology: Topology, *, name: str, seed: int
         try:
             suite = pickle.loads(path.read_bytes())
         except Exception as error:  # a truncated or foreign file: say which, rather than re-simulate over it
-            raise DatasetError(path, f"expected a simulated suite written by ndtwin ({error!r}); delete it to "
-                               "simulate the suite again") from None
+            raise DatasetError(
+                path, f"expected a simulated suite written by ndtwin ({error!r}); delete it to simulate the suite again"
+            ) from None
         if not isinstance(suite, Suite):
             raise DatasetError(path, f"expected a simulated suite, got a {type(suite).__name__}")
         return suite, True
@@ -63,5 +95,6 @@ def _writable_directory(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DatasetError(directory, "expected a directory to keep simulated suites in "
-                           f"({error.strerror or error})") from None
+        raise DatasetError(
+            directory, f"expected a directory to keep simulated suites in ({error.strerror or error})"
+        ) from None

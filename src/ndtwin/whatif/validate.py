@@ -35,8 +35,9 @@ baselines themselves are measured, not predicted, and do not count).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -123,7 +124,9 @@ def suite_perturbations(scenario: Scenario, per_type: int, rng: np.random.Genera
     for k in range(per_type):
         worse = k % 2 == 0
         perturbations.append(ScaleTraffic(1.25 if worse else 0.75))
-        failure = next((FailLink(int(u), int(v)) for u, v in picks if _keeps_routes(FailLink(int(u), int(v)), scenario)), None)
+        failure = next(
+            (FailLink(int(u), int(v)) for u, v in picks if _keeps_routes(FailLink(int(u), int(v)), scenario)), None
+        )
         if failure is not None:
             perturbations.append(failure)
         u, v = (int(n) for n in picks[0])
@@ -195,14 +198,16 @@ def build_suite(
     return Suite(
         name=name,
         baselines=tuple(samples[:n]),
-        repeats=tuple(samples[n:2 * n]),
-        cases=tuple(SuiteCase(kind, text, b, sample, origin)
-                    for (kind, text, b, _, origin), sample in zip(cases, samples[2 * n:n + scored])),
+        repeats=tuple(samples[n : 2 * n]),
+        cases=tuple(
+            SuiteCase(kind, text, b, sample, origin)
+            for (kind, text, b, _, origin), sample in zip(cases, samples[2 * n : n + scored])
+        ),
         seed=seed,
         packets_per_flow=packets_per_flow,
-        references=tuple(samples[n + scored:n + 2 * scored]),
+        references=tuple(samples[n + scored : n + 2 * scored]),
         reference_packets=reference_packets,
-        measurements=tuple(samples[n + 2 * scored:]),
+        measurements=tuple(samples[n + 2 * scored :]),
     )
 
 
@@ -244,24 +249,28 @@ class TrustReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``ndtwin whatif validate --json`` (NaN → None)."""
-        return json_safe({
-            "model": self.model,
-            "suite": self.suite,
-            **asdict(self.overall),
-            "coverage90": self.coverage90,
-            "coverage90_range": list(self.coverage90_range) if self.coverage90_range else None,
-            "coverage_by_metric": self.coverage_by_metric,
-            "coverage90_cases": self.coverage90_cases,
-            "coverage90_anchored": self.coverage90_anchored,
-            "coverage90_anchored_range": list(self.coverage90_anchored_range) if self.coverage90_anchored_range else None,
-            "coverage_reference": {
-                "runs": self.coverage_runs,
-                "packets_per_flow": self.coverage_packets_per_flow,
-            },
-            "noise_scale": self.noise_scale,
-            "noise_z": self.noise_z,
-            "by_perturbation": {kind: asdict(scores) for kind, scores in self.by_perturbation.items()},
-        })
+        return json_safe(
+            {
+                "model": self.model,
+                "suite": self.suite,
+                **asdict(self.overall),
+                "coverage90": self.coverage90,
+                "coverage90_range": list(self.coverage90_range) if self.coverage90_range else None,
+                "coverage_by_metric": self.coverage_by_metric,
+                "coverage90_cases": self.coverage90_cases,
+                "coverage90_anchored": self.coverage90_anchored,
+                "coverage90_anchored_range": list(self.coverage90_anchored_range)
+                if self.coverage90_anchored_range
+                else None,
+                "coverage_reference": {
+                    "runs": self.coverage_runs,
+                    "packets_per_flow": self.coverage_packets_per_flow,
+                },
+                "noise_scale": self.noise_scale,
+                "noise_z": self.noise_z,
+                "by_perturbation": {kind: asdict(scores) for kind, scores in self.by_perturbation.items()},
+            }
+        )
 
 
 def delta_scores(pred: np.ndarray, sim: np.ndarray, noise: np.ndarray, *, noise_z: float = 2.0) -> DeltaScores:
@@ -308,8 +317,14 @@ def noise_scale(suite: Suite) -> float:
     return math.sqrt(float(np.sum(np.concatenate(spread))) / total) if total > 0 else 1.0
 
 
-def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None,
-               anchored: AnchoredIntervals | None = None, noise_z: float = 2.0) -> TrustReport:
+def score_twin(
+    twin: Twin,
+    suite: Suite,
+    *,
+    intervals: Intervals | None = None,
+    anchored: AnchoredIntervals | None = None,
+    noise_z: float = 2.0,
+) -> TrustReport:
     """Score ``twin``'s predicted changes of per-flow mean delay on ``suite`` (see the module docstring), and the
     coverage of its 90 % intervals (``intervals``, or those stored with the twin's model; none → None) judged
     against the suite's reference runs, or its own runs when it has none; with anchored intervals (``anchored`` or
@@ -347,8 +362,11 @@ def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None,
     everything = [triple for p in parts.values() for triple in p]
     coverage = {metric: float(np.concatenate(hits).mean()) for metric, hits in inside.items()}
     delay_range = cluster_bootstrap_range(inside["delay_s"], clusters) if "delay_s" in inside else None
-    anchored_hits = _anchored_delay_hits(suite, base_pred, predictions[len(base_pred):], anchored) \
-        if anchored is not None and suite.measurements else []
+    anchored_hits = (
+        _anchored_delay_hits(suite, base_pred, predictions[len(base_pred) :], anchored)
+        if anchored is not None and suite.measurements
+        else []
+    )
     return TrustReport(
         model=twin.name,
         suite=suite.name,
@@ -357,11 +375,13 @@ def score_twin(twin: Twin, suite: Suite, *, intervals: Intervals | None = None,
         coverage90=coverage.get("delay_s"),
         coverage90_range=delay_range,
         coverage_by_metric=coverage,
-        coverage90_cases=float(np.concatenate(inside["delay_s"][len(base_pred):]).mean())
-        if "delay_s" in inside and suite.cases else None,
+        coverage90_cases=float(np.concatenate(inside["delay_s"][len(base_pred) :]).mean())
+        if "delay_s" in inside and suite.cases
+        else None,
         coverage90_anchored=float(np.concatenate(anchored_hits).mean()) if anchored_hits else None,
         coverage90_anchored_range=cluster_bootstrap_range(anchored_hits, [c.baseline for c in suite.cases])
-        if anchored_hits else None,
+        if anchored_hits
+        else None,
         noise_scale=scale,
         noise_z=noise_z,
         coverage_runs="reference" if suite.references else "suite",
@@ -376,21 +396,29 @@ def _inside(sample: Sample, bounds: pd.DataFrame, metric: str) -> np.ndarray:
     return (truth[ok] >= bounds[f"{metric}_lo"].to_numpy()[ok]) & (truth[ok] <= bounds[f"{metric}_hi"].to_numpy()[ok])
 
 
-def _anchored_delay_hits(suite: Suite, base_pred: Sequence[pd.DataFrame], case_pred: Sequence[pd.DataFrame],
-                         anchored: AnchoredIntervals) -> list[np.ndarray]:
+def _anchored_delay_hits(
+    suite: Suite, base_pred: Sequence[pd.DataFrame], case_pred: Sequence[pd.DataFrame], anchored: AnchoredIntervals
+) -> list[np.ndarray]:
     """Per perturbed case: which reference mean delays lie inside the anchored answer's interval, the answer
     anchored on the baseline's measurement run."""
     hits = []
-    for case, pred, reference in zip(suite.cases, case_pred, suite.references[len(suite.baselines):]):
+    for case, pred, reference in zip(suite.cases, case_pred, suite.references[len(suite.baselines) :]):
         b = case.baseline
-        measured = AnchorCase(suite.baselines[b].scenario, base_pred[b], suite.measurements[b].flow_labels,
-                              case.sample.scenario, pred, case.origin)
+        measured = AnchorCase(
+            suite.baselines[b].scenario,
+            base_pred[b],
+            suite.measurements[b].flow_labels,
+            case.sample.scenario,
+            pred,
+            case.origin,
+        )
         hits.append(_inside(reference, anchored.bounds(measured, anchor(measured, anchored.weights)), "delay_s"))
     return hits
 
 
-def cluster_bootstrap_range(hits: Sequence[np.ndarray], clusters: Sequence[int], *, level: float = 0.9,
-                            resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+def cluster_bootstrap_range(
+    hits: Sequence[np.ndarray], clusters: Sequence[int], *, level: float = 0.9, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
     """Percentile interval (``level``) of the share of True in ``hits`` when whole clusters are resampled with
     replacement: ``hits[i]`` is one scenario's per-flow outcomes and ``clusters[i]`` the cluster it belongs to.
     None with fewer than two clusters."""
