@@ -1,4 +1,5 @@
-"""Every `ndtwin …` command and Python snippet of README.md and the user guide runs, on small inputs.
+"""Every `ndtwin …` command and Python snippet of README.md and the user guide runs, on small inputs, and every
+relative link of the docs leads somewhere.
 
 Each page runs in its own working directory, its fenced ``bash`` and ``python`` blocks in order, so a command may use
 what an earlier one on the same page wrote (``out/...``). Heavy arguments are mapped to small ones by the tables
@@ -20,8 +21,6 @@ from typer.testing import CliRunner
 from ndtwin.cli.main import app
 from ndtwin.data.load import open_samples
 from ndtwin.data.native import write_dataset
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [
@@ -123,6 +122,7 @@ def run_shell(line: str, shared_data: Path, small: dict[str, Path]) -> str | Non
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_every_command_of_the_page_runs(page, shared_data, small_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -145,3 +145,22 @@ def test_every_command_of_the_page_runs(page, shared_data, small_data, tmp_path,
     assert ran > 0, f"{page}: no command ran"
     for line, reason in skipped:
         warnings.warn(f"{page}: not run ({reason}): {line}", stacklevel=1)
+
+
+def heading_anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a Markdown page's headings."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+@pytest.mark.parametrize("page", [*PAGES, "CONTRIBUTING.md", "docs/BENCHMARKS.md"])
+def test_relative_links_lead_to_existing_files_and_headings(page):
+    source = REPO / page
+    for target in re.findall(r"\]\(([^)\s]+)\)", source.read_text(encoding="utf-8")):
+        if re.match(r"\w+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (source.parent / path).resolve() if path else source
+        assert linked.exists(), f"{page}: link to {target} leads nowhere"
+        if anchor:
+            assert anchor in heading_anchors(linked), f"{page}: no heading for #{anchor} in {path or page}"
