@@ -129,3 +129,11 @@ def test_unsupported_features_raise_scenario_error(field):
     with pytest.raises(ScenarioError) as error:
         simulate_ns3(unsupported_scenarios()[field], packets_per_flow=10)
     assert error.value.field == field
+
+
+def test_a_flow_that_sends_nothing_in_a_short_run(worker):
+    flows = (Flow(0, 2, 8e6, size=SIZES), Flow(1, 2, 1e3, size=SIZES))  # the second's first packet comes after the run
+    scenario = Scenario.with_shortest_paths(line(3, PortConfig(buffers=(16,))), Traffic(flows))
+    labels = worker.simulate(scenario, duration_s=0.05, seed=1).flow_labels
+    assert labels["delay_s"].iloc[0] > 0
+    assert np.isnan(labels["delay_s"].iloc[1]) or labels["pkts_per_s"].iloc[1] == 0

@@ -64,6 +64,9 @@ def load_ns3() -> Any:
     return cppyy.gbl.ndtwin_ns3
 
 
+_NO_PACKETS = np.zeros(1, dtype=np.int64)
+
+
 def run_job(model: Any, job: Ns3Job) -> Ns3Result:
     """Build the job's network in ns-3, run it until it drains and collect the counters."""
     start = time.process_time()
@@ -76,9 +79,12 @@ def run_job(model: Any, job: Ns3Job) -> Ns3Result:
     offset = job.schedule_offset
     for flow in range(len(job.flow_src)):
         lo, hi = int(offset[flow]), int(offset[flow + 1])
+        # cppyy cannot pass an empty array as a pointer: a flow that sends nothing gets a one-element placeholder.
+        send_ns = job.send_ns[lo:hi] if hi > lo else _NO_PACKETS
+        payload = job.payload_bytes[lo:hi] if hi > lo else _NO_PACKETS
         network.AddFlow(
             flow, int(job.flow_src[flow]), int(job.flow_address[flow]), int(job.flow_tos[flow]),
-            job.send_ns[lo:hi], job.payload_bytes[lo:hi], hi - lo, job.warmup_ns,
+            send_ns, payload, hi - lo, job.warmup_ns,
         )  # fmt: skip
     network.Run()
     result = Ns3Result(
