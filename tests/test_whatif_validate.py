@@ -15,15 +15,8 @@ from ndtwin.whatif.anchor import AnchoredIntervals
 from ndtwin.whatif.grade import GRADES, GradeBounds, grade, read_grade, write_grade
 from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, Intervals
 from ndtwin.whatif.report import trust_table
-from ndtwin.whatif.validate import (
-    PERTURBATION_KINDS,
-    DeltaScores,
-    TrustReport,
-    build_suite,
-    cluster_bootstrap_range,
-    delta_scores,
-    score_twin,
-)
+from ndtwin.whatif.suite import PERTURBATION_KINDS, build_suite
+from ndtwin.whatif.validate import DeltaScores, TrustReport, cluster_bootstrap_range, delta_scores, score_twin
 
 runner = CliRunner()
 

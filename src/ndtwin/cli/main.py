@@ -20,7 +20,7 @@ from ndtwin.cli.progress import console, progress_bar
 from ndtwin.cli.registry_cmd import registry_app
 from ndtwin.cli.simulate_cmd import simulate_command
 from ndtwin.cli.train_cmd import train_command
-from ndtwin.cli.whatif_cmd import whatif_app
+from ndtwin.cli.whatif import whatif_app
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.load import open_samples
 from ndtwin.data.native import DatasetWriter

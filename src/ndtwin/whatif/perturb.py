@@ -22,7 +22,8 @@ Node = int | str
 
 
 class PerturbationError(ScenarioError):
-    """A perturbation that cannot be applied; ``field`` starts with the perturbation, e.g. ``FailLink.u``."""
+    """A perturbation that cannot be applied; ``field`` names the perturbation and its argument, e.g. ``FailLink.u``
+    (``FailLink(u, v)`` when the two together are wrong)."""
 
     def __reduce__(self) -> tuple:
         return (type(self), (self.field, self.expected, self.got))
@@ -123,7 +124,7 @@ def _node(p: Perturbation, topology: Topology, field_name: str, node: Node) -> i
 def _link(p: Perturbation, topology: Topology, u: Node, v: Node) -> tuple[int, int]:
     src, dst = _node(p, topology, "u", u), _node(p, topology, "v", v)
     if topology.link_id(src, dst) is None:
-        raise p._error("u, v", "an existing link", (u, v))
+        raise PerturbationError(f"{type(p).__name__}(u, v)", "the two ends of a link of the topology", (u, v))
     return src, dst
 
 
@@ -183,7 +184,7 @@ def _after_failure(p: Perturbation, scenario: Scenario, topology: Topology, drop
         raise p._error(
             "drop_disconnected",
             f"every flow to keep a route, but {_flow_name(scenario, first)} and {int(cut.sum()) - 1} other(s) lose "
-            "theirs (drop them with drop_disconnected=True, on the command line --drop-disconnected)",
+            "theirs (drop_disconnected=True drops them)",
         )
     kept = _keep_flows(scenario, ~cut)
     paths, broken = {}, []
@@ -428,7 +429,7 @@ class SetPort(Perturbation):
 
     def __post_init__(self) -> None:
         if (self.u is None) != (self.v is None):
-            raise self._error("u, v", "both link ends, or neither for every port", (self.u, self.v))
+            raise PerturbationError("SetPort(u, v)", "both link ends, or neither for every port", (self.u, self.v))
         if self.scheduling is not None:
             object.__setattr__(self, "scheduling", Scheduling.parse(self.scheduling, "SetPort.scheduling"))
         if self.buffers is not None and self.buffer_scale is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import ndtwin
 from ndtwin.errors import DatasetError
 from ndtwin.scenario import Topology
-from ndtwin.whatif.validate import DEFAULT_LOADS, REFERENCE_PACKETS, Suite, build_suite
+from ndtwin.whatif.suite import DEFAULT_LOADS, REFERENCE_PACKETS, Suite, build_suite
 
 
 def suite_path(
