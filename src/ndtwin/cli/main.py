@@ -14,7 +14,7 @@ from rich.table import Table
 from ndtwin.cli.common import error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.operate_cmd import operate_command
-from ndtwin.cli.optimize_cmd import optimize_app
+from ndtwin.cli.optimize import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
 from ndtwin.cli.progress import console, progress_bar
 from ndtwin.cli.registry_cmd import registry_app

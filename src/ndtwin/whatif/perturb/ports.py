@@ -9,13 +9,7 @@ import numpy as np
 
 from ndtwin.errors import check_number
 from ndtwin.scenario import PortConfig, Scenario, Scheduling
-from ndtwin.whatif.perturb.base import (
-    Node,
-    Outcome,
-    Perturbation,
-    PerturbationError,
-    link_of,
-)
+from ndtwin.whatif.perturb.base import Node, Outcome, Perturbation, PerturbationError, link_of
 
 _PORT_CHANGES = ("scheduling", "weights", "buffers", "buffer_scale", "tos_to_queue")
 

@@ -11,14 +11,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from ndtwin.errors import check_number
 from ndtwin.scenario import Routing, Scenario, Topology
-from ndtwin.whatif.perturb.base import (
-    Node,
-    Outcome,
-    Perturbation,
-    keep_flows,
-    link_of,
-    node_of,
-)
+from ndtwin.whatif.perturb.base import Node, Outcome, Perturbation, keep_flows, link_of, node_of
 
 
 def _flow_name(scenario: Scenario, i: int) -> str:

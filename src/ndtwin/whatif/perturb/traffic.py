@@ -9,13 +9,7 @@ import numpy as np
 
 from ndtwin.errors import check_int, check_number
 from ndtwin.scenario import Flow, Routing, Scenario, Traffic
-from ndtwin.whatif.perturb.base import (
-    Node,
-    Outcome,
-    Perturbation,
-    keep_flows,
-    node_of,
-)
+from ndtwin.whatif.perturb.base import Node, Outcome, Perturbation, keep_flows, node_of
 
 
 def _selection(p: Perturbation, scenario: Scenario, flows: tuple[int, ...] | None,
