@@ -100,3 +100,16 @@ def test_old_files_load_and_retired_variants_are_refused(tmp_path):
     path.write_text(json.dumps({**data, "quantiles": {"delay_s": [[-0.1, 0.1]]}}))
     with pytest.raises(DatasetError, match=r"quantiles.delay_s: expected 24 bins, got 1"):
         Intervals.load(path)
+
+
+def test_calibrate_help_fits_on_one_screen():
+    from typer.testing import CliRunner
+
+    from ndtwin.cli.main import app
+
+    result = CliRunner().invoke(app, ["whatif", "calibrate", "--help"], env={"COLUMNS": "120", "TERMINAL_WIDTH": "120"})
+    assert result.exit_code == 0 and "--coverage" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 120
+    assert len(result.output.splitlines()) <= 40
+    for retired in ("--adaptive", "--cross-fit", "--spread-model", "--size-edges", "--load-edges", "--equal-scenarios"):
+        assert retired not in result.output

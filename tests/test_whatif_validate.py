@@ -259,6 +259,9 @@ def test_cli_validate_with_qt_writes_a_grade(tmp_path):
     assert table.exit_code == 0 and "link_failure" in table.output
     bad = runner.invoke(app, ["whatif", "validate", "--topology", str(tmp_path / "none.gml"), "--model", "qt"])
     assert bad.exit_code == 2 and "none.gml" in bad.output
+    nowhere = tmp_path / "no-model"  # refused before the suite is simulated, not after
+    bad = runner.invoke(app, ["whatif", "validate", "--topology", str(gml), "--model", "qt", "--out", str(nowhere)])
+    assert bad.exit_code == 2 and "--out: expected an existing model directory" in " ".join(bad.output.split())
 
 
 @pytest.mark.slow
