@@ -185,6 +185,10 @@ def test_what_if_without_intervals_says_so(scenario, tmp_path):
     json.dumps(result.to_dict())
     assert plot_png(result, tmp_path / "w.png").stat().st_size > 0
     render_table(result)
+    with pytest.raises(ScenarioError, match="perturbation: expected a Perturbation"):
+        what_if(QueueingTheoryTwin(), scenario, "fail link 0-2")
+    with pytest.raises(ScenarioError, match="delay_budget_s: expected a finite number > 0"):
+        what_if(QueueingTheoryTwin(), scenario, ScaleTraffic(2.0), delay_budget_s=-1)
 
 
 def test_intervals_calibrate_and_apply_to_perturbed_scenarios(scenario, tmp_path):
