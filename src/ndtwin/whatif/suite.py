@@ -124,7 +124,6 @@ def build_suite(
     seed: int = 0,
     packets_per_flow: int = 400,
     workers: int = 1,
-    spec: GenerationSpec | None = None,
     name: str = "suite",
     reference_packets: int | None = REFERENCE_PACKETS,
 ) -> Suite:
@@ -143,11 +142,10 @@ def build_suite(
     if not loads:
         raise ScenarioError("loads", "at least one busiest-link utilisation")
     rng = np.random.default_rng(seed)
-    spec = spec or GenerationSpec()
     baselines, cases = [], []
     for i, load in enumerate(loads):
         check_number(f"loads[{i}]", load, minimum=0, strict=True)
-        drawn = draw_scenario(topology, spec, rng)
+        drawn = draw_scenario(topology, GenerationSpec(), rng)
         scenario = replace(drawn.scenario, traffic=drawn.scenario.traffic.scaled(load / drawn.intensity))
         baselines.append(scenario)
         for p in suite_perturbations(scenario, per_type, rng):
