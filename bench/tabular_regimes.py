@@ -25,7 +25,8 @@ from ndtwin.generate import GenerationSpec, draw_topology, pending_indices, reso
 from ndtwin.tabular import fit_tabular
 from ndtwin.twin.base import Twin
 from ndtwin.twin.catalog import load_twin
-from ndtwin.whatif.validate import build_suite, score_twin
+from ndtwin.whatif.suite import build_suite
+from ndtwin.whatif.validate import score_twin
 
 REGIMES = {"low": (0.3, 0.6), "high": (0.85, 1.0)}
 

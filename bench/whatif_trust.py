@@ -30,8 +30,9 @@ from ndtwin.generate.topologies import resolve_sources
 from ndtwin.twin.catalog import load_twin
 from ndtwin.whatif.grade import grade
 from ndtwin.whatif.intervals import Intervals
+from ndtwin.whatif.suite import REFERENCE_PACKETS
 from ndtwin.whatif.suite_cache import cached_suite
-from ndtwin.whatif.validate import REFERENCE_PACKETS, merge_reports, score_twin
+from ndtwin.whatif.validate import merge_reports, score_twin
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "topologies" / "topology-zoo"
 SUITES = (f"{ZOO / 'Abilene.graphml'}@0", f"{ZOO / 'Geant2012.graphml'}@0", "powerlaw:20@12345")

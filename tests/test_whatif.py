@@ -110,7 +110,7 @@ def test_failures_that_disconnect_flows_name_them_or_drop_them(scenario):
     assert all(3 not in (f.src, f.dst) and 4 not in (f.src, f.dst) for f in node.scenario.traffic.flows)
     with pytest.raises(PerturbationError, match="FailNode.node"):
         FailNode("X").apply(scenario)
-    with pytest.raises(PerturbationError, match=r"FailLink.u, v: expected an existing link, got \(1, 3\)"):
+    with pytest.raises(PerturbationError, match=r"FailLink\(u, v\): expected the two ends of a link of the topology"):
         FailLink(1, 3).apply(scenario)
 
 
@@ -150,7 +150,7 @@ def test_port_changes(scenario):
         SetPort(scheduling="WFQ").apply(scenario)
     with pytest.raises(ScenarioError, match="SetPort.scheduling"):
         SetPort(scheduling="LIFO")
-    with pytest.raises(PerturbationError, match="SetPort.u, v"):
+    with pytest.raises(PerturbationError, match=r"SetPort\(u, v\): expected both link ends"):
         SetPort(u=0, buffer_scale=2.0)
 
 
@@ -185,6 +185,10 @@ def test_what_if_without_intervals_says_so(scenario, tmp_path):
     json.dumps(result.to_dict())
     assert plot_png(result, tmp_path / "w.png").stat().st_size > 0
     render_table(result)
+    with pytest.raises(ScenarioError, match="perturbation: expected a Perturbation"):
+        what_if(QueueingTheoryTwin(), scenario, "fail link 0-2")
+    with pytest.raises(ScenarioError, match="delay_budget_s: expected a finite number > 0"):
+        what_if(QueueingTheoryTwin(), scenario, ScaleTraffic(2.0), delay_budget_s=-1)
 
 
 def test_intervals_calibrate_and_apply_to_perturbed_scenarios(scenario, tmp_path):
@@ -282,3 +286,67 @@ def test_what_if_with_intervals_brackets_the_predictions(scenario):
     sla = result.summary["sla"]
     assert sla["certain_violations_after"] <= sla["violations_after"] <= sla["possible_violations_after"]
     assert sla["violations_after"] >= sla["violations_before"] > 0
+
+
+def test_table_and_figure_show_the_loss_of_the_flows(scenario, tmp_path):
+    from rich.console import Console
+
+    result = what_if(QueueingTheoryTwin(), scenario, ScaleTraffic(3.0), top=3)  # busiest link at 180 %
+    lossy = result.flows.nlargest(1, "loss_after").iloc[0]
+    assert lossy["loss_after"] > 0.1 and lossy["loss_delta"] > 0.1
+    console = Console(record=True, width=200)
+    console.print(render_table(result))
+    text = console.export_text()
+    assert "loss before %" in text and "loss after %" in text and "Δ loss %" in text
+    assert "Flows with the highest loss after" in text
+    assert f"{lossy['src']}→{lossy['dst']}" in text and f"{lossy['loss_after'] * 100:.2f}" in text
+    lossy_count = int((result.flows["loss_after"] >= 1e-3).sum())
+    assert f"Loss: {lossy_count} flow(s) lose ≥ 0.1% after the change" in text
+    quiet = what_if(QueueingTheoryTwin(), scenario, ScaleTraffic(0.5))
+    console = Console(record=True, width=200)
+    console.print(render_table(quiet))
+    assert "Flows with the highest loss after" not in console.export_text()
+    assert plot_png(result, tmp_path / "loss.png").stat().st_size > 0
+    assert plot_png(quiet, tmp_path / "quiet.png").stat().st_size > 0
+
+
+def test_cli_errors_speak_of_options_and_node_names(tmp_path):
+    gml = tmp_path / "net.gml"
+    write_gml(ring_with_chord(), gml)
+
+    def error_of(*options: str) -> str:
+        result = runner.invoke(app, ["whatif", "run", str(gml), "--model", "qt", *options])
+        assert result.exit_code == 2, result.output
+        return " ".join(result.output.split())
+
+    assert "--fail-link: expected a link of the topology, but no link joins 0 to 4, got '0-4'" in error_of(
+        "--fail-link", "0-4"
+    )
+    cut = error_of("--fail-link", "3-4")
+    assert cut.startswith("error: --fail-link 3-4: expected every flow to keep a route, but flow")
+    assert "(--drop-disconnected drops them)" in cut and "FailLink" not in cut and "drop_disconnected" not in cut
+    node = error_of("--fail-node", "4")
+    assert node.startswith("error: --fail-node 4: expected every flow to keep a route")
+    assert "--path 0,3,4,1: expected consecutive nodes joined by links (no link 4→1)" in error_of("--path", "0,3,4,1")
+    assert "--capacity: expected a link of the topology" in error_of("--capacity", "1-3=5e4")
+    assert "--scale: expected a finite number > 0, got -1.0" in error_of("--scale", "-1")
+
+
+def test_cli_png_path_is_checked_before_any_work(tmp_path):
+    gml = tmp_path / "net.gml"
+    write_gml(ring_with_chord(), gml)
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    png = tmp_path / "blocker" / "w.png"
+    result = runner.invoke(
+        app, ["whatif", "run", str(gml), "--model", "no-such-model", "--scale", "2", "--png", str(png)]
+    )
+    assert result.exit_code == 2  # the model is never loaded: the path is refused first
+    assert "--png: expected a file path whose directory can be created" in " ".join(result.output.split())
+    assert "blocker is a file" in result.output.replace("\n", "")
+    assert str(png) in result.output.replace("\n", "")
+    folder = runner.invoke(app, ["whatif", "run", str(gml), "--model", "qt", "--scale", "2", "--png", str(tmp_path)])
+    assert folder.exit_code == 2 and "--png: expected a file path, not a directory" in " ".join(folder.output.split())
+    nested = tmp_path / "new" / "folder" / "w.png"
+    made = runner.invoke(app, ["whatif", "run", str(gml), "--model", "qt", "--scale", "2", "--png", str(nested)])
+    assert made.exit_code == 0, made.output
+    assert nested.stat().st_size > 0

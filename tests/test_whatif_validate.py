@@ -15,15 +15,8 @@ from ndtwin.whatif.anchor import AnchoredIntervals
 from ndtwin.whatif.grade import GRADES, GradeBounds, grade, read_grade, write_grade
 from ndtwin.whatif.intervals import DEFAULT_EDGES, DEFAULT_TOS_GROUPS, Intervals
 from ndtwin.whatif.report import trust_table
-from ndtwin.whatif.validate import (
-    PERTURBATION_KINDS,
-    DeltaScores,
-    TrustReport,
-    build_suite,
-    cluster_bootstrap_range,
-    delta_scores,
-    score_twin,
-)
+from ndtwin.whatif.suite import PERTURBATION_KINDS, build_suite
+from ndtwin.whatif.validate import DeltaScores, TrustReport, cluster_bootstrap_range, delta_scores, score_twin
 
 runner = CliRunner()
 
@@ -266,6 +259,9 @@ def test_cli_validate_with_qt_writes_a_grade(tmp_path):
     assert table.exit_code == 0 and "link_failure" in table.output
     bad = runner.invoke(app, ["whatif", "validate", "--topology", str(tmp_path / "none.gml"), "--model", "qt"])
     assert bad.exit_code == 2 and "none.gml" in bad.output
+    nowhere = tmp_path / "no-model"  # refused before the suite is simulated, not after
+    bad = runner.invoke(app, ["whatif", "validate", "--topology", str(gml), "--model", "qt", "--out", str(nowhere)])
+    assert bad.exit_code == 2 and "--out: expected an existing model directory" in " ".join(bad.output.split())
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
-"""Helpers shared by the command modules: errors, problem reports, sample groups and error tables."""
+"""Helpers shared by the command modules: errors, output paths, problem reports, sample groups and error tables."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NoReturn
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from ndtwin.cli.progress import console
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.sample import Sample
+from ndtwin.errors import ScenarioError
 
 
 def sample_group(sample: Sample) -> str:
@@ -23,6 +25,23 @@ def fail(error: Exception) -> NoReturn:
     """Print ``error`` and exit with status 2."""
     console.print(f"[red]error:[/red] {error}")
     raise typer.Exit(code=2)
+
+
+def check_output_path(path: Path, option: str) -> Path:
+    """``path``, a file to be written later, once its directory exists (created if needed): a ScenarioError naming
+    ``option`` and the path when the directory cannot be created or written to, or the path is a directory."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        blocker = next((p for p in path.parents if p.exists()), None)
+        reason = f"{blocker} is a file" if blocker is not None and not blocker.is_dir() else error.strerror or error
+        raise ScenarioError(option, f"a file path whose directory can be created ({reason})", str(path)) from None
+    if path.is_dir():
+        raise ScenarioError(option, "a file path, not a directory", str(path))
+    if not os.access(path.parent, os.W_OK):
+        raise ScenarioError(option, f"a file path in a directory that can be written to ({path.parent})", str(path))
+    return path
 
 
 def report_problems(report: ReadReport) -> None:

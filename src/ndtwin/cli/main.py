@@ -14,13 +14,13 @@ from rich.table import Table
 from ndtwin.cli.common import error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.operate_cmd import operate_command
-from ndtwin.cli.optimize_cmd import optimize_app
+from ndtwin.cli.optimize import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
 from ndtwin.cli.progress import console, progress_bar
 from ndtwin.cli.registry_cmd import registry_app
 from ndtwin.cli.simulate_cmd import simulate_command
 from ndtwin.cli.train_cmd import train_command
-from ndtwin.cli.whatif_cmd import whatif_app
+from ndtwin.cli.whatif import whatif_app
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.load import open_samples
 from ndtwin.data.native import DatasetWriter

@@ -1,33 +1,6 @@
-"""What-if analysis: perturb a scenario, predict before and after with intervals, and validate the twin's answers."""
+"""What-if analysis: perturb a scenario, predict before and after with intervals, and validate the twin's answers.
 
-from ndtwin.whatif.perturb import (
-    AddFlows,
-    Compose,
-    FailLink,
-    FailNode,
-    Outcome,
-    Perturbation,
-    PerturbationError,
-    RemoveFlows,
-    ScaleTraffic,
-    SetCapacity,
-    SetPath,
-    SetPort,
-    SetWeight,
-)
+The package exports the perturbations (``ndtwin.whatif.perturb``); answers are in ``ndtwin.whatif.analysis``."""
 
-__all__ = [
-    "AddFlows",
-    "Compose",
-    "FailLink",
-    "FailNode",
-    "Outcome",
-    "Perturbation",
-    "PerturbationError",
-    "RemoveFlows",
-    "ScaleTraffic",
-    "SetCapacity",
-    "SetPath",
-    "SetPort",
-    "SetWeight",
-]
+from ndtwin.whatif.perturb import *  # noqa: F403
+from ndtwin.whatif.perturb import __all__  # noqa: F401

@@ -137,6 +137,8 @@ def what_if(
     ``measured``: the baseline's measured per-flow ``delay_s``, ``delay_var_s2`` and ``loss`` (one row per flow of
     ``scenario``, in its order): the values before are those, and the predictions after are anchored on them with
     ``anchored`` or the anchored intervals stored with the model (required)."""
+    if not isinstance(perturbation, Perturbation):
+        raise ScenarioError("perturbation", "a Perturbation, e.g. FailLink('A', 'B') + ScaleTraffic(1.2)", perturbation)
     if delay_budget_s is not None:
         delay_budget_s = check_number("delay_budget_s", delay_budget_s, minimum=0, strict=True)
     outcome = perturbation.outcome(scenario)

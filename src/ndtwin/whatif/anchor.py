@@ -18,7 +18,8 @@ off the twin is on this network: with ``spread_reference``, the delay and jitter
 square of the twin's log residuals on the baseline's flows (measurement noise included), relative to its median
 over the calibration cases, and never below the 5 % quantile of that ratio there (``spread_floor``); the quantiles
 are calibrated on residuals divided by the same ratio. The calibration's measurements are runs of
-``provenance.packets_per_flow`` packets of the slowest flow.
+``provenance.packets_per_flow`` packets of the slowest flow. (A version-1 file, without ``spread_reference``, has
+one width per bin.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pandas as pd
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.scenario import Scenario
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
-from ndtwin.whatif.intervals import LOG_METRICS, Intervals, calibrate, propagation_s, residuals
+from ndtwin.whatif.intervals import DEFAULT_SIZE_EDGES, LOG_METRICS, Intervals, calibrate, propagation_s, residuals
 
 ANCHORED_INTERVALS_FILE = "intervals_anchored.json"
 ANCHOR_FORMAT_VERSION = 2  # 1: weights and intervals; 2: adds spread_reference and spread_floor
@@ -230,16 +231,19 @@ class AnchoredIntervals:
 
 
 def calibrate_anchored(
-    cases: Sequence[AnchorCase], truths: Sequence[pd.DataFrame], *, scale_by_spread: bool = True, **binning: Any
+    cases: Sequence[AnchorCase],
+    truths: Sequence[pd.DataFrame],
+    *,
+    coverage: float = 0.9,
+    size_edges: tuple[int, ...] = DEFAULT_SIZE_EDGES,
+    provenance: dict[str, Any] | None = None,
 ) -> AnchoredIntervals:
     """Weights fitted on ``cases`` (the simulated labels after each change in ``truths``, the measured baselines
-    runs with seeds of their own) and binned intervals of the anchored predictions (``binning``: the keyword
-    arguments of ``ndtwin.whatif.intervals.calibrate`` for binned intervals), with widths that scale with the
-    spread of the twin's residuals on each measured baseline (``scale_by_spread``)."""
+    runs with seeds of their own) and intervals of the anchored predictions (binned as by
+    ``ndtwin.whatif.intervals.calibrate``), with widths that scale with the spread of the twin's residuals on each
+    measured baseline."""
     weights = fit_weights(cases, truths)
     runs = [(case.after, anchor(case, weights), truth) for case, truth in zip(cases, truths)]
-    if not scale_by_spread:
-        return AnchoredIntervals(weights, calibrate(runs, **binning))
     spreads = [baseline_spread(case) for case in cases]
     reference, floor = {}, {}
     for metric in LOG_METRICS:
@@ -248,7 +252,8 @@ def calibrate_anchored(
             reference[metric] = float(np.median(values))
             floor[metric] = float(np.quantile(values / reference[metric], 0.05))
     scales = [width_factors(spread, reference, floor) for spread in spreads]
-    return AnchoredIntervals(weights, calibrate(runs, run_scales=scales, **binning), reference, floor)
+    intervals = calibrate(runs, coverage=coverage, size_edges=size_edges, provenance=provenance, run_scales=scales)
+    return AnchoredIntervals(weights, intervals, reference, floor)
 
 
 def anchored_intervals_of(twin: Twin) -> AnchoredIntervals | None:

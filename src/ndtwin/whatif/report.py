@@ -18,18 +18,56 @@ from rich.text import Text  # noqa: E402
 from ndtwin.whatif.analysis import WhatIfResult  # noqa: E402
 from ndtwin.whatif.validate import TrustReport  # noqa: E402
 
+LOSS_LISTED = 1e-3  # flows losing less than 0.1 % after the change are not listed as lossy
+
 
 def _ms(value: float) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value * 1e3:.4g}"
 
 
-def _interval(row: dict, when: str) -> str:
-    lo, hi = row.get(f"delay_s_{when}_lo"), row.get(f"delay_s_{when}_hi")
-    return "" if lo is None else f" [{_ms(lo)}, {_ms(hi)}]"
+def _percent(value: float) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value * 100:.2f}"
+
+
+def _interval(row: dict, metric: str, when: str, show=_ms) -> str:
+    lo, hi = row.get(f"{metric}_{when}_lo"), row.get(f"{metric}_{when}_hi")
+    return "" if lo is None else f" [{show(lo)}, {show(hi)}]"
+
+
+def _flow_table(title: str, result: WhatIfResult, flows: list[int], intervals: tuple[str, ...]) -> Table:
+    """Delay and loss of ``flows`` before and after, with intervals (when the model has them) on the values named
+    in ``intervals`` (e.g. ``loss_after``)."""
+    rows = result.flows.set_index("flow")
+    interval = "" if result.interval_note else f" ({result.coverage:.0%} intervals)"
+    table = Table(title=f"Flows with the {title}{interval}")
+    columns = ("flow", "ToS", "delay before ms", "delay after ms", "Δ ms", "loss before %", "loss after %", "Δ loss %")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "flow" else "right", no_wrap=True)
+    for flow in flows:
+        row = rows.loc[flow].to_dict()
+        delay, loss = ("delay_s", _ms), ("loss", _percent)
+        cells = {}
+        for (metric, show), name in ((delay, "delay"), (loss, "loss")):
+            for when in ("before", "after"):
+                extra = _interval(row, metric, when, show) if f"{metric}_{when}" in intervals else ""
+                cells[f"{name}_{when}"] = show(row[f"{metric}_{when}"]) + extra
+            cells[f"{name}_delta"] = show(row[f"{metric}_delta"])
+        table.add_row(
+            f"{row['src']}→{row['dst']}",
+            str(row["tos"]),
+            *(cells[f"{name}_{part}"] for name in ("delay", "loss") for part in ("before", "after", "delta")),
+        )
+    return table
+
+
+def lossy_flows(result: WhatIfResult, top: int) -> list[int]:
+    """The ``top`` flows with the highest loss after the change, among those losing at least LOSS_LISTED."""
+    lossy = result.flows[result.flows["loss_after"] >= LOSS_LISTED]
+    return lossy.nlargest(top, "loss_after")["flow"].tolist()
 
 
 def render_table(result: WhatIfResult) -> Group:
-    """Worst flows, SLA counts and the most loaded links as rich renderables."""
+    """Worst flows by delay and by loss, SLA counts and the most loaded links as rich renderables."""
     head = Text.from_markup(
         f"[bold]{result.perturbation}[/bold] with {result.model}: {result.summary['n_flows_before']} flows before, "
         f"{result.summary['n_flows_after']} after"
@@ -39,25 +77,19 @@ def render_table(result: WhatIfResult) -> Group:
     parts: list = [head]
     if result.interval_note:
         parts.append(Text(result.interval_note, style="yellow"))
-    rows = result.flows.set_index("flow")
     for key, title in (
         ("worst_by_delay", "highest delay after"),
         ("worst_by_delay_increase", "largest delay increase"),
     ):
-        interval = "" if result.interval_note else f" ({result.coverage:.0%} intervals)"
-        table = Table(title=f"Flows with the {title}{interval}")
-        for column in ("flow", "ToS", "delay before ms", "delay after ms", "Δ ms"):
-            table.add_column(column, justify="left" if column == "flow" else "right", no_wrap=True)
-        for item in result.summary[key]:
-            row = rows.loc[item["flow"]].to_dict()
-            table.add_row(
-                f"{item['src']}→{item['dst']}",
-                str(item["tos"]),
-                _ms(item["delay_s_before"]) + _interval(row, "before"),
-                _ms(item["delay_s_after"]) + _interval(row, "after"),
-                _ms(item["delay_s_delta"]),
-            )
-        parts.append(table)
+        flows = [item["flow"] for item in result.summary[key]]
+        parts.append(_flow_table(title, result, flows, ("delay_s_before", "delay_s_after")))
+    top = len(result.summary["worst_by_delay"])
+    lossy = lossy_flows(result, top)
+    losing = {when: int((result.flows[f"loss_{when}"] >= LOSS_LISTED).sum()) for when in ("before", "after")}
+    loss_line = f"Loss: {losing['after']} flow(s) lose ≥ {LOSS_LISTED:.1%} after the change ({losing['before']} before)"
+    parts.append(Text(loss_line))
+    if lossy:
+        parts.append(_flow_table("highest loss after", result, lossy, ("loss_after",)))
     links = Table(title="Most loaded links (offered utilisation)")
     for column in ("link", "before", "after"):
         links.add_column(column, justify="left" if column == "link" else "right", no_wrap=True)
@@ -85,11 +117,11 @@ def to_json(result: WhatIfResult) -> str:
 
 
 def plot_png(result: WhatIfResult, path: str | Path) -> Path:
-    """Per-flow predicted delay before vs after (with interval bars when there are intervals) and the busiest
-    links' utilisation before and after."""
+    """Per-flow predicted delay before vs after (with interval bars when there are intervals), the loss of the
+    flows that lose most after, and the busiest links' utilisation before and after."""
     path = Path(path)
     flows = result.flows.dropna(subset=["delay_s_before"])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.8))
     before, after = flows["delay_s_before"] * 1e3, flows["delay_s_after"] * 1e3
     if "delay_s_after_lo" in flows:
         errors = np.vstack([after - flows["delay_s_after_lo"] * 1e3, flows["delay_s_after_hi"] * 1e3 - after])
@@ -109,6 +141,7 @@ def plot_png(result: WhatIfResult, path: str | Path) -> Path:
     left.set_ylabel("predicted delay after (ms)")
     left.set_title(result.perturbation[:60])
     left.legend()
+    _loss_panel(middle, result)
     links = result.links.nlargest(10, "utilization_after")
     y = np.arange(len(links))
     right.barh(y - 0.2, links["utilization_before"], height=0.4, label="before")
@@ -124,6 +157,26 @@ def plot_png(result: WhatIfResult, path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _loss_panel(axes: plt.Axes, result: WhatIfResult) -> None:
+    """The loss before and after of the 10 flows that lose most after the change (at least LOSS_LISTED)."""
+    lossy = result.flows.set_index("flow").loc[lossy_flows(result, 10)]
+    axes.set_title("10 flows with the highest loss after")
+    axes.set_xlabel("loss (%)")
+    if lossy.empty:
+        axes.text(0.5, 0.5, f"no flow loses ≥ {LOSS_LISTED:.1%}", ha="center", va="center", transform=axes.transAxes)
+        axes.set_yticks([])
+        return
+    y = np.arange(len(lossy))
+    axes.barh(y - 0.2, lossy["loss_before"].fillna(0) * 100, height=0.4, label="before")
+    axes.barh(y + 0.2, lossy["loss_after"] * 100, height=0.4, label="after")
+    if "loss_after_lo" in lossy:
+        spans = np.vstack([lossy["loss_after"] - lossy["loss_after_lo"], lossy["loss_after_hi"] - lossy["loss_after"]])
+        axes.errorbar(lossy["loss_after"] * 100, y + 0.2, xerr=spans * 100, fmt="none", ecolor="black", linewidth=0.8)
+    axes.set_yticks(y, [f"{src}→{dst}" for src, dst in zip(lossy["src"], lossy["dst"])])
+    axes.invert_yaxis()
+    axes.legend(loc="lower right")
 
 
 def trust_table(report: TrustReport, grade: str) -> Table:

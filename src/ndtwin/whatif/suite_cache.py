@@ -14,7 +14,9 @@ from pathlib import Path
 import ndtwin
 from ndtwin.errors import DatasetError
 from ndtwin.scenario import Topology
-from ndtwin.whatif.validate import DEFAULT_LOADS, REFERENCE_PACKETS, Suite, build_suite
+from ndtwin.whatif.suite import DEFAULT_LOADS, REFERENCE_PACKETS, Suite, build_suite
+
+CACHE_FORMAT = 2  # 2: suites pickled from ndtwin.whatif.suite (files of format 1 are not matched, so not read)
 
 
 def suite_path(
@@ -31,6 +33,7 @@ def suite_path(
     """The file a suite with these settings is kept in under ``cache``."""
     settings = (
         ndtwin.__version__,
+        CACHE_FORMAT,
         topology.node_names,
         topology.links,
         per_type,

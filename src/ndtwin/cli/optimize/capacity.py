@@ -1,0 +1,77 @@
+"""``ndtwin optimize capacity``: when traffic growth breaks the SLA, and the link upgrade that postpones it most."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ndtwin.cli.common import fail
+from ndtwin.cli.optimize.inputs import (
+    CAPACITY_HELP,
+    MODEL_HELP,
+    SOURCE_HELP,
+    figures_table,
+    load_scenario,
+    print_result,
+    sla_of,
+)
+from ndtwin.errors import DatasetError, ScenarioError
+from ndtwin.optimize import confirm_plan, plan_capacity, simulation_oracle
+from ndtwin.twin.catalog import load_twin
+
+
+def capacity_command(
+    source: Path = typer.Argument(..., help=SOURCE_HELP),
+    budget_ms: float = typer.Option(..., "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
+    max_loss: float = typer.Option(0.01, "--max-loss", help="Per-flow loss budget of the SLA."),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    growth: float = typer.Option(1.1, "--growth", help="Traffic multiplier per step."),
+    max_steps: int = typer.Option(30, "--max-steps", help="Steps of growth to try."),
+    upgrade_factor: float = typer.Option(2.0, "--upgrade-factor", help="Capacity multiplier of an upgraded link."),
+    simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Confirm at the break point by simulation."),
+    packets_per_flow: int = typer.Option(1000, "--packets-per-flow", help="Simulation length (slowest flow)."),
+    sample: int = typer.Option(0, "--sample", help="Which sample of a dataset."),
+    load: float = typer.Option(0.5, "--load", help="Busiest link's utilisation for a topology file's traffic."),
+    capacity_bps: float = typer.Option(10e9, "--capacity-bps", help=CAPACITY_HELP),
+    top: int = typer.Option(5, "--top", help="Upgrades shown in the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """First traffic-growth step at which the SLA breaks, and the single link upgrade that postpones it most."""
+    try:
+        scenario = load_scenario(source, sample=sample, load=load, capacity_bps=capacity_bps)
+        sla = sla_of(budget_ms, max_loss)
+        twin = load_twin(model)
+        plan = plan_capacity(
+            scenario, twin.predict, sla, growth=growth, max_steps=max_steps, upgrade_factor=upgrade_factor
+        )
+        confirmed = confirm_plan(scenario, plan, simulation_oracle(packets_per_flow), sla) if simulate else None
+    except (DatasetError, ScenarioError) as error:
+        fail(error)
+    names = scenario.topology.node_names
+
+    def entry(link: tuple[int, int] | None, breaks: Any) -> dict[str, Any]:
+        return {
+            "link": None if link is None else f"{names[link[0]]}–{names[link[1]]}",
+            "break_step": breaks.step,
+            "load_factor": None if breaks.step is None else round(plan.load_factor(breaks.step), 4),
+            "violations": breaks.violations,
+        }
+
+    result = {
+        "model": twin.name,
+        "growth": growth,
+        "upgrade_factor": upgrade_factor,
+        "baseline": entry(None, plan.baseline),
+        "upgrades": [entry(u.link, u.breaks) for u in plan.upgrades],
+        "simulated": confirmed,
+    }
+    rows = {"as is": result["baseline"]} | {f"×{upgrade_factor:g} {u['link']}": u for u in result["upgrades"][:top]}
+    title = f"{twin.name}: SLA {budget_ms:g} ms / {max_loss:g} loss, traffic ×{growth:g} per step"
+    if confirmed:
+        title += (
+            f"; simulated at step {confirmed['step']}: {confirmed['violations_as_is']} violations as is, "
+            f"{confirmed['violations_upgraded']} with the best upgrade"
+        )
+    print_result(as_json, result, figures_table(title, rows))

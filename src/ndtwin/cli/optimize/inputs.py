@@ -1,0 +1,76 @@
+"""What the ``optimize`` commands share: the scenario to work on, the SLA and how results are printed."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from ndtwin.cli.progress import console
+from ndtwin.data.load import open_samples
+from ndtwin.data.topology_io import TopologyWarning, read_topology
+from ndtwin.errors import DatasetError, check_int, check_number
+from ndtwin.generate.topologies import TOPOLOGY_SUFFIXES
+from ndtwin.optimize import Sla
+from ndtwin.scenario import Scenario
+from ndtwin.scenario.generate import all_pairs_scenario
+
+SOURCE_HELP = (
+    "A topology file (.graphml/.gml: all-pairs traffic as in `ndtwin demo`) or a dataset "
+    "(native or datanetAPI: its --sample-th scenario)."
+)
+MODEL_HELP = "'qt', 'default', 'attention', 'testbed' or a model directory (GNN or tabular)."
+CAPACITY_HELP = "Capacity (bit/s) of a topology file's links that give no speed."
+
+
+def load_scenario(source: Path, *, sample: int = 0, load: float = 0.9, capacity_bps: float = 10e9,
+                  seed: int = 1) -> Scenario:  # fmt: skip
+    """The scenario to work on: from a topology file, one flow per ordered pair with random rates scaled so the
+    busiest link is at ``load`` (links without a speed get ``capacity_bps``; ports as in the demo), or the
+    ``sample``-th scenario of a dataset."""
+    if source.suffix.lower() in TOPOLOGY_SUFFIXES:
+        from ndtwin.cli.demo import DEMO_PORT
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TopologyWarning)
+            topology = read_topology(source, default_capacity_bps=capacity_bps, port=DEMO_PORT)
+        return all_pairs_scenario(topology, max_utilization=load, seed=seed)
+    check_int("--sample", sample)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, found in enumerate(open_samples(source)):
+            if i == sample:
+                return found.scenario
+    raise DatasetError(source, f"expected at least {sample + 1} sample(s)")
+
+
+def sla_of(budget_ms: float | None, max_loss: float) -> Sla | None:
+    """The SLA of ``--budget-ms`` and ``--max-loss`` (None without a budget)."""
+    if budget_ms is None:
+        return None
+    return Sla(check_number("--budget-ms", budget_ms, minimum=0, strict=True) / 1e3, max_loss)
+
+
+def print_result(as_json: bool, result: dict[str, Any], table: Table) -> None:
+    """``result`` as one JSON line, or ``table``."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(table)
+
+
+def figures_table(title: str, rows: dict[str, dict[str, Any]]) -> Table:
+    """One row per named entry of ``rows``, one column per figure any of them has."""
+    columns = list(dict.fromkeys(key for row in rows.values() for key in row if key != "link"))
+    table = Table(title=title)
+    table.add_column("")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in rows.items():
+        table.add_row(
+            name, *(f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, "–")) for c in columns)
+        )
+    return table

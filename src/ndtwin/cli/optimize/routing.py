@@ -1,0 +1,115 @@
+"""``ndtwin optimize routing``: link weights searched with the twin as oracle, confirmed by simulation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ndtwin.cli.common import fail
+from ndtwin.cli.optimize.inputs import (
+    CAPACITY_HELP,
+    MODEL_HELP,
+    SOURCE_HELP,
+    figures_table,
+    load_scenario,
+    print_result,
+    sla_of,
+)
+from ndtwin.errors import DatasetError, ScenarioError
+from ndtwin.optimize import Objective, evolve, greedy, simulation_oracle, summary
+from ndtwin.scenario import Scenario
+from ndtwin.twin.catalog import load_twin
+
+
+def routing_command(
+    source: Path = typer.Argument(..., help=SOURCE_HELP),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    objective: str = typer.Option("mean", "--objective", help="mean | p95 (of per-flow effective delay) | sla."),
+    budget_ms: float | None = typer.Option(None, "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
+    max_loss: float = typer.Option(0.01, "--max-loss", help="Per-flow loss budget of the SLA."),
+    generations: int = typer.Option(30, "--generations", help="Generations of the evolution strategy."),
+    parents: int = typer.Option(4, "--parents", help="μ: configurations kept per generation."),
+    offspring: int = typer.Option(12, "--offspring", help="λ: new configurations per generation."),
+    per_direction: bool = typer.Option(
+        False, "--per-direction", help="One weight per directed link (default: per link)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the evolution strategy."),
+    simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Re-simulate the start and the result."),
+    packets_per_flow: int = typer.Option(1000, "--packets-per-flow", help="Simulation length (slowest flow)."),
+    sample: int = typer.Option(0, "--sample", help="Which sample of a dataset."),
+    load: float = typer.Option(0.9, "--load", help="Busiest link's utilisation for a topology file's traffic."),
+    capacity_bps: float = typer.Option(10e9, "--capacity-bps", help=CAPACITY_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Search OSPF-like link weights that minimise the objective predicted by the twin (evolution strategy, with
+    a greedy baseline), then confirm with the simulator."""
+    try:
+        scenario = load_scenario(source, sample=sample, load=load, capacity_bps=capacity_bps)
+        goal = Objective.parse(objective)
+        sla = sla_of(budget_ms, max_loss)
+        twin = load_twin(model)
+        start = time.perf_counter()
+        searched = evolve(
+            scenario,
+            twin.predict,
+            goal,
+            sla=sla,
+            generations=generations,
+            parents=parents,
+            offspring=offspring,
+            symmetric=not per_direction,
+            seed=seed,
+        )
+        es_s = time.perf_counter() - start
+        baseline = greedy(scenario, twin.predict, goal, sla=sla, symmetric=not per_direction)
+        oracle = simulation_oracle(packets_per_flow, seed) if simulate else None
+        result = {
+            "model": twin.name,
+            "objective": goal.value,
+            "flows": scenario.n_flows,
+            "predicted": {"start": searched.start_score, "evolution": searched.score, "greedy": baseline.score},
+            "evaluations": {"evolution": searched.evaluations, "greedy": baseline.evaluations},
+            "evolution_seconds": round(es_s, 3),
+            "weights": _changed_weights(scenario, searched),
+            "simulated": {
+                name: summary(oracle(s), sla)
+                for name, s in (("start", scenario), ("evolution", searched.scenario), ("greedy", baseline.scenario))
+            }
+            if oracle
+            else None,
+        }
+    except (DatasetError, ScenarioError) as error:
+        fail(error)
+    rows = {
+        name: {"predicted objective": result["predicted"][name]} | (result["simulated"] or {}).get(name, {})
+        for name in ("start", "evolution", "greedy")
+    }
+    print_result(
+        as_json,
+        result,
+        figures_table(f"{twin.name}, objective {goal.value}: {searched.evaluations} evaluations in {es_s:.1f} s", rows),
+    )
+
+
+def _changed_weights(scenario: Scenario, searched: Any) -> list[dict[str, Any]]:
+    """The links whose weight the search changed, with old and new weights."""
+    if searched.weights is None:
+        return []
+    names = scenario.topology.node_names
+    changed = []
+    for gene, weight in zip(searched.genes.links, searched.weights):
+        link = scenario.topology.links[gene[0]]
+        if weight != link.weight:
+            changed.append(
+                {
+                    "src": names[link.src],
+                    "dst": names[link.dst],
+                    "both_directions": len(gene) > 1,
+                    "from": link.weight,
+                    "to": int(weight),
+                }
+            )
+    return changed
