@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+import ndtwin
 from ndtwin.cli.common import error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.operate_cmd import operate_command
@@ -29,6 +30,23 @@ from ndtwin.twin.catalog import load_twin
 from ndtwin.twin.evaluate import evaluate_many
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ndtwin: a network digital twin.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"ndtwin {ndtwin.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """ndtwin: a network digital twin."""
+
+
 app.command("simulate")(simulate_command)
 app.command("generate")(generate_command)
 app.command("train")(train_command)
