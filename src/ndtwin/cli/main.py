@@ -14,6 +14,7 @@ from rich.table import Table
 import ndtwin
 from ndtwin.cli.common import error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
+from ndtwin.cli.help_format import use_plain_metavars
 from ndtwin.cli.operate_cmd import operate_command
 from ndtwin.cli.optimize_cmd import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
@@ -29,6 +30,7 @@ from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.twin.catalog import load_twin
 from ndtwin.twin.evaluate import evaluate_many
 
+use_plain_metavars()
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ndtwin: a network digital twin.")
 
 

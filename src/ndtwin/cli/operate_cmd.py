@@ -17,7 +17,7 @@ from ndtwin.errors import DatasetError
 
 def operate_command(
     replay: Path | None = typer.Option(
-        None, "--replay", help="A robust-ndt <database>/<topology> folder, e.g. robust_ndt/delay_app_database/passion."
+        None, "--replay", help="A robust-ndt DATABASE/TOPOLOGY folder, e.g. robust_ndt/delay_app_database/passion."
     ),
     sim: bool = typer.Option(False, "--sim", help="Operate on a simulated stream (Poisson → ON-OFF → CBR) instead."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
