@@ -1,7 +1,8 @@
-"""Helpers shared by the command modules: errors, problem reports, sample groups and error tables."""
+"""Helpers shared by the command modules: errors, output paths, problem reports, sample groups and error tables."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NoReturn
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from ndtwin.cli.progress import console
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.sample import Sample
+from ndtwin.errors import DatasetError
 
 
 def sample_group(sample: Sample) -> str:
@@ -23,6 +25,27 @@ def fail(error: Exception) -> NoReturn:
     """Print ``error`` and exit with status 2."""
     console.print(f"[red]error:[/red] {error}")
     raise typer.Exit(code=2)
+
+
+def check_output_path(path: Path, option: str) -> Path:
+    """``path``, with its parent folders created, so that a command can write it after its work is done.
+
+    Call it before any long work: raises DatasetError naming ``option`` and ``path`` when the folders cannot be
+    created (a parent is a regular file, no permission)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(path, f"{option} cannot be written: {_blocking_reason(path, error)}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise DatasetError(path, f"{option} cannot be written: no permission to write in {path.parent}")
+    return path
+
+
+def _blocking_reason(path: Path, error: OSError) -> str:
+    for ancestor in reversed(path.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            return f"{ancestor} is a file, not a folder"
+    return error.strerror or str(error)
 
 
 def report_problems(report: ReadReport) -> None:

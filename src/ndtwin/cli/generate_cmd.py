@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ndtwin.cli.common import fail
+from ndtwin.cli.common import check_output_path, fail
 from ndtwin.cli.progress import console, progress_bar
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError
@@ -43,6 +43,7 @@ def generate_command(
 ) -> None:
     """Generate labelled samples: random scenarios (BNN-UPC-like ranges by default) simulated packet by packet."""
     try:
+        check_output_path(out, "OUT")
         spec = GenerationSpec.load(spec_file) if spec_file else GenerationSpec()
         spec = spec.with_overrides(
             topologies=tuple(topology) if topology else None,

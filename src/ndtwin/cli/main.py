@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 import ndtwin
-from ndtwin.cli.common import error_table, fail, report_problems, sample_group
+from ndtwin.cli.common import check_output_path, error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.help_format import use_plain_metavars
 from ndtwin.cli.operate_cmd import operate_command
@@ -110,6 +110,7 @@ def convert(
     report = ReadReport()
     written = 0
     try:
+        check_output_path(dst, "DST")
         with (
             progress_bar(f"converting {src}") as advance,
             DatasetWriter(dst, provenance={"converted_from": str(src)}) as writer,
@@ -169,4 +170,8 @@ def demo(out: Path = typer.Option(Path("out/demo"), help="Folder for the demo's 
     """Predict the per-flow QoS of a real topology and plot it."""
     from ndtwin.cli.demo import run_demo
 
+    try:
+        check_output_path(out, "--out")
+    except DatasetError as error:
+        fail(error)
     run_demo(out)

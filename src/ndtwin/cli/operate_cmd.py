@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ndtwin.cli.common import fail
+from ndtwin.cli.common import check_output_path, fail
 from ndtwin.cli.progress import console
 from ndtwin.errors import DatasetError
 
@@ -41,6 +41,9 @@ def operate_command(
     from ndtwin.ops.loop import LoopSettings, OperatingLoop
 
     try:
+        for path, option in ((state, "--state"), (plots, "--plots")):
+            if path is not None:
+                check_output_path(path, option)
         if sim:
             from ndtwin.ops.sim_stream import LOOP_SETTINGS, simulated_stream
 

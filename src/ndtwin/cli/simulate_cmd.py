@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from ndtwin.cli.common import error_table, fail, report_problems, sample_group
+from ndtwin.cli.common import check_output_path, error_table, fail, report_problems, sample_group
 from ndtwin.cli.progress import console, progress_bar
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.load import open_samples
@@ -44,6 +44,8 @@ def simulate_command(
     start = time.perf_counter()
     try:
         settings = SimSettings(backend, packets_per_flow, duration, warmup_fraction, seed)
+        if out is not None:
+            check_output_path(out, "--out")
         writer = (
             DatasetWriter(out, provenance={"simulated_from": str(data), "settings": vars(settings)})
             if out
