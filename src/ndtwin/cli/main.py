@@ -18,7 +18,7 @@ from ndtwin.cli.help_format import use_plain_metavars
 from ndtwin.cli.operate_cmd import operate_command
 from ndtwin.cli.optimize_cmd import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
-from ndtwin.cli.progress import console, progress_bar
+from ndtwin.cli.progress import console, fit_console_width, progress_bar
 from ndtwin.cli.registry_cmd import registry_app
 from ndtwin.cli.simulate_cmd import simulate_command
 from ndtwin.cli.train_cmd import train_command
@@ -47,6 +47,7 @@ def main(
     ),
 ) -> None:
     """ndtwin: a network digital twin."""
+    fit_console_width()
 
 
 app.command("simulate")(simulate_command)

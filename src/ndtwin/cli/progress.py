@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -10,6 +11,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 # Progress and tables go to stderr so that --json output on stdout stays machine-readable.
 console = Console(stderr=True)
+UNCUT_WIDTH = 1000  # columns when the output is not a terminal (a pipe, a file, a CI log): tables are never cut
+
+
+def fit_console_width() -> None:
+    """Size the console for this run: COLUMNS if set, else the terminal's width, else wide enough for any table."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        console.width = int(columns)
+    else:
+        console.width = None if console.is_terminal else UNCUT_WIDTH
 
 
 @contextmanager
