@@ -24,6 +24,23 @@ def test_info_counts_a_datanet_tree(shared_data):
     assert info["errors"] == [] and info["skipped_unstable"] == 0
 
 
+def test_info_on_a_corrupt_archive_reports_it_and_fails(shared_data, tmp_path):
+    source = shared_data / "gnnet/2022/validation/50"
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for sub in ("graphs", "routings"):
+        (tree / sub).symlink_to(source / sub, target_is_directory=True)
+    good, broken = sorted(source.glob("*.tar.gz"))[:2]
+    (tree / good.name).write_bytes(good.read_bytes())
+    (tree / broken.name).write_bytes(broken.read_bytes()[:5000])
+    table = runner.invoke(app, ["info", str(tree)])
+    assert table.exit_code == 1 and "unreadable:" in table.output and broken.name in table.output
+    summary = runner.invoke(app, ["info", str(tree), "--json"])
+    assert summary.exit_code == 1
+    info = json.loads(summary.stdout)
+    assert info["n_samples"] == 1 and len(info["errors"]) == 1 and broken.name in info["errors"][0]
+
+
 def test_eval_json_contract_and_native_round_trip(shared_data, tmp_path):
     source = shared_data / "gnnet/2022/validation/50"
     direct = run_json("eval", "--model", "qt", str(source))

@@ -65,7 +65,7 @@ def info(
     data: Path = typer.Argument(..., help="A native dataset or a datanetAPI directory tree."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
-    """Count the samples, nodes, links and flows of a dataset."""
+    """Count the samples, nodes, links and flows of a dataset (exit status 1 when some could not be read)."""
     report = ReadReport()
     groups: dict[str, dict] = defaultdict(lambda: {"samples": 0, "flows": 0, "links": 0, "nodes": set()})
     try:
@@ -90,7 +90,14 @@ def info(
     }
     if as_json:
         print(json.dumps(totals))
-        return
+    else:
+        console.print(_info_table(data, rows, totals))
+        report_problems(report)
+    if report.errors:
+        raise typer.Exit(code=1)
+
+
+def _info_table(data: Path, rows: dict[str, dict], totals: dict) -> Table:
     table = Table(title=f"{data}")
     for column in ("group", "samples", "nodes", "links", "flows"):
         table.add_column(column, justify="left" if column == "group" else "right")
@@ -98,8 +105,7 @@ def info(
         nodes = "–".join(str(n) for n in (g["nodes"][0], g["nodes"][-1])) if len(g["nodes"]) > 1 else str(g["nodes"][0])
         table.add_row(name or ".", str(g["samples"]), nodes, str(g["links"]), str(g["flows"]))
     table.add_row("[bold]total[/bold]", str(totals["n_samples"]), "", "", str(totals["n_flows"]))
-    console.print(table)
-    report_problems(report)
+    return table
 
 
 @app.command()
