@@ -23,7 +23,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -o console_output_style=count --durations=10  # counts done/total; slowest tests
 
 lock: $(STAMP)
 	echo "# Exact versions the tests pass with; used by 'make install', rewritten by 'make lock'." > constraints.txt

@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 # Progress and tables go to stderr so that --json output on stdout stays machine-readable.
 console = Console(stderr=True)
@@ -25,13 +33,16 @@ def fit_console_width() -> None:
 
 @contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[str], None]]:
-    """Yield ``advance(text="")``, a callback that moves the bar one step and shows ``text``."""
+    """Yield ``advance(text="")``, a callback that moves the bar one step and shows ``text``. With a ``total``,
+    the bar also shows an estimate of the time left."""
+    remaining = [TextColumn("elapsed,"), TimeRemainingColumn(), TextColumn("left")] if total is not None else []
     columns = [
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        *remaining,
         TextColumn("{task.fields[item]}", style="dim"),
     ]
     with Progress(*columns, console=console, transient=True) as progress:
