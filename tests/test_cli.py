@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 from ndtwin.cli.main import app
 from ndtwin.data.native import write_dataset
 from ndtwin.data.sample import Sample
-from ndtwin.scenario import Flow, Scenario, TimeDistribution, TimeKind, Topology, Traffic
+from ndtwin.scenario import Flow, PortConfig, Scenario, Scheduling, TimeDistribution, TimeKind, Topology, Traffic
 from ndtwin.twin.qt import QueueingTheoryTwin
 
 runner = CliRunner()
@@ -126,3 +126,19 @@ def test_simulate_reports_a_scenario_it_cannot_simulate(tmp_path):
     assert (
         result.exit_code == 2 and "traffic.flows[0].time.kind: expected a law the simulator supports" in result.output
     )
+
+
+def test_ns3_refuses_an_unsupported_scheduler_before_writing(tmp_path):
+    drr = PortConfig(Scheduling.DRR, buffers=(64, 64, 64), buffer_unit="packets", weights=(50, 30, 20))
+    topologies = [Topology.from_edges(2, [(0, 1, 1e6)], port=port) for port in (PortConfig(), drr)]
+    samples = []
+    for i, topology in enumerate(topologies):
+        scenario = Scenario.with_shortest_paths(topology, Traffic((Flow(0, 1, 1e5),)))
+        samples.append(Sample(scenario, QueueingTheoryTwin().predict(scenario), meta={"sample_id": f"s{i}"}))
+    write_dataset(samples, tmp_path / "data")
+    out = tmp_path / "ns3"
+    result = runner.invoke(app, ["simulate", str(tmp_path / "data"), "--backend", "ns3", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "sample s1: topology.links[0].port.scheduling: expected FIFO or SP" in result.output
+    assert "got 'DRR'" in result.output
+    assert not out.exists()  # no dataset.json left behind: the next run into out/ns3 is not refused

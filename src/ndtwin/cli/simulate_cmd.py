@@ -19,7 +19,7 @@ from ndtwin.data.native import DatasetWriter
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.parallel import default_workers
-from ndtwin.sim.resimulate import BACKENDS, SimSettings, resimulate
+from ndtwin.sim.resimulate import BACKENDS, SimSettings, check_simulable, resimulate
 from ndtwin.twin.evaluate import evaluate_predictions
 
 
@@ -51,6 +51,9 @@ def simulate_command(
             if out
             else nullcontext()
         )
+        with warnings.catch_warnings(), console.status(f"checking that {backend} can simulate every sample"):
+            warnings.simplefilter("ignore")
+            check_simulable(settings, open_samples(data))
         total = count_samples(data)
         with warnings.catch_warnings(), progress_bar(f"simulating {data} ({backend})", total) as advance, writer:
             warnings.simplefilter("ignore")
