@@ -3,9 +3,11 @@ import json
 from typer.testing import CliRunner
 
 from ndtwin.cli.main import app
+from ndtwin.data.load import open_samples
 from ndtwin.data.native import write_dataset
 from ndtwin.data.sample import Sample
 from ndtwin.scenario import Flow, PortConfig, Scenario, Scheduling, TimeDistribution, TimeKind, Topology, Traffic
+from ndtwin.sim.resimulate import SimSettings, check_simulable
 from ndtwin.twin.qt import QueueingTheoryTwin
 
 runner = CliRunner()
@@ -142,3 +144,7 @@ def test_ns3_refuses_an_unsupported_scheduler_before_writing(tmp_path):
     assert "sample s1: topology.links[0].port.scheduling: expected FIFO or SP" in result.output
     assert "got 'DRR'" in result.output
     assert not out.exists()  # no dataset.json left behind: the next run into out/ns3 is not refused
+
+
+def test_simulate_counts_the_samples_it_checked(shared_data):
+    assert check_simulable(SimSettings(), open_samples(shared_data / "gnnet/2022/validation/50")) == 14

@@ -14,7 +14,7 @@ import typer
 from ndtwin.cli.common import check_output_path, error_table, fail, report_problems, sample_group
 from ndtwin.cli.progress import console, progress_bar
 from ndtwin.data.datanet import ReadReport
-from ndtwin.data.load import count_samples, open_samples
+from ndtwin.data.load import open_samples
 from ndtwin.data.native import DatasetWriter
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError
@@ -53,8 +53,7 @@ def simulate_command(
         )
         with warnings.catch_warnings(), console.status(f"checking that {backend} can simulate every sample"):
             warnings.simplefilter("ignore")
-            check_simulable(settings, open_samples(data))
-        total = count_samples(data)
+            total = check_simulable(settings, open_samples(data))
         with warnings.catch_warnings(), progress_bar(f"simulating {data} ({backend})", total) as advance, writer:
             warnings.simplefilter("ignore")
             pairs = resimulate(open_samples(data, report), settings, workers=workers)

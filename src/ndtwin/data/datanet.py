@@ -85,19 +85,6 @@ def read_datanet(root: str | Path, report: ReadReport | None = None) -> Iterator
             yield from reader.archive_samples(directory, archive)
 
 
-def count_datanet_samples(root: str | Path) -> int:
-    """The stable samples of the tree at ``root`` as :func:`read_datanet` would yield them, counted from the
-    archives' stability lines (cheaper than reading them; an unreadable archive counts none)."""
-    count = 0
-    for directory in find_datanet_dirs(root):
-        for archive in sorted(directory.glob("*.tar.gz")):
-            try:
-                count += sum(";OK;" in lines[STABILITY] for lines in _archive_lines(archive))
-            except DatasetError:
-                continue
-    return count
-
-
 def _is_dataset_dir(directory: Path) -> bool:
     return (directory / "graphs").is_dir() and (directory / "routings").is_dir()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ndtwin.data.datanet import ReadReport, count_datanet_samples, is_datanet_tree, read_datanet
+from ndtwin.data.datanet import ReadReport, is_datanet_tree, read_datanet
 from ndtwin.data.gnnet2023 import is_gnnet2023_fold, read_gnnet2023
-from ndtwin.data.native import is_native_dataset, read_dataset, sample_ids
+from ndtwin.data.native import is_native_dataset, read_dataset
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError
 
@@ -28,16 +28,6 @@ def dataset_kind(path: str | Path) -> str:
         "expected a native ndtwin dataset (dataset.json), a datanetAPI tree (graphs/ and routings/ dirs)"
         " or a GNNet 2023 fold (flows.parquet and links.parquet)",
     )
-
-
-def count_samples(path: str | Path) -> int | None:
-    """How many samples :func:`open_samples` will yield, or None where only reading them all would tell."""
-    kind = dataset_kind(path)
-    if kind == "native":
-        return len(sample_ids(path))
-    if kind == "datanet":
-        return count_datanet_samples(path)
-    return None
 
 
 def open_samples(path: str | Path, report: ReadReport | None = None) -> Iterator[Sample]:

@@ -45,9 +45,10 @@ def simulate_with(settings: SimSettings, scenario: Scenario) -> Sample:
     )
 
 
-def check_simulable(settings: SimSettings, samples: Iterable[Sample]) -> None:
-    """ScenarioError naming the first sample whose scenario the backend cannot simulate (its scheduler, time or
-    size law); nothing is simulated, so a run can be refused before it starts."""
+def check_simulable(settings: SimSettings, samples: Iterable[Sample]) -> int:
+    """How many samples there are; ScenarioError naming the first one whose scenario the backend cannot simulate
+    (its scheduler, time or size law). Nothing is simulated, so a run can be refused before it starts."""
+    count = 0
     for sample in samples:
         try:
             build_plan(sample.scenario)
@@ -59,6 +60,8 @@ def check_simulable(settings: SimSettings, samples: Iterable[Sample]) -> None:
             source = sample.meta.get("source")
             where = f"sample {sample.sample_id}" + (f" ({source})" if source else "")
             raise ScenarioError(f"{where}: {error.field}", error.expected, error.got) from None
+        count += 1
+    return count
 
 
 def _resimulate_one(settings: SimSettings, sample: Sample) -> Sample:
