@@ -33,7 +33,8 @@ def step(name: str, command: list[str], cwd: Path) -> str:
 def check(work: Path) -> None:
     dist, venv, empty = work / "dist", work / "venv", work / "empty"
     empty.mkdir(parents=True)
-    step("build wheel", [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)], cwd=work)
+    # sdist, then the wheel from it: no leftovers of an in-tree build/ folder end up in the wheel
+    step("build sdist and wheel", [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)], cwd=work)
     wheel = next(dist.glob("ndtwin-*.whl"))
     step("create venv", [sys.executable, "-m", "venv", str(venv)], cwd=work)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt")]
