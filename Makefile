@@ -1,15 +1,18 @@
-# Two entry points: `make demo` and `make test`. Both create .venv and install everything first.
+# Two entry points: `make demo` and `make test`. Both create .venv and install everything first, at the exact
+# versions of constraints.txt (`make lock` rewrites it from the current .venv).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lock wheel-check clean
 
-$(STAMP): pyproject.toml
+EXTRAS  = dev,gnn,ns3,ops,ray,tabular
+
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,gnn,ns3,ops,ray,tabular]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,7 +23,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -o console_output_style=count --durations=10  # counts done/total; slowest tests
+
+lock: $(STAMP)
+	echo "# Exact versions the tests pass with; used by 'make install', rewritten by 'make lock'." > constraints.txt
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^ndtwin==' >> constraints.txt
+	touch $(STAMP)  # the venv already has these versions
+
+# Build the wheel, install it in a fresh venv outside the source tree and run the demo there (several minutes).
+wheel-check: $(STAMP)
+	nice -n 10 $(BIN)/python bench/wheel_check.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -3,9 +3,11 @@ import json
 from typer.testing import CliRunner
 
 from ndtwin.cli.main import app
+from ndtwin.data.load import open_samples
 from ndtwin.data.native import write_dataset
 from ndtwin.data.sample import Sample
-from ndtwin.scenario import Flow, Scenario, TimeDistribution, TimeKind, Topology, Traffic
+from ndtwin.scenario import Flow, PortConfig, Scenario, Scheduling, TimeDistribution, TimeKind, Topology, Traffic
+from ndtwin.sim.resimulate import SimSettings, check_simulable
 from ndtwin.twin.qt import QueueingTheoryTwin
 
 runner = CliRunner()
@@ -22,6 +24,23 @@ def test_info_counts_a_datanet_tree(shared_data):
     assert info["n_samples"] == 50
     assert info["n_flows"] == 50 * 30 * 29
     assert info["errors"] == [] and info["skipped_unstable"] == 0
+
+
+def test_info_on_a_corrupt_archive_reports_it_and_fails(shared_data, tmp_path):
+    source = shared_data / "gnnet/2022/validation/50"
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for sub in ("graphs", "routings"):
+        (tree / sub).symlink_to(source / sub, target_is_directory=True)
+    good, broken = sorted(source.glob("*.tar.gz"))[:2]
+    (tree / good.name).write_bytes(good.read_bytes())
+    (tree / broken.name).write_bytes(broken.read_bytes()[:5000])
+    table = runner.invoke(app, ["info", str(tree)])
+    assert table.exit_code == 1 and "unreadable:" in table.output and broken.name in table.output
+    summary = runner.invoke(app, ["info", str(tree), "--json"])
+    assert summary.exit_code == 1
+    info = json.loads(summary.stdout)
+    assert info["n_samples"] == 1 and len(info["errors"]) == 1 and broken.name in info["errors"][0]
 
 
 def test_eval_json_contract_and_native_round_trip(shared_data, tmp_path):
@@ -109,3 +128,23 @@ def test_simulate_reports_a_scenario_it_cannot_simulate(tmp_path):
     assert (
         result.exit_code == 2 and "traffic.flows[0].time.kind: expected a law the simulator supports" in result.output
     )
+
+
+def test_ns3_refuses_an_unsupported_scheduler_before_writing(tmp_path):
+    drr = PortConfig(Scheduling.DRR, buffers=(64, 64, 64), buffer_unit="packets", weights=(50, 30, 20))
+    topologies = [Topology.from_edges(2, [(0, 1, 1e6)], port=port) for port in (PortConfig(), drr)]
+    samples = []
+    for i, topology in enumerate(topologies):
+        scenario = Scenario.with_shortest_paths(topology, Traffic((Flow(0, 1, 1e5),)))
+        samples.append(Sample(scenario, QueueingTheoryTwin().predict(scenario), meta={"sample_id": f"s{i}"}))
+    write_dataset(samples, tmp_path / "data")
+    out = tmp_path / "ns3"
+    result = runner.invoke(app, ["simulate", str(tmp_path / "data"), "--backend", "ns3", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "sample s1: topology.links[0].port.scheduling: expected FIFO or SP" in result.output
+    assert "got 'DRR'" in result.output
+    assert not out.exists()  # no dataset.json left behind: the next run into out/ns3 is not refused
+
+
+def test_simulate_counts_the_samples_it_checked(shared_data):
+    assert check_simulable(SimSettings(), open_samples(shared_data / "gnnet/2022/validation/50")) == 14

@@ -145,7 +145,13 @@ def test_cli_writes_resumes_and_refuses_another_seed(tmp_path):
     assert provenance["seed"] == 0 and provenance["spec"]["packets_per_flow"] == 20
     assert "generate" in provenance["command"]
     other = runner.invoke(app, ["generate", str(out), "-n", "5", "--seed", "1", *TINY])
-    assert other.exit_code == 2 and "different seed" in flat(other.output)
+    assert other.exit_code == 2 and "different settings: seed is 0 there, 1 here; use a new folder" in flat(
+        other.output
+    )
+    clash = runner.invoke(app, ["generate", str(out), "-n", "5", "--intensity", "0.5-0.9", *TINY])
+    message = flat(clash.output)
+    assert clash.exit_code == 2 and "spec.intensity is [0.3, 1.0] there, [0.5, 0.9] here; use" in message
+    assert "seed is" not in message and "tos_probs" not in message and "packets_per_flow" not in message
     bad = runner.invoke(app, ["generate", str(tmp_path / "x"), "-n", "1", "--intensity", "high"])
     assert bad.exit_code == 2 and "--intensity" in bad.output
 
@@ -193,6 +199,31 @@ def test_restart_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     ids = Counter(s.sample_id for s in read_dataset(out))
     assert set(ids) == {sample_id(0, i) for i in range(total)} and max(ids.values()) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_samples_and_prints_one_line(tmp_path):
+    out = tmp_path / "gen"
+    command = [sys.executable, "-m", "ndtwin", "generate", str(out), "-n", "200", "--chunk-size", "2"]
+    command += ["-t", "powerlaw:4-6", "--packets-per-flow", "100", "--workers", "2"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if (out / "dataset.json").exists() and len(sample_ids(out)) >= 2:
+                break
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the parent and its workers
+        _, errors = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    kept = len(sample_ids(out))
+    assert process.returncode == 130 and 2 <= kept < 200
+    assert f"interrupted: {kept} samples kept in {out}; run the same command to resume" in flat(errors)
+    assert "Traceback" not in errors and "SpawnPoolWorker" not in errors and "KeyboardInterrupt" not in errors
 
 
 def test_onoff_sources_can_send_as_the_bnn_upc_simulator():

@@ -345,3 +345,16 @@ def test_sample_without_links_or_flows_round_trips(tmp_path: Path) -> None:
     write_dataset([empty], tmp_path / "ds")
     (got,) = read_dataset(tmp_path / "ds")
     assert_same_sample(got, empty)
+
+
+def test_a_run_failing_before_its_first_sample_leaves_no_dataset(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        with DatasetWriter(tmp_path / "ds", provenance={"run": 1}):
+            raise RuntimeError("the simulator failed")
+    assert not (tmp_path / "ds").exists()
+    with pytest.raises(RuntimeError):
+        with DatasetWriter(tmp_path / "ds", provenance={"run": 2}, chunk_size=5) as writer:
+            writer.write(make_sample("a"))
+            raise RuntimeError("failed after one sample")
+    assert sample_ids(tmp_path / "ds") == {"a"}  # what was computed is kept
+    assert dataset_info(tmp_path / "ds")["provenance"] == {"run": 2}

@@ -341,11 +341,13 @@ def test_cli_png_path_is_checked_before_any_work(tmp_path):
         app, ["whatif", "run", str(gml), "--model", "no-such-model", "--scale", "2", "--png", str(png)]
     )
     assert result.exit_code == 2  # the model is never loaded: the path is refused first
-    assert "--png: expected a file path whose directory can be created" in " ".join(result.output.split())
-    assert "blocker is a file" in result.output.replace("\n", "")
+    assert "--png cannot be written" in " ".join(result.output.split())
+    assert "blocker is a file, not a folder" in result.output.replace("\n", "")
     assert str(png) in result.output.replace("\n", "")
     folder = runner.invoke(app, ["whatif", "run", str(gml), "--model", "qt", "--scale", "2", "--png", str(tmp_path)])
-    assert folder.exit_code == 2 and "--png: expected a file path, not a directory" in " ".join(folder.output.split())
+    assert folder.exit_code == 2 and "--png cannot be written: expected a file path, not a folder" in " ".join(
+        folder.output.split()
+    )
     nested = tmp_path / "new" / "folder" / "w.png"
     made = runner.invoke(app, ["whatif", "run", str(gml), "--model", "qt", "--scale", "2", "--png", str(nested)])
     assert made.exit_code == 0, made.output

@@ -1,5 +1,7 @@
 """ndtwin: a network digital twin predicting per-flow delay, jitter and loss."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.scenario import (
     Flow,
@@ -15,7 +17,10 @@ from ndtwin.scenario import (
     Traffic,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("ndtwin")  # one source: pyproject.toml, through the installed package's metadata
+except PackageNotFoundError:  # sources on the path without an install
+    __version__ = "unknown"
 
 __all__ = [
     "DatasetError",

@@ -12,7 +12,7 @@ from rich.table import Table
 from ndtwin.cli.progress import console
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.sample import Sample
-from ndtwin.errors import ScenarioError
+from ndtwin.errors import DatasetError
 
 
 def sample_group(sample: Sample) -> str:
@@ -27,21 +27,27 @@ def fail(error: Exception) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-def check_output_path(path: Path, option: str) -> Path:
-    """``path``, a file to be written later, once its directory exists (created if needed): a ScenarioError naming
-    ``option`` and the path when the directory cannot be created or written to, or the path is a directory."""
-    path = Path(path)
+def check_output_path(path: Path, option: str, *, file: bool = False) -> Path:
+    """``path``, with its parent folders created, so that a command can write it after its work is done.
+
+    Call it before any long work: raises DatasetError naming ``option`` and ``path`` when the folders cannot be
+    created (a parent is a regular file, no permission), or when ``file`` is set and ``path`` is a folder."""
+    if file and path.is_dir():
+        raise DatasetError(path, f"{option} cannot be written: expected a file path, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        blocker = next((p for p in path.parents if p.exists()), None)
-        reason = f"{blocker} is a file" if blocker is not None and not blocker.is_dir() else error.strerror or error
-        raise ScenarioError(option, f"a file path whose directory can be created ({reason})", str(path)) from None
-    if path.is_dir():
-        raise ScenarioError(option, "a file path, not a directory", str(path))
-    if not os.access(path.parent, os.W_OK):
-        raise ScenarioError(option, f"a file path in a directory that can be written to ({path.parent})", str(path))
+        raise DatasetError(path, f"{option} cannot be written: {_blocking_reason(path, error)}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise DatasetError(path, f"{option} cannot be written: no permission to write in {path.parent}")
     return path
+
+
+def _blocking_reason(path: Path, error: OSError) -> str:
+    for ancestor in reversed(path.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            return f"{ancestor} is a file, not a folder"
+    return error.strerror or str(error)
 
 
 def report_problems(report: ReadReport) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import typer
 
-from ndtwin.cli.common import fail
+from ndtwin.cli.common import check_output_path, fail
 from ndtwin.cli.progress import console, progress_bar
+from ndtwin.data.native import is_native_dataset, sample_ids
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.generate import GenerationSpec, pending_indices, run_generation
@@ -43,6 +44,7 @@ def generate_command(
 ) -> None:
     """Generate labelled samples: random scenarios (BNN-UPC-like ranges by default) simulated packet by packet."""
     try:
+        check_output_path(out, "OUT")
         spec = GenerationSpec.load(spec_file) if spec_file else GenerationSpec()
         spec = spec.with_overrides(
             topologies=tuple(topology) if topology else None,
@@ -73,6 +75,10 @@ def generate_command(
             )
     except (DatasetError, ScenarioError) as error:
         fail(error)
+    except KeyboardInterrupt:
+        kept = len(sample_ids(out)) if is_native_dataset(out) else 0
+        console.print(f"interrupted: {kept} samples kept in {out}; run the same command to resume")
+        raise typer.Exit(code=130) from None
     rate = result.written / result.seconds if result.seconds > 0 else 0.0
     console.print(f"wrote {result.written} samples to {out} in {result.seconds:.1f} s ({rate:.2f} samples/s)")
 

@@ -11,12 +11,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ndtwin.cli.common import error_table, fail, report_problems, sample_group
+import ndtwin
+from ndtwin.cli.common import check_output_path, error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
+from ndtwin.cli.help_format import use_plain_metavars
 from ndtwin.cli.operate_cmd import operate_command
 from ndtwin.cli.optimize import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
-from ndtwin.cli.progress import console, progress_bar
+from ndtwin.cli.progress import console, fit_console_width, progress_bar
 from ndtwin.cli.registry_cmd import registry_app
 from ndtwin.cli.simulate_cmd import simulate_command
 from ndtwin.cli.train_cmd import train_command
@@ -28,7 +30,26 @@ from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.twin.catalog import load_twin
 from ndtwin.twin.evaluate import evaluate_many
 
+use_plain_metavars()
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ndtwin: a network digital twin.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"ndtwin {ndtwin.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """ndtwin: a network digital twin."""
+    fit_console_width()
+
+
 app.command("simulate")(simulate_command)
 app.command("generate")(generate_command)
 app.command("train")(train_command)
@@ -44,7 +65,7 @@ def info(
     data: Path = typer.Argument(..., help="A native dataset or a datanetAPI directory tree."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
-    """Count the samples, nodes, links and flows of a dataset."""
+    """Count the samples, nodes, links and flows of a dataset (exit status 1 when some could not be read)."""
     report = ReadReport()
     groups: dict[str, dict] = defaultdict(lambda: {"samples": 0, "flows": 0, "links": 0, "nodes": set()})
     try:
@@ -69,7 +90,14 @@ def info(
     }
     if as_json:
         print(json.dumps(totals))
-        return
+    else:
+        console.print(_info_table(data, rows, totals))
+        report_problems(report)
+    if report.errors:
+        raise typer.Exit(code=1)
+
+
+def _info_table(data: Path, rows: dict[str, dict], totals: dict) -> Table:
     table = Table(title=f"{data}")
     for column in ("group", "samples", "nodes", "links", "flows"):
         table.add_column(column, justify="left" if column == "group" else "right")
@@ -77,8 +105,7 @@ def info(
         nodes = "–".join(str(n) for n in (g["nodes"][0], g["nodes"][-1])) if len(g["nodes"]) > 1 else str(g["nodes"][0])
         table.add_row(name or ".", str(g["samples"]), nodes, str(g["links"]), str(g["flows"]))
     table.add_row("[bold]total[/bold]", str(totals["n_samples"]), "", "", str(totals["n_flows"]))
-    console.print(table)
-    report_problems(report)
+    return table
 
 
 @app.command()
@@ -90,6 +117,7 @@ def convert(
     report = ReadReport()
     written = 0
     try:
+        check_output_path(dst, "DST")
         with (
             progress_bar(f"converting {src}") as advance,
             DatasetWriter(dst, provenance={"converted_from": str(src)}) as writer,
@@ -149,4 +177,8 @@ def demo(out: Path = typer.Option(Path("out/demo"), help="Folder for the demo's 
     """Predict the per-flow QoS of a real topology and plot it."""
     from ndtwin.cli.demo import run_demo
 
+    try:
+        check_output_path(out, "--out")
+    except DatasetError as error:
+        fail(error)
     run_demo(out)

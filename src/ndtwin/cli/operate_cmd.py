@@ -10,14 +10,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ndtwin.cli.common import fail
+from ndtwin.cli.common import check_output_path, fail
 from ndtwin.cli.progress import console
 from ndtwin.errors import DatasetError
 
 
 def operate_command(
     replay: Path | None = typer.Option(
-        None, "--replay", help="A robust-ndt <database>/<topology> folder, e.g. robust_ndt/delay_app_database/passion."
+        None, "--replay", help="A robust-ndt DATABASE/TOPOLOGY folder, e.g. robust_ndt/delay_app_database/passion."
     ),
     sim: bool = typer.Option(False, "--sim", help="Operate on a simulated stream (Poisson → ON-OFF → CBR) instead."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
@@ -41,6 +41,9 @@ def operate_command(
     from ndtwin.ops.loop import LoopSettings, OperatingLoop
 
     try:
+        for path, option in ((state, "--state"), (plots, "--plots")):
+            if path is not None:
+                check_output_path(path, option)
         if sim:
             from ndtwin.ops.sim_stream import LOOP_SETTINGS, simulated_stream
 

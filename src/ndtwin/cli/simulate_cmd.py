@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from ndtwin.cli.common import error_table, fail, report_problems, sample_group
+from ndtwin.cli.common import check_output_path, error_table, fail, report_problems, sample_group
 from ndtwin.cli.progress import console, progress_bar
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.load import open_samples
@@ -19,7 +19,7 @@ from ndtwin.data.native import DatasetWriter
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.parallel import default_workers
-from ndtwin.sim.resimulate import BACKENDS, SimSettings, resimulate
+from ndtwin.sim.resimulate import BACKENDS, SimSettings, check_simulable, resimulate
 from ndtwin.twin.evaluate import evaluate_predictions
 
 
@@ -44,12 +44,17 @@ def simulate_command(
     start = time.perf_counter()
     try:
         settings = SimSettings(backend, packets_per_flow, duration, warmup_fraction, seed)
+        if out is not None:
+            check_output_path(out, "--out")
         writer = (
             DatasetWriter(out, provenance={"simulated_from": str(data), "settings": vars(settings)})
             if out
             else nullcontext()
         )
-        with warnings.catch_warnings(), progress_bar(f"simulating {data} ({backend})") as advance, writer:
+        with warnings.catch_warnings(), console.status(f"checking that {backend} can simulate every sample"):
+            warnings.simplefilter("ignore")
+            total = check_simulable(settings, open_samples(data))
+        with warnings.catch_warnings(), progress_bar(f"simulating {data} ({backend})", total) as advance, writer:
             warnings.simplefilter("ignore")
             pairs = resimulate(open_samples(data, report), settings, workers=workers)
             stored = _store(pairs, writer) if out else pairs

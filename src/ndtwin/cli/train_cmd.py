@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ndtwin.cli.common import fail, report_problems
+from ndtwin.cli.common import check_output_path, fail, report_problems
 from ndtwin.cli.progress import console, progress_bar
 from ndtwin.data.datanet import ReadReport
 from ndtwin.errors import DatasetError, ScenarioError
@@ -57,6 +57,7 @@ def train_command(
     given = {"moe": moe, "attention": attention, "iterations": iterations, "hidden": hidden}
     architecture = {name: value for name, value in given.items() if value is not None}
     try:
+        check_output_path(out, "--out")
         config = TrainConfig(
             epochs=epochs,
             loss=loss,

@@ -57,7 +57,9 @@ class DatasetWriter:
     """Writes samples to a native dataset, creating it or appending to it. Use as a context manager.
 
     Samples are buffered and written ``chunk_size`` at a time as new part files; ``close`` (or leaving the
-    ``with`` block, also on error) writes the rest. Only one writer may work on a dataset at a time.
+    ``with`` block, also on error) writes the rest. A new dataset's ``dataset.json`` is written with its first
+    part (or by ``close`` when no sample came): a run that fails before its first sample leaves nothing behind.
+    Only one writer may work on a dataset at a time.
     """
 
     def __init__(self, path: str | Path, *, provenance: dict[str, Any] | None = None, chunk_size: int = 64) -> None:
@@ -65,8 +67,9 @@ class DatasetWriter:
             raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
         self.path = Path(path)
         self.chunk_size = chunk_size
-        _create_or_check(self.path, provenance)
-        self._ids = sample_ids(self.path)
+        self._provenance = provenance or {}
+        self._new = _is_new_target(self.path, provenance)
+        self._ids = set() if self._new else sample_ids(self.path)
         self._next_part = max(part_numbers(self.path), default=-1) + 1
         self._pending: list[tuple[str, EncodedSample]] = []
         self._closed = False
@@ -87,6 +90,7 @@ class DatasetWriter:
         """Write the queued samples. Further writes are refused."""
         if not self._closed:
             self._flush()
+            self._create()
             self._closed = True
 
     def __enter__(self) -> DatasetWriter:
@@ -95,11 +99,20 @@ class DatasetWriter:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
+        if kind is not None and self._new and not self._pending:
+            self._closed = True  # failed before any sample: no empty dataset is left behind
+            return
         self.close()
+
+    def _create(self) -> None:
+        if self._new:
+            create_manifest(self.path, self._provenance)
+            self._new = False
 
     def _flush(self) -> None:
         if not self._pending:
             return
+        self._create()
         pending, self._pending = self._pending, []
         try:
             tables = concat_chunk([encoded for _, encoded in pending], self.path)
@@ -158,16 +171,18 @@ def _part_ids(root: Path, table: str, part: int) -> pa.ChunkedArray:
     return read_part(root, table, part, columns=["sample_id"]).column("sample_id")
 
 
-def _create_or_check(path: Path, provenance: dict[str, Any] | None) -> None:
-    """Create a new dataset at ``path``, or check that the existing one may be appended to with ``provenance``."""
+def _is_new_target(path: Path, provenance: dict[str, Any] | None) -> bool:
+    """True if ``path`` is new or an empty folder (a dataset to create), False if it is a dataset that may be
+    appended to with ``provenance``; DatasetError otherwise."""
     if (path / MANIFEST).exists():
         stored = read_manifest(path).get("provenance", {})
         if provenance is not None and provenance_as_json(provenance, path / MANIFEST) != stored:
             raise DatasetError(
                 path / MANIFEST, f"the dataset's provenance is {stored!r}; append with the same provenance or None"
             )
-    elif path.exists() and (not path.is_dir() or any(path.iterdir())):
+        return False
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
         problem = "exists but is not an ndtwin dataset (no dataset.json); expected a new or empty folder"
         raise DatasetError(path, problem)
-    else:
-        create_manifest(path, provenance or {})
+    provenance_as_json(provenance or {}, path / MANIFEST)  # refuse what cannot be stored before any work
+    return True

@@ -29,7 +29,7 @@ from ndtwin.errors import DatasetError, ScenarioError, check_int
 from ndtwin.generate.scenario_draw import DrawnScenario, draw_scenario
 from ndtwin.generate.spec import GenerationSpec
 from ndtwin.generate.topologies import draw_topology, resolve_sources
-from ndtwin.parallel import default_workers
+from ndtwin.parallel import default_workers, interrupts_left_to_this_process
 from ndtwin.scenario import Flow, Scenario, Topology, Traffic
 from ndtwin.sim.simulate import simulate
 
@@ -99,16 +99,25 @@ def pending_indices(out: str | Path, spec: GenerationSpec, seed: int, samples: i
     if not is_native_dataset(out):
         return list(range(samples))
     stored = read_manifest(Path(out)).get("provenance", {})
-    wanted = provenance(spec, seed, "")
-    for key in ("generator", "seed", "spec"):
-        if stored.get(key) != wanted[key]:
-            raise DatasetError(
-                out,
-                f"holds a run with a different {key} ({stored.get(key)!r}); use a new folder "
-                "or the same spec and seed to resume it",
-            )
+    differences = run_differences(stored, provenance(spec, seed, ""))
+    if differences:
+        raise DatasetError(
+            out,
+            f"holds a run with different settings: {'; '.join(differences)}; use a new folder or the same "
+            "settings to resume it",
+        )
     present = sample_ids(out)
     return [i for i in range(samples) if sample_id(seed, i) not in present]
+
+
+def run_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """``"FIELD is A there, B here"`` for each setting where a dataset's recorded run and a new one differ (spec
+    fields one by one, as ``spec.FIELD``)."""
+    pairs = {key: (stored.get(key), wanted[key]) for key in ("generator", "seed")}
+    stored_spec = stored.get("spec") if isinstance(stored.get("spec"), dict) else {}
+    for field in dict.fromkeys([*wanted["spec"], *stored_spec]):
+        pairs[f"spec.{field}"] = (stored_spec.get(field), wanted["spec"].get(field))
+    return [f"{name} is {there!r} there, {here!r} here" for name, (there, here) in pairs.items() if there != here]
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,9 @@ def _pool_map(task: Callable[[int], _Labels], indices: list[int], workers: int) 
         return
     context = multiprocessing.get_context("spawn")  # no fork of a parent running a progress thread
     chunk = max(1, min(4, len(indices) // (8 * workers)))
-    with context.Pool(min(workers, len(indices)), initializer=_warm_up) as pool:
+    with interrupts_left_to_this_process():
+        pool = context.Pool(min(workers, len(indices)), initializer=_warm_up)
+    with pool:  # leaving it (also on Ctrl-C in this process) terminates the workers
         yield from pool.imap_unordered(task, indices, chunksize=chunk)
 
 

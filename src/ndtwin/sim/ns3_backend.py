@@ -147,7 +147,7 @@ def simulate_ns3(
 def build_job(scenario: Scenario, window: RunWindow, seed: int) -> tuple[Ns3Job, np.ndarray]:
     """The ns-3 job for ``scenario`` and the (count, bits) of measured packets each flow generates;
     ScenarioError for anything the backend does not model."""
-    _check_supported(scenario)
+    check_supported(scenario)
     topo = scenario.topology
     plan = build_plan(scenario)
     send_s, size_bits, counts = _schedules(*plan[:9], window.end_s, seed)
@@ -206,9 +206,9 @@ def to_sample(scenario: Scenario, window: RunWindow, generated: np.ndarray, resu
     )
 
 
-def _check_supported(scenario: Scenario) -> None:
+def check_supported(scenario: Scenario) -> None:
     """ScenarioError for schedulers and packet sizes the ns-3 model does not cover (build_plan checks the
-    time laws)."""
+    time laws). Cheap: ns-3 is not started."""
     for i, link in enumerate(scenario.topology.links):
         if link.port.scheduling not in SUPPORTED_SCHEDULING:
             expected = "FIFO or SP (the schedulers of the ns-3 backend)"

@@ -10,6 +10,7 @@ from ndtwin.data.sample import Sample
 from ndtwin.errors import ScenarioError
 from ndtwin.parallel import ordered_map
 from ndtwin.scenario import Scenario
+from ndtwin.sim.plan import build_plan
 
 BACKENDS = ("ndtwin", "ns3")
 
@@ -42,6 +43,25 @@ def simulate_with(settings: SimSettings, scenario: Scenario) -> Sample:
         warmup_fraction=settings.warmup_fraction,
         seed=settings.seed,
     )
+
+
+def check_simulable(settings: SimSettings, samples: Iterable[Sample]) -> int:
+    """How many samples there are; ScenarioError naming the first one whose scenario the backend cannot simulate
+    (its scheduler, time or size law). Nothing is simulated, so a run can be refused before it starts."""
+    count = 0
+    for sample in samples:
+        try:
+            build_plan(sample.scenario)
+            if settings.backend == "ns3":
+                from ndtwin.sim.ns3_backend import check_supported
+
+                check_supported(sample.scenario)
+        except ScenarioError as error:
+            source = sample.meta.get("source")
+            where = f"sample {sample.sample_id}" + (f" ({source})" if source else "")
+            raise ScenarioError(f"{where}: {error.field}", error.expected, error.got) from None
+        count += 1
+    return count
 
 
 def _resimulate_one(settings: SimSettings, sample: Sample) -> Sample:

@@ -50,7 +50,7 @@ def run_command(
 
     try:
         if png is not None:
-            check_output_path(png, "--png")
+            check_output_path(png, "--png", file=True)
         if anchored and source.suffix.lower() in TOPOLOGY_SUFFIXES:
             raise ScenarioError(
                 "--anchored",
