@@ -199,3 +199,29 @@ def test_operate_on_a_simulated_stream(tmp_path):
     assert result["steps"] == 18 and list(result["nmse_db_per_concept"]) == ["poisson", "on-off", "cbr"]
     assert math.isfinite(result["nmse_db"]["with_sync"]) and 0 <= result["sla_accuracy"]["with_sync"] <= 1
     assert json.loads((tmp_path / "result.json").read_text())["per_step_nmse_db"]["with_sync"]
+
+
+@pytest.mark.slow
+def test_operate_json_reports_swaps_and_sla_alarms_beside_baselines(shared_data):
+    folder = shared_data / "robust_ndt" / "delay_app_database" / "5g_crosshaul"
+    finished = subprocess.run(
+        [NDTWIN, "operate", "--replay", str(folder), "--steps-per-concept", "3", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(finished.stdout)
+    assert result["steps"] == 12 and result["concept_changes"] == 3
+    assert result["model_swaps"] == len(result["promotions"])
+    assert result["swaps_per_concept_change"] == pytest.approx(result["model_swaps"] / 3)
+    assert set(result["nmse_db_pooled_per_concept"]) == set(result["nmse_db_per_concept"])
+    alarms = result["sla_alarms"]
+    rate = result["sla"]["with_sync"]["measured_violation_rate"]
+    assert alarms["never_alarm"]["recall"] == 0 and alarms["never_alarm"]["pr_auc"] == pytest.approx(rate)
+    for rule in ("twin", "plain_rule"):
+        for side in ("with_sync", "without_sync"):
+            scores = alarms[rule][side]
+            assert set(scores) == {"precision", "recall", "f1", "pr_auc", "alarm_rate"}
+            assert 0 <= scores["pr_auc"] <= 1 and 0 <= scores["f1"] <= 1
+    plain = result["sla_predicted_above_budget"]["with_sync"]
+    assert alarms["plain_rule"]["with_sync"]["f1"] == pytest.approx(plain["f1"])
