@@ -12,7 +12,7 @@ same transaction as the step's labels), so a killed loop resumes at the first st
 When the windows carry an SLA delay budget, each step's windows are also flagged as violations before their labels
 arrive, by :class:`~ndtwin.ops.sla.ResidualViolationRule` fitted on the windows measured since the last drift (the
 serving model's own errors; likewise for the initial model), and stored with the predictions and the alarm scores
-they threshold.
+they threshold (for the synchronised twin, the mean of both models' violation probabilities).
 
 A replay runs far faster than the measurement clock (an element spans 100 s of traffic, a retraining takes
 seconds), so before each step the loop waits for a running job, which in real operation would have finished
@@ -90,7 +90,10 @@ class LoopSettings:
     the last drift are ignored (the loop is already adapting). Retraining starts ``min_steps_after_drift`` steps
     after a drift and repeats every ``retrain_every`` steps up to ``adapt_steps`` steps after it; each candidate
     is trained on the steps since the drift except the last ``holdout_steps``, on which it is scored, and
-    promoted only when its NMSE is below the serving model's × (1 − ``promotion_margin``) on each of them.
+    promoted only when its NMSE is below the serving model's × (1 − ``promotion_margin``) on each of them. A
+    candidate is trained only when those held-back steps carry at least ``holdout_min_flows`` flows: when a step
+    is one connection (the robust-ndt replay), the held-back steps then include the start of a connection the
+    candidate has not seen, so it must generalise beyond the connections it was trained on.
     SLA violations are flagged by :class:`~ndtwin.ops.sla.ResidualViolationRule` with ``sla_neighbours``,
     ``sla_min_windows`` and ``sla_threshold``, learned from the windows measured since the last drift.
     """
@@ -103,14 +106,15 @@ class LoopSettings:
     residual_reference_steps: int = 5
     failure_db: float = 5.0
     min_steps_after_drift: int = 4
-    retrain_every: int = 2
+    retrain_every: int = 3
     adapt_steps: int = 40
     holdout_steps: int = 3
-    promotion_margin: float = 0.0
+    holdout_min_flows: int = 2
+    promotion_margin: float = 0.2
     quiet_steps: int = 6
     sla_neighbours: int = 200
     sla_min_windows: int = 100
-    sla_threshold: float = 0.5
+    sla_threshold: float = 0.45
     background: bool = True
 
     def __post_init__(self) -> None:
@@ -313,21 +317,30 @@ class OperatingLoop:
     def _violation_flags(
         self, measured_before: pd.DataFrame, since_step: int, traffic: pd.DataFrame, predictions: dict
     ) -> dict[str, np.ndarray]:
-        """SLA alarm scores and flags of one step's windows for each predictor, learned from the windows measured
-        since ``since_step`` (before this step's delays arrive)."""
+        """SLA alarm scores and flags of one step's windows, learned from the windows measured since ``since_step``
+        (before this step's delays arrive).
+
+        Without synchronisation the score is the initial model's violation probability; the synchronised twin
+        alarms on the mean of its serving model's and its initial model's probabilities: the initial model, trained
+        on the most windows, ranks the spikes inside a connection well even after a concept change has moved its
+        level (which the residual rule corrects), while the retrained model tracks the new level."""
         s = self.settings
         rule = ResidualViolationRule(
             neighbours=s.sla_neighbours, min_windows=s.sla_min_windows, threshold=s.sla_threshold
         )
         past = measured_before.reindex(columns=["step", "delay_s", BUDGET_COLUMN, SERVED_COLUMN, INITIAL_COLUMN])
         past = past[past["step"] >= since_step]
-        out = {}
-        for _, column, flag, alarm in PREDICTORS:
-            out[alarm] = rule.alarm_score(
+        probability = {
+            column: rule.alarm_score(
                 past[column], past["delay_s"], past[BUDGET_COLUMN], predictions[column], traffic[BUDGET_COLUMN]
             )
-            out[flag] = rule.flags_of(out[alarm])
-        return out
+            for _, column, _, _ in PREDICTORS
+        }
+        scores = {
+            SERVED_ALARM_COLUMN: (probability[SERVED_COLUMN] + probability[INITIAL_COLUMN]) / 2,
+            INITIAL_ALARM_COLUMN: probability[INITIAL_COLUMN],
+        }
+        return {**scores, **{flag: rule.flags_of(scores[alarm]) for _, _, flag, alarm in PREDICTORS}}
 
     def _maybe_retrain(
         self,
@@ -337,7 +350,8 @@ class OperatingLoop:
         checkpoint: Checkpoint,
         on_step: Callable[[int, str], None] | None,
     ) -> None:
-        """Trigger a background retraining when the schedule after the last drift asks for one."""
+        """Trigger a background retraining when the schedule after the last drift asks for one and the held-back
+        steps cover at least ``holdout_min_flows`` flows."""
         s, drift = self.settings, checkpoint.drift_step
         if drift is None:
             return
@@ -348,12 +362,15 @@ class OperatingLoop:
         labelled = model_frame(store.labelled(self.source), "step")
         frame = labelled[labelled["step"] >= drift]
         cut = step + 1 - s.holdout_steps
+        holdout = frame[frame["step"] >= cut]
+        if holdout["flow_id"].nunique() < s.holdout_min_flows:
+            return
         drift_id = f"drift{drift}-step{step}"
         warm_dir = str(self.registry.serving_dir())
         started = manager.trigger(
             drift_id,
             {"frame": frame[frame["step"] < cut], "warm_dir": warm_dir},
-            frame[frame["step"] >= cut],
+            holdout,
             data_window={"source": self.source, "steps": [drift, step], "holdout_steps": [cut, step]},
             note=f"retrained after the drift at step {drift}",
         )
