@@ -184,6 +184,8 @@ def test_operate_replay_cli_beats_the_unsynchronised_twin(shared_data):
     # the residual rule (the default) flags fewer false alarms than "predicted delay > budget"
     assert result["sla_accuracy"]["with_sync"] > plain["with_sync"]["accuracy"]
     assert result["sla"]["with_sync"]["predicted_violation_rate"] < plain["with_sync"]["predicted_violation_rate"]
+    alarms = result["sla_alarms"]
+    assert alarms["twin"]["with_sync"]["f1"] > max(alarms["plain_rule"]["with_sync"]["f1"], alarms["never_alarm"]["f1"])
     assert result["retrains"] > 0 and result["drifts_detected"]
 
 
