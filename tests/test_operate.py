@@ -138,17 +138,18 @@ def test_killed_runs_resume_without_lost_or_duplicated_rows(shared_data, tmp_pat
     from ndtwin.ops.registry import ModelRegistry
 
     folder = shared_data / "robust_ndt" / "delay_app_database" / "5g_crosshaul"
-    args = ["operate", "--replay", str(folder), "--steps-per-concept", "4", "--state", str(tmp_path), "--json"]
-    _run_until(args, "step 5/16")  # mid-run
+    # 7 steps per concept: the deterministic concept's held-back steps reach its second connection (5 + 2 steps)
+    args = ["operate", "--replay", str(folder), "--steps-per-concept", "7", "--state", str(tmp_path), "--json"]
+    _run_until(args, "step 5/28")  # mid-run
     _run_until(args, "retraining")  # during a background retraining (the first drift is the deterministic concept)
     finished = subprocess.run(
         [NDTWIN, *args, "--plots", str(tmp_path / "plots")], capture_output=True, text=True, check=True
     )
     result = json.loads(finished.stdout)
-    assert result["finished"] and result["steps"] == 16
+    assert result["finished"] and result["steps"] == 28
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {"5g_crosshaul_nmse.png", "5g_crosshaul_delay.png"}
 
-    stream = read_replay(folder).truncated(4)
+    stream = read_replay(folder).truncated(7)
     served = OperatingLoop(stream, tmp_path).served_windows()
     assert list(served["seq"]) == list(range(len(stream.windows)))
     assert np.array_equal(served["delay_s"].to_numpy(), stream.windows["delay_s"].to_numpy(float))
