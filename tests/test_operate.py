@@ -228,3 +228,11 @@ def test_operate_json_reports_swaps_and_sla_alarms_beside_baselines(shared_data)
             assert 0 <= scores["pr_auc"] <= 1 and 0 <= scores["f1"] <= 1
     plain = result["sla_predicted_above_budget"]["with_sync"]
     assert alarms["plain_rule"]["with_sync"]["f1"] == pytest.approx(plain["f1"])
+
+
+def test_loop_settings_need_training_steps_before_the_held_back_ones():
+    from ndtwin.ops.loop import LoopSettings
+
+    with pytest.raises(ValueError, match="holdout_steps"):
+        LoopSettings(holdout_steps=4, min_steps_after_drift=4)
+    assert LoopSettings(holdout_steps=3, min_steps_after_drift=4).holdout_steps == 3
