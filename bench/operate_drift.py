@@ -72,10 +72,8 @@ def report(name: str, result: dict, seconds: float) -> None:
             ("never_alarm", None),
         ]:
             scores = alarms[rule][key] if key else alarms[rule]
-            print(
-                f"alarms {rule:11s} {key or '':13s} precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  "
-                f"f1 {scores['f1']:.3f}  pr_auc {scores['pr_auc']:.3f}  alarm rate {scores['alarm_rate']:.3f}"
-            )
+            figures = "  ".join(f"{name} {_figure(scores[name])}" for name in ("precision", "recall", "f1", "pr_auc"))
+            print(f"alarms {rule:11s} {key or '':13s} {figures}  alarm rate {_figure(scores['alarm_rate'])}")
         rate = result["sla"]["with_sync"]["measured_violation_rate"]
         print(f"measured violation rate {rate:.3f}: never flagging scores accuracy {1 - rate:.3f}")
         if paper:
@@ -88,6 +86,11 @@ def report(name: str, result: dict, seconds: float) -> None:
             f"target NMSE with sync below the paper's: {'met' if paper and nmse['with_sync'] < paper['with_sync'] else 'missed'}"
         )
     print(json.dumps({k: v for k, v in result.items() if k != "per_step_nmse_db"})[:400], "...")
+
+
+def _figure(value: float | None) -> str:
+    """A score to three decimals, "–" when undefined (NaN, or None from JSON)."""
+    return "–" if value is None or value != value else f"{value:.3f}"
 
 
 def main(argv: list[str]) -> None:
