@@ -46,7 +46,15 @@ def report(name: str, result: dict, seconds: float) -> None:
             line += f"   paper {paper[key]:6.1f} dB   difference {nmse[key] - paper[key]:+.2f} dB"
         print(line)
     for concept, values in result["nmse_db_per_concept"].items():
-        print(f"  {concept:14s} with {values['with_sync']:7.2f} dB   without {values['without_sync']:7.2f} dB")
+        pooled = result["nmse_db_pooled_per_concept"][concept]
+        print(
+            f"  {concept:14s} with {values['with_sync']:7.2f} dB   without {values['without_sync']:7.2f} dB   "
+            f"(pooled {pooled['with_sync']:7.2f} / {pooled['without_sync']:7.2f} dB)"
+        )
+    print(
+        f"model swaps {result['model_swaps']} over {result['concept_changes']} concept changes "
+        f"({result['swaps_per_concept_change']:.2f} per change; target <= 3)"
+    )
     if sla:
         for rule, scores in (("residual rule", result["sla"]), ("pred > budget", result["sla_predicted_above_budget"])):
             for key in ("with_sync", "without_sync"):
@@ -55,6 +63,17 @@ def report(name: str, result: dict, seconds: float) -> None:
                     f"{scores[key]['precision']:.3f}  recall {scores[key]['recall']:.3f}  f1 {scores[key]['f1']:.3f}  "
                     f"flagged {scores[key]['predicted_violation_rate']:.3f}"
                 )
+        alarms = result["sla_alarms"]
+        for rule, key in [
+            ("twin", "with_sync"),
+            ("twin", "without_sync"),
+            ("plain_rule", "with_sync"),
+            ("plain_rule", "without_sync"),
+            ("never_alarm", None),
+        ]:
+            scores = alarms[rule][key] if key else alarms[rule]
+            figures = "  ".join(f"{name} {_figure(scores[name])}" for name in ("precision", "recall", "f1", "pr_auc"))
+            print(f"alarms {rule:11s} {key or '':13s} {figures}  alarm rate {_figure(scores['alarm_rate'])}")
         rate = result["sla"]["with_sync"]["measured_violation_rate"]
         print(f"measured violation rate {rate:.3f}: never flagging scores accuracy {1 - rate:.3f}")
         if paper:
@@ -67,6 +86,11 @@ def report(name: str, result: dict, seconds: float) -> None:
             f"target NMSE with sync below the paper's: {'met' if paper and nmse['with_sync'] < paper['with_sync'] else 'missed'}"
         )
     print(json.dumps({k: v for k, v in result.items() if k != "per_step_nmse_db"})[:400], "...")
+
+
+def _figure(value: float | None) -> str:
+    """A score to three decimals, "–" when undefined (NaN, or None from JSON)."""
+    return "–" if value is None or value != value else f"{value:.3f}"
 
 
 def main(argv: list[str]) -> None:

@@ -138,17 +138,18 @@ def test_killed_runs_resume_without_lost_or_duplicated_rows(shared_data, tmp_pat
     from ndtwin.ops.registry import ModelRegistry
 
     folder = shared_data / "robust_ndt" / "delay_app_database" / "5g_crosshaul"
-    args = ["operate", "--replay", str(folder), "--steps-per-concept", "4", "--state", str(tmp_path), "--json"]
-    _run_until(args, "step 5/16")  # mid-run
+    # 7 steps per concept: the deterministic concept's held-back steps reach its second connection (5 + 2 steps)
+    args = ["operate", "--replay", str(folder), "--steps-per-concept", "7", "--state", str(tmp_path), "--json"]
+    _run_until(args, "step 5/28")  # mid-run
     _run_until(args, "retraining")  # during a background retraining (the first drift is the deterministic concept)
     finished = subprocess.run(
         [NDTWIN, *args, "--plots", str(tmp_path / "plots")], capture_output=True, text=True, check=True
     )
     result = json.loads(finished.stdout)
-    assert result["finished"] and result["steps"] == 16
+    assert result["finished"] and result["steps"] == 28
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {"5g_crosshaul_nmse.png", "5g_crosshaul_delay.png"}
 
-    stream = read_replay(folder).truncated(4)
+    stream = read_replay(folder).truncated(7)
     served = OperatingLoop(stream, tmp_path).served_windows()
     assert list(served["seq"]) == list(range(len(stream.windows)))
     assert np.array_equal(served["delay_s"].to_numpy(), stream.windows["delay_s"].to_numpy(float))
@@ -184,6 +185,8 @@ def test_operate_replay_cli_beats_the_unsynchronised_twin(shared_data):
     # the residual rule (the default) flags fewer false alarms than "predicted delay > budget"
     assert result["sla_accuracy"]["with_sync"] > plain["with_sync"]["accuracy"]
     assert result["sla"]["with_sync"]["predicted_violation_rate"] < plain["with_sync"]["predicted_violation_rate"]
+    alarms = result["sla_alarms"]
+    assert alarms["twin"]["with_sync"]["f1"] > max(alarms["plain_rule"]["with_sync"]["f1"], alarms["never_alarm"]["f1"])
     assert result["retrains"] > 0 and result["drifts_detected"]
 
 
@@ -199,3 +202,37 @@ def test_operate_on_a_simulated_stream(tmp_path):
     assert result["steps"] == 18 and list(result["nmse_db_per_concept"]) == ["poisson", "on-off", "cbr"]
     assert math.isfinite(result["nmse_db"]["with_sync"]) and 0 <= result["sla_accuracy"]["with_sync"] <= 1
     assert json.loads((tmp_path / "result.json").read_text())["per_step_nmse_db"]["with_sync"]
+
+
+@pytest.mark.slow
+def test_operate_json_reports_swaps_and_sla_alarms_beside_baselines(shared_data):
+    folder = shared_data / "robust_ndt" / "delay_app_database" / "5g_crosshaul"
+    finished = subprocess.run(
+        [NDTWIN, "operate", "--replay", str(folder), "--steps-per-concept", "3", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(finished.stdout)
+    assert result["steps"] == 12 and result["concept_changes"] == 3
+    assert result["model_swaps"] == len(result["promotions"])
+    assert result["swaps_per_concept_change"] == pytest.approx(result["model_swaps"] / 3)
+    assert set(result["nmse_db_pooled_per_concept"]) == set(result["nmse_db_per_concept"])
+    alarms = result["sla_alarms"]
+    rate = result["sla"]["with_sync"]["measured_violation_rate"]
+    assert alarms["never_alarm"]["recall"] == 0 and alarms["never_alarm"]["pr_auc"] == pytest.approx(rate)
+    for rule in ("twin", "plain_rule"):
+        for side in ("with_sync", "without_sync"):
+            scores = alarms[rule][side]
+            assert set(scores) == {"precision", "recall", "f1", "pr_auc", "alarm_rate"}
+            assert 0 <= scores["pr_auc"] <= 1 and 0 <= scores["f1"] <= 1
+    plain = result["sla_predicted_above_budget"]["with_sync"]
+    assert alarms["plain_rule"]["with_sync"]["f1"] == pytest.approx(plain["f1"])
+
+
+def test_loop_settings_need_training_steps_before_the_held_back_ones():
+    from ndtwin.ops.loop import LoopSettings
+
+    with pytest.raises(ValueError, match="holdout_steps"):
+        LoopSettings(holdout_steps=4, min_steps_after_drift=4)
+    assert LoopSettings(holdout_steps=3, min_steps_after_drift=4).holdout_steps == 3

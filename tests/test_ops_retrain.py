@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ndtwin.ops.registry import ModelRegistry
-from ndtwin.ops.retrain import RetrainManager
+from ndtwin.ops.retrain import RetrainManager, promotion_refusal
 from ndtwin.ops.store import TelemetryStore
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -210,3 +210,39 @@ def test_kill_9_mid_training_leaves_registry_and_store_intact(registry, tmp_path
     result = manager.poll()
     assert (result.status, result.candidate) == ("promoted", "v0002")
     assert reopened.rollback() == "v0001"
+
+
+def test_promotion_needs_a_better_score_on_every_held_back_step():
+    serving = [1.0, 1.0, 1.0]
+    lucky = [0.2, 1.05, 1.1]  # far better on one step, pooled better too, worse on the other two
+    assert "on 2 of 3 held-back steps" in promotion_refusal(lucky, serving)
+    assert promotion_refusal([0.8, 0.9, 0.85], serving) == ""
+    assert "on 1 of 3" in promotion_refusal([0.8, 0.9, 0.96], serving, margin=0.05)
+    assert promotion_refusal([0.8, 0.9, 0.94], serving, margin=0.05) == ""
+    assert "different steps" in promotion_refusal([0.5, 0.5], serving)
+    assert "candidate score is" in promotion_refusal([0.5, float("nan"), 0.5], serving)
+    assert promotion_refusal([0.5], None) == ""
+
+
+def score_per_step(model_dir: Path, holdout: dict) -> list[float]:
+    """One score per held-back step: each step's difficulty divided by the model's quality on that step."""
+    quality = json.loads((model_dir / "weights.json").read_text())["quality"]
+    return [d / quality.get(str(i), quality["default"]) for i, d in enumerate(holdout["difficulty"])]
+
+
+def test_manager_promotes_only_a_candidate_better_on_all_held_back_steps(tmp_path):
+    registry = ModelRegistry(tmp_path / "reg")
+    initial = tmp_path / "initial"
+    initial.mkdir()
+    write_model(initial, {"quality": {"default": 1.0}})  # v0001: quality 1 on every step
+    registry.promote(registry.register(initial, metrics={}, data_window={}, parent=None))
+    manager = RetrainManager(registry, write_model, score_per_step, background=False)
+    # a candidate much better on step 0 only is rejected ...
+    holdout = {"difficulty": [1.0, 1.0, 1.0]}
+    assert manager.trigger("one-step", {"quality": {"default": 0.95, "0": 5.0}}, holdout, data_window={})
+    result = manager.poll()
+    assert result.status == "rejected" and "on 2 of 3 held-back steps" in result.reason
+    assert result.candidate_score == pytest.approx([0.2, 1 / 0.95, 1 / 0.95]) and result.serving_score == [1.0] * 3
+    # ... one better on all three is promoted
+    assert manager.trigger("all-steps", {"quality": {"default": 1.25}}, holdout, data_window={})
+    assert manager.poll().status == "promoted" and registry.serving().id == "v0003"

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ndtwin.ops.sla import ResidualViolationRule, flag_scores
+from ndtwin.ops.sla import ResidualViolationRule, alarm_scores, average_precision, flag_scores
 
 
 def test_flag_scores_on_hand_counted_windows():
@@ -15,9 +15,32 @@ def test_flag_scores_on_hand_counted_windows():
     assert scores["accuracy"] == pytest.approx(3 / 5)
     assert scores["precision"] == pytest.approx(1 / 2) and scores["recall"] == pytest.approx(1 / 2)
     assert scores["f1"] == pytest.approx(1 / 2)
-    assert math.isnan(flag_scores([True], [False])["f1"]) and math.isnan(flag_scores([False], [False])["precision"])
+    # never alarming: precision undefined, but F1 = 2·hits / (flagged + measured) = 0 when violations occur
+    assert flag_scores([True], [False])["f1"] == 0.0 and math.isnan(flag_scores([False], [False])["precision"])
+    assert math.isnan(flag_scores([False], [False])["f1"])
     with pytest.raises(ValueError, match="equal lengths"):
         flag_scores([True], [True, False])
+
+
+def test_pr_auc_on_a_hand_computed_ranking():
+    actual = [True, False, True, False, False]
+    score = [0.9, 0.8, 0.6, 0.6, 0.1]
+    # thresholds 0.9: P 1, R 1/2; 0.8: P 1/2, R 1/2; 0.6 (two tied windows): P 2/4, R 1; 0.1: P 2/5, R 1
+    # average precision = 1/2 · 1 + 0 · 1/2 + 1/2 · 1/2 + 0 · 2/5 = 0.75
+    assert average_precision(actual, score) == pytest.approx(0.75)
+    assert average_precision(actual, np.zeros(5)) == pytest.approx(2 / 5)  # constant score: the violation rate
+    assert average_precision([True, False], [1.0, 0.0]) == pytest.approx(1.0)
+    assert math.isnan(average_precision([False, False], [1.0, 0.0]))
+    scores = alarm_scores(actual, np.asarray(score) > 0.7, score)
+    assert (scores["precision"], scores["recall"], scores["f1"]) == pytest.approx((1 / 2, 1 / 2, 1 / 2))
+    assert scores["pr_auc"] == pytest.approx(0.75) and scores["alarm_rate"] == pytest.approx(2 / 5)
+
+
+def test_rule_threshold_trades_precision_for_recall():
+    rule = ResidualViolationRule(threshold=0.3)
+    assert list(rule.flags_of([0.2, 0.4, 0.9])) == [False, True, True]
+    with pytest.raises(ValueError, match="threshold"):
+        ResidualViolationRule(threshold=1.0)
 
 
 def _history(predicted_over_budget: float, measured_over_budget: np.ndarray) -> tuple[np.ndarray, ...]:

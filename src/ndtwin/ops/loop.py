@@ -5,12 +5,14 @@ delays (and, for comparison, the initial model, which is never retrained), a KSW
 (no labels needed); then the measured delays arrive, are stored with the predictions served for them, and feed a
 residual detector. After a drift, candidates are retrained in the background every few steps, only on labelled
 windows the stream has delivered since the drift (the most recent steps held back to score them), and promoted
-through the registry only when they beat the serving model there. The store holds the loop's checkpoint (in the
+through the registry only when they beat the serving model with confidence: on every one of the held-back steps
+(:func:`~ndtwin.ops.retrain.promotion_refusal`), not on one lucky step. The store holds the loop's checkpoint (in the
 same transaction as the step's labels), so a killed loop resumes at the first step it had not finished.
 
 When the windows carry an SLA delay budget, each step's windows are also flagged as violations before their labels
 arrive, by :class:`~ndtwin.ops.sla.ResidualViolationRule` fitted on the windows measured since the last drift (the
-serving model's own errors; likewise for the initial model), and stored with the predictions.
+serving model's own errors; likewise for the initial model), and stored with the predictions and the alarm scores
+they threshold (for the synchronised twin, the mean of both models' violation probabilities).
 
 A replay runs far faster than the measurement clock (an element spans 100 s of traffic, a retraining takes
 seconds), so before each step the loop waits for a running job, which in real operation would have finished
@@ -35,7 +37,15 @@ from ndtwin.data.robust_ndt import BUDGET_COLUMN, ReplayStream
 from ndtwin.ops.drift import AnyOf, KswinDetector, ResidualDetector, relative_error
 from ndtwin.ops.registry import ModelRegistry
 from ndtwin.ops.retrain import RetrainManager, RetrainResult
-from ndtwin.ops.sla import ResidualViolationRule, flag_scores, mean_db, sla_scores, step_nmse_db, violations
+from ndtwin.ops.sla import (
+    ResidualViolationRule,
+    alarm_scores,
+    flag_scores,
+    mean_db,
+    sla_scores,
+    step_nmse_db,
+    violations,
+)
 from ndtwin.ops.window_model import (
     HISTORY_COLUMN,
     INITIAL_ROUNDS,
@@ -63,20 +73,29 @@ SERVED_COLUMN = "served_delay_s"
 INITIAL_COLUMN = "initial_model_delay_s"
 SERVED_FLAG_COLUMN = "served_violation_flag"
 INITIAL_FLAG_COLUMN = "initial_model_violation_flag"
-PREDICTORS = (("with_sync", SERVED_COLUMN, SERVED_FLAG_COLUMN), ("without_sync", INITIAL_COLUMN, INITIAL_FLAG_COLUMN))
+SERVED_ALARM_COLUMN = "served_violation_score"
+INITIAL_ALARM_COLUMN = "initial_model_violation_score"
+PREDICTORS = (
+    ("with_sync", SERVED_COLUMN, SERVED_FLAG_COLUMN, SERVED_ALARM_COLUMN),
+    ("without_sync", INITIAL_COLUMN, INITIAL_FLAG_COLUMN, INITIAL_ALARM_COLUMN),
+)
 
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """Detector and retraining settings (defaults: the paper's KSWIN on traffic, retrain every 2 steps).
+    """Detector, retraining and SLA settings (defaults: the paper's KSWIN on traffic; chosen on 5G-Crosshaul).
 
     Besides KSWIN (traffic windows) and the residual detector (one mean relative error per step), a step whose
     NMSE exceeds ``failure_db`` counts as a drift at once. Residual and failure alarms within ``quiet_steps`` of
     the last drift are ignored (the loop is already adapting). Retraining starts ``min_steps_after_drift`` steps
     after a drift and repeats every ``retrain_every`` steps up to ``adapt_steps`` steps after it; each candidate
-    is trained on the steps since the drift except the last ``holdout_steps``, on which it is scored.
-    SLA violations are flagged by :class:`~ndtwin.ops.sla.ResidualViolationRule` with ``sla_neighbours`` and
-    ``sla_min_windows``, learned from the windows measured since the last drift.
+    is trained on the steps since the drift except the last ``holdout_steps``, on which it is scored, and
+    promoted only when its NMSE is below the serving model's × (1 − ``promotion_margin``) on each of them. A
+    candidate is trained only when those held-back steps carry at least ``holdout_min_flows`` flows: when a step
+    is one connection (the robust-ndt replay), the held-back steps then include the start of a connection the
+    candidate has not seen, so it must generalise beyond the connections it was trained on.
+    SLA violations are flagged by :class:`~ndtwin.ops.sla.ResidualViolationRule` with ``sla_neighbours``,
+    ``sla_min_windows`` and ``sla_threshold``, learned from the windows measured since the last drift.
     """
 
     kswin_alpha: float = 0.001
@@ -86,14 +105,24 @@ class LoopSettings:
     residual_delta: float = 0.002
     residual_reference_steps: int = 5
     failure_db: float = 5.0
-    min_steps_after_drift: int = 2
-    retrain_every: int = 2
+    min_steps_after_drift: int = 4
+    retrain_every: int = 3
     adapt_steps: int = 40
-    holdout_steps: int = 1
+    holdout_steps: int = 3
+    holdout_min_flows: int = 2
+    promotion_margin: float = 0.2
     quiet_steps: int = 6
     sla_neighbours: int = 200
     sla_min_windows: int = 100
+    sla_threshold: float = 0.45
     background: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.holdout_steps < self.min_steps_after_drift:
+            raise ValueError(
+                f"holdout_steps: expected 1 <= holdout_steps < min_steps_after_drift ({self.min_steps_after_drift}), "
+                f"got {self.holdout_steps}"
+            )
 
 
 @dataclass
@@ -146,9 +175,10 @@ def step_score(model: WindowDelayModel, frame: pd.DataFrame) -> float:
     return float(10 ** (mean_db(step_nmse_db(frame["delay_s"], model.predict(frame), frame["step"])) / 10))
 
 
-def holdout_score(model_dir: Path, holdout: pd.DataFrame) -> float:
-    """Score of a saved model on held-back windows (:func:`step_score`)."""
-    return step_score(WindowDelayModel.load(model_dir), holdout)
+def holdout_step_scores(model_dir: Path, holdout: pd.DataFrame) -> list[float]:
+    """NMSE (linear; lower is better) of a saved model on each held-back step, in step order."""
+    model = WindowDelayModel.load(model_dir)
+    return [float(10 ** (v / 10)) for v in step_nmse_db(holdout["delay_s"], model.predict(holdout), holdout["step"])]
 
 
 class OperatingLoop:
@@ -172,7 +202,11 @@ class OperatingLoop:
         with (
             TelemetryStore(self.state_dir / STORE_FILE) as store,
             RetrainManager(
-                self.registry, train_candidate, holdout_score, background=self.settings.background
+                self.registry,
+                train_candidate,
+                holdout_step_scores,
+                margin=self.settings.promotion_margin,
+                background=self.settings.background,
             ) as manager,
         ):
             checkpoint = Checkpoint(**store.get_state(CHECKPOINT_KEY, {}))
@@ -283,18 +317,30 @@ class OperatingLoop:
     def _violation_flags(
         self, measured_before: pd.DataFrame, since_step: int, traffic: pd.DataFrame, predictions: dict
     ) -> dict[str, np.ndarray]:
-        """SLA flags of one step's windows for each predictor, learned from the windows measured since
-        ``since_step`` (before this step's delays arrive)."""
+        """SLA alarm scores and flags of one step's windows, learned from the windows measured since ``since_step``
+        (before this step's delays arrive).
+
+        Without synchronisation the score is the initial model's violation probability; the synchronised twin
+        alarms on the mean of its serving model's and its initial model's probabilities: the initial model, trained
+        on the most windows, ranks the spikes inside a connection well even after a concept change has moved its
+        level (which the residual rule corrects), while the retrained model tracks the new level."""
         s = self.settings
-        rule = ResidualViolationRule(neighbours=s.sla_neighbours, min_windows=s.sla_min_windows)
+        rule = ResidualViolationRule(
+            neighbours=s.sla_neighbours, min_windows=s.sla_min_windows, threshold=s.sla_threshold
+        )
         past = measured_before.reindex(columns=["step", "delay_s", BUDGET_COLUMN, SERVED_COLUMN, INITIAL_COLUMN])
         past = past[past["step"] >= since_step]
-        return {
-            flag: rule.flags(
+        probability = {
+            column: rule.alarm_score(
                 past[column], past["delay_s"], past[BUDGET_COLUMN], predictions[column], traffic[BUDGET_COLUMN]
             )
-            for _, column, flag in PREDICTORS
+            for _, column, _, _ in PREDICTORS
         }
+        scores = {
+            SERVED_ALARM_COLUMN: (probability[SERVED_COLUMN] + probability[INITIAL_COLUMN]) / 2,
+            INITIAL_ALARM_COLUMN: probability[INITIAL_COLUMN],
+        }
+        return {**scores, **{flag: rule.flags_of(scores[alarm]) for _, _, flag, alarm in PREDICTORS}}
 
     def _maybe_retrain(
         self,
@@ -304,7 +350,8 @@ class OperatingLoop:
         checkpoint: Checkpoint,
         on_step: Callable[[int, str], None] | None,
     ) -> None:
-        """Trigger a background retraining when the schedule after the last drift asks for one."""
+        """Trigger a background retraining when the schedule after the last drift asks for one and the held-back
+        steps cover at least ``holdout_min_flows`` flows."""
         s, drift = self.settings, checkpoint.drift_step
         if drift is None:
             return
@@ -315,12 +362,15 @@ class OperatingLoop:
         labelled = model_frame(store.labelled(self.source), "step")
         frame = labelled[labelled["step"] >= drift]
         cut = step + 1 - s.holdout_steps
+        holdout = frame[frame["step"] >= cut]
+        if holdout["flow_id"].nunique() < s.holdout_min_flows:
+            return
         drift_id = f"drift{drift}-step{step}"
         warm_dir = str(self.registry.serving_dir())
         started = manager.trigger(
             drift_id,
             {"frame": frame[frame["step"] < cut], "warm_dir": warm_dir},
-            frame[frame["step"] >= cut],
+            holdout,
             data_window={"source": self.source, "steps": [drift, step], "holdout_steps": [cut, step]},
             note=f"retrained after the drift at step {drift}",
         )
@@ -347,12 +397,21 @@ def _outcome_record(outcome: RetrainResult, step: int) -> dict:
 def summarize(
     stream: ReplayStream, labelled: pd.DataFrame, checkpoint: Checkpoint, registry: ModelRegistry, *, finished: bool
 ) -> dict:
-    """The experiment's figures from the stored windows (measured delay + predictions) and the registry."""
+    """The experiment's figures from the stored windows (measured delay + predictions) and the registry.
+
+    Besides NMSE (mean of per-step dB and pooled over windows, overall and per concept), drifts and retraining
+    outcomes: ``model_swaps`` (promotions after the initial model), ``concept_changes`` (concept boundaries in the
+    processed steps) and ``swaps_per_concept_change``; with an SLA budget, ``sla_alarms`` holds precision, recall,
+    F1, PR-AUC and alarm rate of the twin's alarms (``twin``), of the plain "predicted delay > budget" rule
+    (``plain_rule``, ranked by predicted / budget for PR-AUC), each with and without synchronisation, and of a
+    twin that never alarms (``never_alarm``).
+    """
     steps = np.sort(labelled["step"].unique())
     per_step = {
-        name: step_nmse_db(labelled["delay_s"], labelled[column], labelled["step"]) for name, column, _ in PREDICTORS
+        name: step_nmse_db(labelled["delay_s"], labelled[column], labelled["step"]) for name, column, *_ in PREDICTORS
     }
     concept = stream.concept_of_step(steps)
+    window_concept = stream.concept_of_step(labelled["step"].to_numpy())
     versions = {info.id: info for info in registry.versions()}
     history = registry.history()
     retrain_seconds = sum(info.metrics.get("train_seconds", 0.0) for info in versions.values() if info.parent)
@@ -361,9 +420,17 @@ def summarize(
         "steps": int(steps.size),
         "finished": finished,
         "nmse_db": {name: mean_db(values) for name, values in per_step.items()},
-        "nmse_db_pooled": {name: nmse_db(labelled["delay_s"], labelled[column]) for name, column, _ in PREDICTORS},
+        "nmse_db_pooled": {name: nmse_db(labelled["delay_s"], labelled[column]) for name, column, *_ in PREDICTORS},
         "nmse_db_per_concept": {
             pattern: {name: mean_db(values[concept == i]) for name, values in per_step.items()}
+            for i, pattern in enumerate(stream.patterns)
+            if np.any(concept == i)
+        },
+        "nmse_db_pooled_per_concept": {
+            pattern: {
+                name: nmse_db(labelled["delay_s"][window_concept == i], labelled[column][window_concept == i])
+                for name, column, *_ in PREDICTORS
+            }
             for i, pattern in enumerate(stream.patterns)
             if np.any(concept == i)
         },
@@ -378,6 +445,9 @@ def summarize(
             for v in history[1:]
         ],
         "promotion_steps": [o["collected_at_step"] for o in checkpoint.retrain_outcomes if o["status"] == "promoted"],
+        "model_swaps": len(history) - 1,
+        "concept_changes": int(np.unique(concept).size - 1),
+        "swaps_per_concept_change": (len(history) - 1) / max(int(np.unique(concept).size - 1), 1),
         "serving_version": history[-1],
         "retrain_seconds": round(retrain_seconds, 2),
         "loop_seconds": round(checkpoint.seconds, 2),
@@ -386,10 +456,23 @@ def summarize(
     }
     if BUDGET_COLUMN in labelled.columns:
         actual = violations(labelled["delay_s"], labelled[BUDGET_COLUMN])
-        result["sla"] = {name: flag_scores(actual, labelled[flag].astype(bool)) for name, _, flag in PREDICTORS}
+        result["sla"] = {name: flag_scores(actual, labelled[flag].astype(bool)) for name, _, flag, _ in PREDICTORS}
         result["sla_accuracy"] = {name: scores["accuracy"] for name, scores in result["sla"].items()}
         result["sla_predicted_above_budget"] = {
             name: sla_scores(labelled["delay_s"], labelled[column], labelled[BUDGET_COLUMN])
-            for name, column, _ in PREDICTORS
+            for name, column, *_ in PREDICTORS
         }
+        result["sla_alarms"] = sla_alarm_report(labelled, actual)
     return result
+
+
+def sla_alarm_report(labelled: pd.DataFrame, actual: np.ndarray) -> dict:
+    """Alarm scores (:func:`~ndtwin.ops.sla.alarm_scores`) of the twin, the plain rule and a never-alarm twin."""
+    budget = labelled[BUDGET_COLUMN].to_numpy(float)
+    report: dict = {"twin": {}, "plain_rule": {}}
+    for name, column, flag, alarm in PREDICTORS:
+        report["twin"][name] = alarm_scores(actual, labelled[flag].astype(bool), labelled[alarm])
+        ratio = labelled[column].to_numpy(float) / budget
+        report["plain_rule"][name] = alarm_scores(actual, ratio > 1, ratio)
+    report["never_alarm"] = alarm_scores(actual, np.zeros(actual.size, dtype=bool), np.zeros(actual.size))
+    return report

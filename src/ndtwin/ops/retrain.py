@@ -6,14 +6,15 @@ answering and a crash in training cannot corrupt the serving process. The job (i
 
 1. ``train_fn(out_dir, train_data) -> dict | None`` writes a model directory into ``out_dir`` (inside a registry
    work directory) and may return JSON-serialisable training metrics;
-2. ``score_fn(model_dir, holdout) -> float`` (lower is better, e.g. MAPE) scores the candidate and the model
-   serving at the trigger on held-back recent data;
+2. ``score_fn(model_dir, holdout) -> float | list[float]`` (lower is better, e.g. MAPE) scores the candidate and
+   the model serving at the trigger on held-back recent data: one score, or one per held-back step;
 3. the candidate is registered with parent = the version serving at the trigger, tag ``drift_id`` and metrics
    ``holdout_score``, ``parent_holdout_score``, ``train_seconds`` (plus the training metrics).
 
-:meth:`~RetrainManager.poll` then promotes the candidate (in the calling process) only if its score is below
-``serving_score * (1 - margin)`` and the serving version did not change meanwhile; with no serving version it is
-promoted as is. ``train_fn`` and ``score_fn`` must be module-level functions (they are pickled into the worker),
+:meth:`~RetrainManager.poll` then promotes the candidate (in the calling process) only if it is better with
+confidence (:func:`promotion_refusal`: its score is below ``serving_score * (1 - margin)`` on every held-back step,
+so one lucky step does not swap the model) and the serving version did not change meanwhile; with no serving version
+it is promoted as is. ``train_fn`` and ``score_fn`` must be module-level functions (they are pickled into the worker),
 and should limit their own threads (e.g. ``torch.set_num_threads(1)``). The worker dies with the process that
 started it (Linux), and the work directory of a killed job is removed by the next :class:`ModelRegistry` opened.
 """
@@ -22,20 +23,22 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-import math
 import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import numpy as np
+
 from ndtwin.ops.registry import ModelRegistry, RegistryError
 
 TrainFn = Callable[[Path, Any], dict | None]
-ScoreFn = Callable[[Path, Any], float]
+Scores = float | Sequence[float]
+ScoreFn = Callable[[Path, Any], Scores]
 Status = Literal["promoted", "rejected", "failed"]
 RETRAIN_LOCK = "retrain.lock"
 _PR_SET_PDEATHSIG = 1
@@ -53,8 +56,8 @@ class RetrainResult:
     status: Status
     candidate: str | None
     parent: str | None
-    candidate_score: float | None
-    serving_score: float | None
+    candidate_score: Scores | None
+    serving_score: Scores | None
     train_seconds: float | None
     reason: str = ""
     train_metrics: dict = field(default_factory=dict)
@@ -214,21 +217,12 @@ class RetrainManager:
                 reason = str(error)
         return RetrainResult(status="rejected" if reason else "promoted", reason=reason, **facts)
 
-    def _reason_to_reject(self, spec: _JobSpec, candidate: float, serving: float | None) -> str:
+    def _reason_to_reject(self, spec: _JobSpec, candidate: Scores, serving: Scores | None) -> str:
         history = self.registry.history()
         now_serving = history[-1] if history else None
         if now_serving != spec.parent:
             return f"the serving version changed during training ({spec.parent} -> {now_serving})"
-        if not math.isfinite(candidate):
-            return f"candidate score is {candidate}"
-        if serving is None or not math.isfinite(serving):
-            return ""
-        needed = serving * (1 - self.margin)
-        if candidate < needed:
-            return ""
-        return (
-            f"candidate score {candidate:.4g} is not below {needed:.4g} (serving {serving:.4g}, margin {self.margin:g})"
-        )
+        return promotion_refusal(candidate, serving, self.margin)
 
     def _acquire_lock(self) -> bool:
         lock = open(self.registry.root / RETRAIN_LOCK, "a")
@@ -252,6 +246,38 @@ class RetrainManager:
         self._spec = self._process = self._connection = self._outcome = self._lock = None
 
 
+def promotion_refusal(candidate: Scores, serving: Scores | None, margin: float = 0.0) -> str:
+    """Why a candidate must not replace the serving model ("" when it may), from their scores (lower is better) on
+    the same held-back steps: one score each, or one per step.
+
+    The candidate must score below ``serving * (1 - margin)`` on every step: being better on some steps only, or
+    on the pooled score thanks to one step, is not better with confidence. Without a (finite) serving score the
+    candidate is accepted if its own scores are finite."""
+    cand = np.atleast_1d(np.asarray(candidate, dtype=float))
+    if cand.size == 0 or not np.all(np.isfinite(cand)):
+        return f"candidate score is {_listed(cand)}"
+    if serving is None:
+        return ""
+    serv = np.atleast_1d(np.asarray(serving, dtype=float))
+    if serv.shape != cand.shape:
+        return f"candidate and serving were scored on different steps ({cand.size} vs {serv.size} scores)"
+    if not np.all(np.isfinite(serv)):
+        return ""
+    needed = serv * (1 - margin)
+    worse = int(np.sum(cand >= needed))
+    if not worse:
+        return ""
+    return (
+        f"candidate score {_listed(cand)} is not below {_listed(needed)} (serving {_listed(serv)}, margin {margin:g})"
+        + (f" on {worse} of {cand.size} held-back steps" if cand.size > 1 else "")
+    )
+
+
+def _listed(values: np.ndarray) -> str:
+    text = ", ".join(f"{v:.4g}" for v in values)
+    return text if values.size == 1 else f"[{text}]"
+
+
 def _run_job(spec: _JobSpec, sender: Any) -> None:
     """Worker process: die with the starter, run the job and send its outcome."""
     _die_with(spec.starter_pid)
@@ -269,9 +295,9 @@ def _outcome_of(spec: _JobSpec) -> dict:
             start = time.perf_counter()
             train_metrics = dict(spec.train_fn(out_dir, spec.train_data) or {})
             seconds = round(time.perf_counter() - start, 3)
-            candidate_score = float(spec.score_fn(out_dir, spec.holdout))
+            candidate_score = _plain_scores(spec.score_fn(out_dir, spec.holdout))
             parent_dir = None if spec.parent is None else registry.get(spec.parent).model_dir
-            serving_score = None if parent_dir is None else float(spec.score_fn(parent_dir, spec.holdout))
+            serving_score = None if parent_dir is None else _plain_scores(spec.score_fn(parent_dir, spec.holdout))
             metrics = {
                 **train_metrics,
                 "holdout_score": candidate_score,
@@ -295,6 +321,11 @@ def _outcome_of(spec: _JobSpec) -> dict:
         "train_seconds": seconds,
         "train_metrics": train_metrics,
     }
+
+
+def _plain_scores(scores: Scores) -> Scores:
+    """A score, or a list of per-step scores, as JSON-ready floats."""
+    return float(scores) if np.ndim(scores) == 0 else [float(v) for v in scores]
 
 
 def _die_with(starter_pid: int) -> None:

@@ -8,7 +8,9 @@ Which windows to flag: a point prediction above the budget is a poor alarm when 
 prediction is noisy (most flags are then false). :class:`ResidualViolationRule` flags a window when the estimated
 probability that its measured delay exceeds the budget, given the prediction, is above one half — the decision
 that maximises expected accuracy — estimating that probability from the serving model's own errors on windows
-already measured.
+already measured. Violations are rare, so accuracy rewards never alarming; alarms are judged by precision, recall,
+F1 and the area under the precision-recall curve (:func:`alarm_scores`), and the rule's ``threshold`` trades one
+for the other.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def sla_scores(measured_s: ArrayLike, predicted_s: ArrayLike, budget_s: ArrayLik
 def flag_scores(actual: ArrayLike, flagged: ArrayLike) -> dict[str, float]:
     """Accuracy, precision, recall and F1 of flagged SLA violations against measured ones (boolean arrays).
 
-    Precision is NaN when nothing is flagged, recall when no violation is measured, F1 when either is NaN or both 0.
+    Precision is NaN when nothing is flagged, recall when no violation is measured; F1 = 2·hits / (flagged +
+    measured) is 0 when violations are measured but none is flagged, NaN when there are neither.
     """
     actual, flagged = np.asarray(actual, dtype=bool).ravel(), np.asarray(flagged, dtype=bool).ravel()
     if actual.size != flagged.size:
@@ -65,15 +68,48 @@ def flag_scores(actual: ArrayLike, flagged: ArrayLike) -> dict[str, float]:
         "accuracy": float(np.mean(actual == flagged)) if n else float("nan"),
         "precision": precision,
         "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan"),
+        "f1": 2 * hits / (int(flagged.sum()) + int(actual.sum())) if (flagged.any() or actual.any()) else float("nan"),
         "measured_violation_rate": float(actual.mean()) if n else float("nan"),
         "predicted_violation_rate": float(flagged.mean()) if n else float("nan"),
     }
 
 
+def average_precision(actual: ArrayLike, score: ArrayLike) -> float:
+    """Area under the precision-recall curve of alarms ranked by ``score`` (higher = more alarming), as average
+    precision: the sum over distinct score thresholds t (descending) of (recall(t) − recall(previous t)) ·
+    precision(t), where a window is flagged when its score is ≥ t. A constant score gives the violation rate;
+    NaN when no violation is measured."""
+    actual = np.asarray(actual, dtype=bool).ravel()
+    score = np.asarray(score, dtype=float).ravel()
+    if actual.size != score.size:
+        raise ValueError(f"actual, score: expected equal lengths, got {actual.size}, {score.size}")
+    if not actual.any():
+        return float("nan")
+    order = np.argsort(-score, kind="stable")
+    score, actual = score[order], actual[order]
+    last_of_threshold = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
+    hits = np.cumsum(actual)[last_of_threshold]
+    precision = hits / (last_of_threshold + 1)
+    recall_gain = np.diff(np.r_[0, hits]) / actual.sum()
+    return float(np.sum(recall_gain * precision))
+
+
+def alarm_scores(actual: ArrayLike, flagged: ArrayLike, score: ArrayLike) -> dict[str, float]:
+    """Precision, recall, F1 (:func:`flag_scores`) of the alarms ``flagged`` and the PR-AUC
+    (:func:`average_precision`) of the alarm ``score`` they threshold."""
+    flags = flag_scores(actual, flagged)
+    return {
+        "precision": flags["precision"],
+        "recall": flags["recall"],
+        "f1": flags["f1"],
+        "pr_auc": average_precision(actual, score),
+        "alarm_rate": flags["predicted_violation_rate"],
+    }
+
+
 @dataclass(frozen=True)
 class ResidualViolationRule:
-    """Flag a window when P(measured delay > budget | predicted delay) > 1/2, learned from measured windows.
+    """Flag a window when P(measured delay > budget | predicted delay) > ``threshold``, learned from measured windows.
 
     With the log residual r = log(measured / predicted) and the margin m = log(predicted / budget), a window
     violates its budget when r > −m. For a new window the probability is the share of past windows whose residual
@@ -85,12 +121,15 @@ class ResidualViolationRule:
 
     neighbours: int = 200
     min_windows: int = 100
+    threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.neighbours < 1 or self.min_windows < 1:
             raise ValueError(
                 f"neighbours, min_windows: expected positive integers, got {self.neighbours}, {self.min_windows}"
             )
+        if not 0 <= self.threshold < 1:
+            raise ValueError(f"threshold: expected a probability in [0, 1), got {self.threshold!r}")
 
     def probabilities(
         self,
@@ -116,6 +155,23 @@ class ResidualViolationRule:
         nearest = past_residual[first[:, None] + np.arange(k)]
         return np.mean(nearest > -margin[:, None], axis=1)
 
+    def alarm_score(
+        self,
+        past_predicted_s: ArrayLike,
+        past_measured_s: ArrayLike,
+        past_budget_s: ArrayLike,
+        predicted_s: ArrayLike,
+        budget_s: ArrayLike,
+    ) -> np.ndarray:
+        """Each new window's alarm score: the probability of :meth:`probabilities`, or, without enough history,
+        1 when the predicted delay exceeds the budget and 0 otherwise."""
+        probability = self.probabilities(past_predicted_s, past_measured_s, past_budget_s, predicted_s, budget_s)
+        return np.where(np.isnan(probability), violations(predicted_s, budget_s).astype(float), probability)
+
+    def flags_of(self, alarm_score: ArrayLike) -> np.ndarray:
+        """Whether to flag each window, given its :meth:`alarm_score`."""
+        return np.asarray(alarm_score, dtype=float) > self.threshold
+
     def flags(
         self,
         past_predicted_s: ArrayLike,
@@ -125,9 +181,7 @@ class ResidualViolationRule:
         budget_s: ArrayLike,
     ) -> np.ndarray:
         """Whether to flag each new window as an SLA violation."""
-        probability = self.probabilities(past_predicted_s, past_measured_s, past_budget_s, predicted_s, budget_s)
-        plain = violations(predicted_s, budget_s)
-        return np.where(np.isnan(probability), plain, probability > 0.5)
+        return self.flags_of(self.alarm_score(past_predicted_s, past_measured_s, past_budget_s, predicted_s, budget_s))
 
 
 def _log_ratio(numerator: ArrayLike, denominator: ArrayLike) -> np.ndarray:
