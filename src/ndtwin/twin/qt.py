@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling
+from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.twin.queueing import mm1k_blocking, mm1k_stats, waiting_moments
 
 # An SP queue starved by higher priorities keeps this share of the link capacity (avoids a zero service rate).
@@ -238,7 +239,12 @@ class _FlowHops:
 def solve_network(
     scenario: Scenario, *, max_iterations: int = 100, tolerance: float = 1e-9, service: Service = "exponential"
 ) -> NetworkSolution:
-    """Iterate queue arrival rates and blockings to a fixed point, then sum the per-hop delays of every flow."""
+    """Iterate queue arrival rates and blockings to a fixed point, then sum the per-hop delays of every flow.
+
+    Each hop's wait and delay variance are held within the physical bounds of ``ndtwin.scenario.bounds`` (an
+    M/M/1/K queue's wait has no such limit when its buffer is counted in packets of unbounded size, and the
+    exponential service model overstates the spread of bounded packet sizes).
+    """
     setup = QueueSetup.of(scenario)
     hops = _FlowHops(scenario)
 
@@ -257,12 +263,15 @@ def solve_network(
     state = evaluate_queues(setup, current.arrivals, current.thinned_by, hops.idle_pkt_bits, service)
     capacity = scenario.topology.capacity_bps[hops.link]
     transmission_var_s2 = service_size_var_bits2(hops.size_bits, hops.size_second_moment_bits2, service) / capacity**2
-    per_hop_delay = state.waiting_s[hops.queue] + hops.size_bits / capacity + scenario.topology.prop_delay_s[hops.link]
+    bounds = flow_bounds(scenario)
+    waiting_s = np.minimum(state.waiting_s[hops.queue], bounds.hop_wait_s)
+    per_hop_delay = waiting_s + hops.size_bits / capacity + scenario.topology.prop_delay_s[hops.link]
+    per_hop_var = np.minimum(state.waiting_var_s2[hops.queue] + transmission_var_s2, bounds.hop_delay_var_s2)
     return NetworkSolution(
         setup=setup,
         queues=state,
         delay_s=hops.flow_sum(per_hop_delay),
-        delay_var_s2=hops.flow_sum(state.waiting_var_s2[hops.queue] + transmission_var_s2),
+        delay_var_s2=hops.flow_sum(per_hop_var),
         loss=-np.expm1(hops.flow_sum(state.log_acceptance[hops.queue])),
         iterations=iterations,
         converged=converged,

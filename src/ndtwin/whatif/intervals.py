@@ -51,7 +51,7 @@ import pandas as pd
 
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.scenario import Scenario
-from ndtwin.scenario.generate import link_loads_bps
+from ndtwin.scenario.generate import link_utilization, path_utilization
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 from ndtwin.whatif.difficulty import ScaleModel, fit_scale, flow_features
 from ndtwin.whatif.spread import SpreadScale
@@ -63,18 +63,6 @@ LOG_METRICS = ("delay_s", "delay_var_s2")  # residuals as log ratios; the others
 DEFAULT_EDGES = (0.5, 0.8, 1.0)  # path-utilisation bin edges: <0.5, 0.5–0.8, 0.8–1, >1 (overload)
 DEFAULT_TOS_GROUPS = 3
 MIN_BIN_FLOWS = 50
-
-
-def link_utilization(scenario: Scenario) -> np.ndarray:
-    """Per link: offered load / capacity."""
-    return link_loads_bps(scenario) / scenario.topology.capacity_bps
-
-
-def path_utilization(scenario: Scenario, utilization: np.ndarray | None = None) -> np.ndarray:
-    """Per flow: offered load / capacity of the busiest link on its path (``utilization``: the links', if known)."""
-    utilization = link_utilization(scenario) if utilization is None else utilization
-    hops = scenario.hops
-    return np.maximum.reduceat(utilization[hops.link], hops.flow_offset[:-1]) if scenario.n_flows else np.zeros(0)
 
 
 def propagation_s(scenario: Scenario) -> np.ndarray:
