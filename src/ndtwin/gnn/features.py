@@ -141,7 +141,7 @@ def queue_and_link_features(scenario: Scenario) -> tuple[np.ndarray, np.ndarray,
     the queue's service capacity under its port's scheduling; then the M/M/1/K blocking and mean wait in packets.
     """
     topo = scenario.topology
-    solution = solve_network(scenario)
+    solution = solve_network(scenario, bounded=False)  # only the queue states are used
     setup, state = solution.setup, solution.queues
     capacity = setup.link_capacity_bps
     pkt_bits = state.mean_pkt_bits
