@@ -20,7 +20,7 @@ from ndtwin.scenario import (
     Topology,
     Traffic,
 )
-from ndtwin.scenario.bounds import delay_upper_bound_s, delay_var_upper_bound_s2, flow_bounds, queue_wait_bound_s
+from ndtwin.scenario.bounds import delay_upper_bound_s, delay_var_upper_bound_s2, flow_bounds, queue_wait_bounds
 from ndtwin.scenario.generate import all_pairs_scenario
 from ndtwin.twin.evaluate import LOAD_CLASSES, above_bound, evaluate
 from ndtwin.twin.qt import QueueingTheoryTwin
@@ -57,18 +57,22 @@ def test_priority_and_weighted_queues_drain_at_what_the_port_leaves_them():
     flows = (Flow(0, 1, 2000.0, tos=0, size=SIZES), Flow(0, 1, 3000.0, tos=1, size=SIZES))
     for port in (sp, wfq):
         link = Link(0, 1, 10_000.0, port=port)
-        wait = queue_wait_bound_s(Scenario.with_shortest_paths(Topology(("a", "b"), (link,)), Traffic(flows)))
+        wait = queue_wait_bounds(Scenario.with_shortest_paths(Topology(("a", "b"), (link,)), Traffic(flows)))
         if port is sp:  # queue 1 waits for queue 0's buffer and shares the link with its 20 % load
-            assert wait[:2] == pytest.approx([(8000 + 1500) / 10_000, (16000 + 1500) / (10_000 * 0.8)])
+            assert wait.mean_s[:2] == pytest.approx([(8000 + 1500) / 10_000, (16000 + 1500) / (10_000 * 0.8)])
+            assert wait.every_packet_s[0] == wait.mean_s[0] and np.isinf(wait.every_packet_s[1:]).all()
         else:  # queue 2: all buffers at the 50 % left by the others, or 3 packets beyond its 10 % share
-            assert wait[2] == pytest.approx(min((32000 + 1500) / (10_000 * 0.5), (8000 + 3 * 1500) / 1000))
+            guaranteed = (8000 + 3 * 1500) / 1000
+            assert wait.mean_s[2] == pytest.approx(min((32000 + 1500) / (10_000 * 0.5), guaranteed))
+            assert wait.every_packet_s[2] == pytest.approx(guaranteed)
 
 
-def test_starved_priority_queue_is_unbounded():
+def test_starvable_priority_queue_has_no_variance_bound():
     flows = (Flow(0, 1, 12_000.0, tos=0, size=SIZES), Flow(0, 1, 1000.0, tos=2, size=SIZES))
     link = Link(0, 1, 10_000.0, port=PORTS["sp-bits"])
     scenario = Scenario.with_shortest_paths(Topology(("a", "b"), (link,)), Traffic(flows))
     assert np.isfinite(delay_upper_bound_s(scenario)[0]) and np.isinf(delay_upper_bound_s(scenario)[1])
+    assert np.isfinite(delay_var_upper_bound_s2(scenario)[0]) and np.isinf(delay_var_upper_bound_s2(scenario)[1])
 
 
 def random_scenario(port: str, utilization: float, seed: int) -> Scenario:

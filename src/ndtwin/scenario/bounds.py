@@ -2,28 +2,28 @@
 
 A packet accepted by an output queue waits for the bits ahead of it to leave, then for its own transmission.
 With ``B_q`` the buffer of queue ``q`` in bits (a buffer in packets counts its largest packets), ``s`` the largest
-packet on the port (the one on the wire when it arrives; service is non-preemptive) and ``C`` the link capacity,
-the mean wait of an accepted packet is at most
+packet on the port (the one on the wire when it arrives; service is non-preemptive) and ``C`` the link capacity:
 
-* a port's only queue (FIFO, or any policy with one queue): ``(B_q + s) / C`` — a hard bound;
-* strict priority: ``(B_q + Σ_{p<q} B_p + s) / (C · (1 − ρ_{<q}))``. The higher queues' backlog is served first
-  and their later arrivals take, on average, a share ``ρ_{<q}`` (their offered load over ``C``) of the link, so
-  the work ahead drains at ``C · (1 − ρ_{<q})`` on average (the mean of a delay busy period). Unbounded (inf)
-  when the higher-priority queues are offered the whole link: the queue can starve;
-* WFQ and DRR: the smaller of the strict-priority bound with every other queue ranked higher (no work-conserving
-  policy serves a queue worse than the lowest priority) and the guaranteed-rate bound
-  ``(B_q + n · s) / (w_q · C)`` (a backlogged queue is served at least its weight share ``w_q``, give or take one
-  packet of each of the ``n`` queues).
+* a port's only queue (FIFO, or any policy with one queue): every packet waits at most ``(B_q + s) / C``;
+* strict priority, queue 0: every packet waits at most ``(B_0 + s) / C``. A lower queue ``q`` can starve, so no
+  bound holds for every packet; its mean wait is at most ``(B_q + Σ_{p<q} B_p + s) / (C · (1 − ρ_{<q}))``: the
+  higher queues' backlog is served first and their later arrivals take, on average, their offered share
+  ``ρ_{<q}`` of the link, so the work ahead drains at ``C · (1 − ρ_{<q})`` on average (the mean of a delay busy
+  period, in the long run). Unbounded (inf) when the higher queues are offered the whole link;
+* WFQ and DRR: a backlogged queue is served at least its weight share ``w_q`` of the link, give or take one packet
+  of each of the ``n`` queues: every packet waits at most ``(B_q + n · s) / (w_q · C)``. The mean wait is at most
+  the smaller of that and the strict-priority mean bound with every other queue ranked higher (no work-conserving
+  policy serves a queue worse than the lowest priority).
 
 Offered loads are not thinned by upstream losses, which only makes the bounds larger. A flow's mean delay is at
-most the sum over its hops of (wait bound + its mean packet's transmission + propagation).
+most the sum over its hops of (mean-wait bound + its mean packet's transmission + propagation). Labels of short
+simulations can exceed a long-run mean bound of a starvable queue by chance.
 
-Delay variance: every packet's delay lies in ``[Σ_h (s_min/C_h + prop_h), Σ_h (W_h + s_max/C_h + prop_h)]`` when
-the ``W_h`` bound each packet's wait, so by Popoviciu's inequality its variance is at most a quarter of the squared
-range ``R = Σ_h r_h``, ``r_h = W_h + (s_max − s_min)/C_h`` (flow's own largest and smallest packet). This is
-exact for single-queue ports; for multi-queue ports ``W_h`` bounds the mean wait only, so there it is the same
-formula with the mean-wait bound (checked against the simulator's labels in docs/BENCHMARKS.md). A model meets
-the flow bound by keeping each hop's variance term within ``r_h · R / 4`` (these sum to ``R² / 4``).
+Delay variance: where ``W_h`` bounds every packet's wait at each hop, a packet's delay lies in
+``[Σ_h (s_min/C_h + prop_h), Σ_h (W_h + s_max/C_h + prop_h)]`` (the flow's own smallest and largest packet), so by
+Popoviciu's inequality its variance is at most ``R² / 4``, ``R = Σ_h r_h``, ``r_h = W_h + (s_max − s_min)/C_h``.
+A path through a starvable queue has no variance bound (inf). A model meets the flow bound by keeping each hop's
+variance term within ``r_h · R / 4`` (these sum to ``R² / 4``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,14 @@ import numpy as np
 
 from ndtwin.scenario.scenario import Scenario
 from ndtwin.scenario.topology import Scheduling
+
+
+@dataclass(frozen=True)
+class WaitBounds:
+    """Per global queue (``Scenario.queues``): bounds of an accepted packet's wait before its transmission."""
+
+    mean_s: np.ndarray  # of the mean wait
+    every_packet_s: np.ndarray  # of every packet's wait (inf where the queue can starve)
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,8 @@ class FlowBounds:
         return self.hop_range_s * self.flow_range_s / 4
 
 
-def queue_wait_bound_s(scenario: Scenario) -> np.ndarray:
-    """Per global queue (``Scenario.queues``): the bound of an accepted packet's mean wait (see module doc)."""
+def queue_wait_bounds(scenario: Scenario) -> WaitBounds:
+    """Wait bounds of every global queue (see the module docstring)."""
     topology, queues, hops, traffic = scenario.topology, scenario.queues, scenario.hops, scenario.traffic
     n_queues = len(queues.link)
     largest = np.array([max(f.size.sizes_bits) for f in traffic.flows], dtype=float)
@@ -72,53 +80,52 @@ def queue_wait_bound_s(scenario: Scenario) -> np.ndarray:
         ]
     )
     load = np.bincount(hops.queue, weights=traffic.rate_bps[hops.flow], minlength=n_queues) / capacity
-    residual = port_largest[queues.link]
-    bound = np.empty(n_queues)
+    mean, every = np.empty(n_queues), np.empty(n_queues)
     for lid, link in enumerate(topology.links):
         cells = slice(queues.offset[lid], queues.offset[lid + 1])
-        bound[cells] = _port_wait_bound_s(
-            link.port.scheduling, buffer_bits[cells], load[cells], link.port.weight_shares(), residual[cells][0],
+        mean[cells], every[cells] = _port_wait_bounds_s(
+            link.port.scheduling, buffer_bits[cells], load[cells], link.port.weight_shares(), port_largest[lid],
             link.capacity_bps,
         )  # fmt: skip
-    return bound
+    return WaitBounds(mean, every)
 
 
-def _port_wait_bound_s(
+def _port_wait_bounds_s(
     scheduling: Scheduling,
     buffer_bits: np.ndarray,
     load: np.ndarray,
     shares: tuple[float, ...],
     residual_bits: float,
     capacity_bps: float,
-) -> np.ndarray:
-    """Wait bounds of the queues of one port, in priority order (see the module docstring)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean-wait and every-packet wait bounds of the queues of one port, in priority order (module docstring)."""
     n = len(buffer_bits)
+    alone = (buffer_bits + residual_bits) / capacity_bps
     if n == 1:
-        return np.array([(buffer_bits[0] + residual_bits) / capacity_bps])
+        return alone, alone
     if scheduling is Scheduling.SP:
-        ahead_bits = np.cumsum(buffer_bits)
-        ahead_load = np.cumsum(load) - load
+        ahead_bits, ahead_load = np.cumsum(buffer_bits), np.cumsum(load) - load
     else:
-        ahead_bits = np.full(n, buffer_bits.sum())
-        ahead_load = load.sum() - load
+        ahead_bits, ahead_load = np.full(n, buffer_bits.sum()), load.sum() - load
     leftover = 1.0 - ahead_load
     with np.errstate(divide="ignore"):
-        bound = np.where(leftover > 0, (ahead_bits + residual_bits) / (capacity_bps * leftover), np.inf)
-    if scheduling is not Scheduling.SP:
-        guaranteed = (buffer_bits + n * residual_bits) / (np.asarray(shares) * capacity_bps)
-        bound = np.minimum(bound, guaranteed)
-    return bound
+        mean = np.where(leftover > 0, (ahead_bits + residual_bits) / (capacity_bps * leftover), np.inf)
+    if scheduling is Scheduling.SP:
+        return mean, np.where(np.arange(n) == 0, alone, np.inf)
+    guaranteed = (buffer_bits + n * residual_bits) / (np.asarray(shares) * capacity_bps)
+    return np.minimum(mean, guaranteed), guaranteed
 
 
 def flow_bounds(scenario: Scenario) -> FlowBounds:
     """Per-hop and per-flow delay and delay-variance bounds of every flow (see the module docstring)."""
     topology, hops, traffic = scenario.topology, scenario.hops, scenario.traffic
     capacity = topology.capacity_bps[hops.link]
-    wait = queue_wait_bound_s(scenario)[hops.queue]
+    waits = queue_wait_bounds(scenario)
+    wait = waits.mean_s[hops.queue]
     sizes = [f.size.sizes_bits for f in traffic.flows]
     spread_bits = np.array([max(s) - min(s) for s in sizes], dtype=float)[hops.flow]
     hop_delay = wait + traffic.mean_size_bits[hops.flow] / capacity + topology.prop_delay_s[hops.link]
-    hop_range = wait + spread_bits / capacity
+    hop_range = waits.every_packet_s[hops.queue] + spread_bits / capacity
     flow_range = _flow_sum(scenario, hop_range)
     return FlowBounds(
         hop_wait_s=wait,
