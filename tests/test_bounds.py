@@ -75,6 +75,15 @@ def test_starvable_priority_queue_has_no_variance_bound():
     assert np.isfinite(delay_var_upper_bound_s2(scenario)[0]) and np.isinf(delay_var_upper_bound_s2(scenario)[1])
 
 
+def test_an_input_link_delivers_no_more_than_its_capacity():
+    # The high-priority flow is offered 12 kbit/s but reaches node 1 over a 5 kbit/s link: it takes at most half
+    # of the 10 kbit/s link 1 → 2, so the low-priority queue there drains at 5 kbit/s or more.
+    links = (Link(0, 1, 5000.0), Link(1, 2, 10_000.0, port=PORTS["sp-bits"]))
+    flows = (Flow(0, 2, 12_000.0, tos=0, size=SIZES), Flow(1, 2, 1000.0, tos=2, size=SIZES))
+    scenario = Scenario.with_shortest_paths(Topology(("a", "b", "c"), links), Traffic(flows))
+    assert queue_wait_bounds(scenario).mean_s[-1] == pytest.approx((8000 + 8000 + 16000 + 1500) / (10_000 * 0.5))
+
+
 def random_scenario(port: str, utilization: float, seed: int) -> Scenario:
     rng = np.random.default_rng(seed)
     n = int(rng.integers(5, 9))

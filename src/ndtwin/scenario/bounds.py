@@ -7,15 +7,17 @@ packet on the port (the one on the wire when it arrives; service is non-preempti
 * a port's only queue (FIFO, or any policy with one queue): every packet waits at most ``(B_q + s) / C``;
 * strict priority, queue 0: every packet waits at most ``(B_0 + s) / C``. A lower queue ``q`` can starve, so no
   bound holds for every packet; its mean wait is at most ``(B_q + Σ_{p<q} B_p + s) / (C · (1 − ρ_{<q}))``: the
-  higher queues' backlog is served first and their later arrivals take, on average, their offered share
-  ``ρ_{<q}`` of the link, so the work ahead drains at ``C · (1 − ρ_{<q})`` on average (the mean of a delay busy
-  period, in the long run). Unbounded (inf) when the higher queues are offered the whole link;
+  higher queues' backlog is served first and their later arrivals take, on average, their share ``ρ_{<q}`` of the
+  link, so the work ahead drains at ``C · (1 − ρ_{<q})`` on average (the mean of a delay busy period, in the long
+  run). ``ρ_{<q}`` is the offered load of the higher queues, the part arriving over each input link capped at that
+  link's capacity (``competing_load``). Unbounded (inf) when they may take the whole link;
 * WFQ and DRR: a backlogged queue is served at least its weight share ``w_q`` of the link, give or take one packet
   of each of the ``n`` queues: every packet waits at most ``(B_q + n · s) / (w_q · C)``. The mean wait is at most
   the smaller of that and the strict-priority mean bound with every other queue ranked higher (no work-conserving
   policy serves a queue worse than the lowest priority).
 
-Offered loads are not thinned by upstream losses, which only makes the bounds larger. A flow's mean delay is at
+Loads are not thinned by upstream losses (other than the input links' capacities), which only makes the bounds
+larger. A flow's mean delay is at
 most the sum over its hops of (mean-wait bound + its mean packet's transmission + propagation). Labels of short
 simulations can exceed a long-run mean bound of a starvable queue by chance.
 
@@ -34,7 +36,7 @@ from functools import cached_property
 import numpy as np
 
 from ndtwin.scenario.scenario import Scenario
-from ndtwin.scenario.topology import Scheduling
+from ndtwin.scenario.topology import MAX_QUEUES, Scheduling
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,6 @@ def queue_wait_bounds(scenario: Scenario) -> WaitBounds:
     np.maximum.at(queue_largest, hops.queue, largest[hops.flow])
     port_largest = np.zeros(topology.n_links)
     np.maximum.at(port_largest, queues.link, queue_largest)
-    capacity = topology.capacity_bps[queues.link]
     ports = [topology.links[lid].port for lid in queues.link]
     buffer_bits = np.array(
         [
@@ -79,21 +80,43 @@ def queue_wait_bounds(scenario: Scenario) -> WaitBounds:
             for g, (port, q) in enumerate(zip(ports, queues.index))
         ]
     )
-    load = np.bincount(hops.queue, weights=traffic.rate_bps[hops.flow], minlength=n_queues) / capacity
+    ahead_load = competing_load(scenario)
     mean, every = np.empty(n_queues), np.empty(n_queues)
     for lid, link in enumerate(topology.links):
         cells = slice(queues.offset[lid], queues.offset[lid + 1])
         mean[cells], every[cells] = _port_wait_bounds_s(
-            link.port.scheduling, buffer_bits[cells], load[cells], link.port.weight_shares(), port_largest[lid],
+            link.port.scheduling, buffer_bits[cells], ahead_load[cells], link.port.weight_shares(), port_largest[lid],
             link.capacity_bps,
         )  # fmt: skip
     return WaitBounds(mean, every)
 
 
+def competing_load(scenario: Scenario) -> np.ndarray:
+    """Per global queue: the load (over its link's capacity) of the traffic its port may serve first — the higher
+    queues under SP, every other queue under WFQ and DRR — offered by the flows, the part arriving over each input
+    link capped at that link's capacity (a link delivers no more than it can carry)."""
+    topology, queues, hops = scenario.topology, scenario.queues, scenario.hops
+    n_links = topology.n_links
+    previous = np.where(hops.position > 0, np.roll(hops.link, 1), -1)  # hops are flow by flow, in path order
+    pairs, group = np.unique(hops.link * (n_links + 1) + previous + 1, return_inverse=True)
+    link, source = pairs // (n_links + 1), pairs % (n_links + 1) - 1
+    per_queue = np.zeros((len(pairs), MAX_QUEUES))
+    np.add.at(per_queue, (group, queues.index[hops.queue]), scenario.traffic.rate_bps[hops.flow])
+    cap = np.where(source >= 0, topology.capacity_bps[np.maximum(source, 0)], np.inf)[:, None]
+    higher = np.minimum(np.cumsum(per_queue, axis=1) - per_queue, cap)
+    others = np.minimum(per_queue.sum(axis=1, keepdims=True) - per_queue, cap)
+    ahead = {kind: np.zeros((n_links, MAX_QUEUES)) for kind in ("higher", "others")}
+    np.add.at(ahead["higher"], link, higher)
+    np.add.at(ahead["others"], link, others)
+    strict = np.array([topology.links[lid].port.scheduling is Scheduling.SP for lid in queues.link], dtype=bool)
+    rate = np.where(strict, ahead["higher"][queues.link, queues.index], ahead["others"][queues.link, queues.index])
+    return rate / topology.capacity_bps[queues.link]
+
+
 def _port_wait_bounds_s(
     scheduling: Scheduling,
     buffer_bits: np.ndarray,
-    load: np.ndarray,
+    ahead_load: np.ndarray,
     shares: tuple[float, ...],
     residual_bits: float,
     capacity_bps: float,
@@ -104,9 +127,9 @@ def _port_wait_bounds_s(
     if n == 1:
         return alone, alone
     if scheduling is Scheduling.SP:
-        ahead_bits, ahead_load = np.cumsum(buffer_bits), np.cumsum(load) - load
+        ahead_bits = np.cumsum(buffer_bits)
     else:
-        ahead_bits, ahead_load = np.full(n, buffer_bits.sum()), load.sum() - load
+        ahead_bits = np.full(n, buffer_bits.sum())
     leftover = 1.0 - ahead_load
     with np.errstate(divide="ignore"):
         mean = np.where(leftover > 0, (ahead_bits + residual_bits) / (capacity_bps * leftover), np.inf)
