@@ -56,20 +56,17 @@ def error_table(result: dict, title: str) -> Table:
 def load_table(result: dict, title: str) -> Table:
     """Delay errors by the offered load of each flow's busiest link (``delay_by_load``), overall and per group,
     with the flows predicted beyond the scenario's physical bounds."""
-    table = Table(
-        title=f"{title}: delay by load of the busiest link; {result.get('n_flows_above_bound', '?')} flows "
-        f"predicted above the physical bound ({result.get('n_labels_above_bound', '?')} labels above it)"
-    )
+    table = Table(title=f"{title}: delay by load of the busiest link (offered / capacity)")
     for column in ("load", "group", "flows", "MAPE %", "R²", "above bound"):
         table.add_column(column, justify="left" if column in ("load", "group") else "right")
-    sections = [("all", result)] + list(result.get("groups", {}).items())
-    for load in LOAD_CLASSES:
-        for name, section in sections:
+    for name, section in [("all", result)] + list(result.get("groups", {}).items()):
+        above = f"{section['n_flows_above_bound']} ({section['n_labels_above_bound']} labels)"
+        for load in LOAD_CLASSES:
             errors = section.get("delay_by_load", {}).get(load)
             if errors is None or not errors["n_flows"]:
                 continue
-            above = str(section["n_flows_above_bound"]) if load == LOAD_CLASSES[0] else ""
             table.add_row(load, name, str(errors["n_flows"]), _fmt(errors["mape"]), _fmt(errors["r2"]), above)
+            above = ""
     return table
 
 
