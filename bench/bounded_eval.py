@@ -32,7 +32,8 @@ def variants(model: str) -> list[tuple[str, Twin]]:
         return [("qt+bound", QueueingTheoryTwin()), ("qt-bound", QueueingTheoryTwin(bounded=False))]
     bounded, unbounded = load_twin(model), load_twin(model)
     unbounded.model.config = replace(unbounded.model.config, bounded=False)
-    return [(f"{model}+bound", bounded), (f"{model}-bound", unbounded)]
+    name = Path(model).name
+    return [(f"{name}+bound", bounded), (f"{name}-bound", unbounded)]
 
 
 def rows(name: str, result: dict) -> list[str]:
@@ -55,7 +56,7 @@ def fmt(value: float | None, digits: int = 2) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="+", type=Path, help="labelled datasets (native or datanetAPI trees)")
-    parser.add_argument("--models", default="default,qt", help="comma-separated shipped models or 'qt'")
+    parser.add_argument("--models", default="default,qt", help="comma-separated: qt, shipped models, model dirs")
     args = parser.parse_args()
     twins = [pair for model in args.models.split(",") for pair in variants(model)]
     print(
