@@ -39,7 +39,8 @@ def variants(model: str) -> list[tuple[str, Twin]]:
 def rows(name: str, result: dict) -> list[str]:
     """One line per group of one model's report."""
     lines = []
-    for group, section in result["groups"].items():
+    sections = result["groups"] | ({"all": result} if len(result["groups"]) > 1 else {})
+    for group, section in sections.items():
         delay, over = section["delay"], section["delay_by_load"][OVERLOADED]
         lines.append(
             f"{name:<16} {Path(group).name:<8} {section['n_flows']:>7} {fmt(delay['mape']):>8} {fmt(delay['r2'], 4):>8} "
