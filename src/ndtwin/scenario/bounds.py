@@ -43,8 +43,8 @@ from ndtwin.scenario.topology import MAX_QUEUES, Scheduling
 class WaitBounds:
     """Per global queue (``Scenario.queues``): bounds of an accepted packet's wait before its transmission."""
 
-    mean_s: np.ndarray  # of the mean wait
-    every_packet_s: np.ndarray  # of every packet's wait (inf where the queue can starve)
+    mean_s: np.ndarray  # bound of the mean wait
+    every_packet_s: np.ndarray  # bound of every packet's wait (inf where the queue can starve)
 
 
 @dataclass(frozen=True)
