@@ -20,6 +20,7 @@ from ndtwin.scenario import (
     Topology,
     Traffic,
 )
+from ndtwin.scenario.bounds import delay_var_upper_bound_s2
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 from ndtwin.twin.qt import QueueingTheoryTwin, water_filling, weighted_fair_capacity
 from ndtwin.twin.queueing import mm1k_stats
@@ -79,7 +80,9 @@ def test_single_link_matches_mm1k(rho, buffer_pkts):
     want = explicit_mm1k(rho, buffer_pkts + 1, mu)
     assert got["loss"] == pytest.approx(want["blocking"], rel=1e-9)
     assert got["delay_s"] == pytest.approx(want["delay"], rel=1e-9)
-    assert got["delay_var_s2"] == pytest.approx(want["var"], rel=1e-9)
+    # Exponential service spreads fixed-size packets' delays beyond what the buffer allows: held at the bound.
+    bound = delay_var_upper_bound_s2(scenario)[0]
+    assert got["delay_var_s2"] == pytest.approx(min(want["var"], bound), rel=1e-9)
 
 
 def test_single_link_obeys_littles_law():

@@ -13,6 +13,7 @@ from ndtwin.cli.progress import console
 from ndtwin.data.datanet import ReadReport
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError
+from ndtwin.twin.evaluate import LOAD_CLASSES
 
 
 def sample_group(sample: Sample) -> str:
@@ -74,6 +75,23 @@ def error_table(result: dict, title: str) -> Table:
                 continue
             errors = errors[sub] if sub else errors
             table.add_row(target, name, *(_fmt(errors[m]) for m in ("mape", "nmse_db", "mae", "rmse", "r2")))
+    return table
+
+
+def load_table(result: dict, title: str) -> Table:
+    """Delay errors by the offered load of each flow's busiest link (``delay_by_load``), overall and per group,
+    with the flows predicted beyond the scenario's physical bounds."""
+    table = Table(title=f"{title}: delay by load of the busiest link (offered / capacity)")
+    for column in ("load", "group", "flows", "MAPE %", "R²", "above bound"):
+        table.add_column(column, justify="left" if column in ("load", "group") else "right")
+    for name, section in [("all", result)] + list(result.get("groups", {}).items()):
+        above = f"{section['n_flows_above_bound']} ({section['n_labels_above_bound']} labels)"
+        for load in LOAD_CLASSES:
+            errors = section.get("delay_by_load", {}).get(load)
+            if errors is None or not errors["n_flows"]:
+                continue
+            table.add_row(load, name, str(errors["n_flows"]), _fmt(errors["mape"]), _fmt(errors["r2"]), above)
+            above = ""
     return table
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 import ndtwin
-from ndtwin.cli.common import check_output_path, error_table, fail, report_problems, sample_group
+from ndtwin.cli.common import check_output_path, error_table, fail, load_table, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.help_format import use_plain_metavars
 from ndtwin.cli.operate_cmd import operate_command
@@ -167,6 +167,7 @@ def eval_command(
     else:
         for model, result in zip(models, results):
             console.print(error_table(result, title=f"{model} on {data}"))
+            console.print(load_table(result, title=f"{model} on {data}"))
         report_problems(report)
     if results[0]["n_samples"] == 0:
         raise typer.Exit(code=1)

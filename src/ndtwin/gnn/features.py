@@ -1,4 +1,5 @@
-"""Scenario → tensors for the GNN: raw per-flow, per-queue and per-link features, hop indices and readout scales.
+"""Scenario → tensors for the GNN: raw per-flow, per-queue and per-link features, hop indices, readout scales and
+the hops' physical bounds.
 
 Features are physical quantities, log-compressed where they span decades; ``normalize`` standardises them.
 A batch is the disjoint union of several samples (``collate``): flows, queues, links and hops are renumbered.
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling, TimeKind
+from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.twin.qt import solve_network
 
 N_TOS = 3  # ToS values beyond are folded into the last class
@@ -72,6 +74,8 @@ class GraphTensors:
     hop_tx_s: torch.Tensor  # (H,) the flow's mean packet transmission time on the hop's link
     hop_pkt_s: torch.Tensor  # (H,) the queue's mean packet transmission time (scale of waiting)
     hop_prop_s: torch.Tensor  # (H,) propagation delay of the hop's link
+    hop_wait_max_s: torch.Tensor  # (H,) physical bound of the hop's mean wait (ndtwin.scenario.bounds)
+    hop_var_max_s2: torch.Tensor  # (H,) the hop's share of its flow's delay-variance bound
     queue_link: torch.Tensor  # (Q,) long
     queue_index: torch.Tensor  # (Q,) long, priority index within the port
 
@@ -137,7 +141,7 @@ def queue_and_link_features(scenario: Scenario) -> tuple[np.ndarray, np.ndarray,
     the queue's service capacity under its port's scheduling; then the M/M/1/K blocking and mean wait in packets.
     """
     topo = scenario.topology
-    solution = solve_network(scenario)
+    solution = solve_network(scenario, bounded=False)  # only the queue states are used
     setup, state = solution.setup, solution.queues
     capacity = setup.link_capacity_bps
     pkt_bits = state.mean_pkt_bits
@@ -176,6 +180,7 @@ def featurize(scenario: Scenario) -> GraphTensors:
     """All tensors of one scenario (features not yet normalised)."""
     hops, queues, topo = scenario.hops, scenario.queues, scenario.topology
     queue_x, link_x, queue_pkt_bits = queue_and_link_features(scenario)
+    bounds = flow_bounds(scenario)
     flow, queue, link = hops.flow, hops.queue, hops.link
     capacity = topo.capacity_bps[link]
 
@@ -195,6 +200,8 @@ def featurize(scenario: Scenario) -> GraphTensors:
         hop_tx_s=as_float(scenario.traffic.mean_size_bits[flow] / capacity),
         hop_pkt_s=as_float(queue_pkt_bits[queue] / capacity),
         hop_prop_s=as_float(topo.prop_delay_s[link]),
+        hop_wait_max_s=as_float(bounds.hop_wait_s),
+        hop_var_max_s2=as_float(bounds.hop_delay_var_s2),
         queue_link=as_long(queues.link),
         queue_index=as_long(queues.index),
     )

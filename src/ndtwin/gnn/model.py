@@ -4,9 +4,14 @@ Each iteration: every path runs a GRU over the (queue, link) states of its hops;
 per-hop path states crossing it (sum, or attention-weighted) and updates by GRU; every link runs a GRU over its
 queues in priority order. Readouts work per hop on (path state after the hop, queue state):
 
-* delay  = Σ_hops  exp(r_d) · queue packet time + flow packet time + propagation   (r_d: queue occupancy in packets)
-* jitter = Σ_hops  exp(r_j) · queue packet time²                                     (per-hop delay variance)
-* loss   = 1 − Π_hops (1 − sigmoid(r_l))                                            (per-hop drop ratio)
+* delay  = Σ_hops  min(exp(r_d) · queue packet time, W) + flow packet time + propagation  (r_d: queue occupancy)
+* jitter = Σ_hops  min(exp(r_j) · queue packet time², V)                                (per-hop delay variance)
+* loss   = 1 − Π_hops (1 − sigmoid(r_l))                                               (per-hop drop ratio; loss in [0, 1])
+
+W is the physical bound of the hop's mean wait (its buffer drained at the capacity the port can give it) and V the
+hop's share of its flow's delay-variance bound (``ndtwin.scenario.bounds``), so that a flow's predicted delay and
+variance never exceed what its path's buffers allow. ``ModelConfig.bounded = False`` leaves them out (for
+scenarios whose buffers are not known, e.g. the GNNet 2023 testbed, where the reader fills in a default port).
 
 The per-hop scores r come from per-metric MLPs, or from a top-k gated mixture of experts shared by the metrics
 with one linear head per metric (``moe``).
@@ -41,6 +46,7 @@ class ModelConfig:
     moe: bool = False
     experts: int = 4
     top_k: int = 2
+    bounded: bool = True
 
     def __post_init__(self) -> None:
         for name in ("hidden", "iterations", "experts", "top_k"):
@@ -223,8 +229,12 @@ class RouteNetLike(nn.Module):
     def _readout(self, g: GraphTensors, hop_input: torch.Tensor) -> dict[str, torch.Tensor]:
         scores = self.readout(hop_input)
         r_delay, r_jitter, r_loss = (scores[:, METRICS.index(m)] for m in METRICS)
-        hop_delay = torch.exp(r_delay.clamp(*LOG_CLAMP)) * g.hop_pkt_s + g.hop_tx_s + g.hop_prop_s
+        hop_wait = torch.exp(r_delay.clamp(*LOG_CLAMP)) * g.hop_pkt_s
         hop_jitter = torch.exp(r_jitter.clamp(*LOG_CLAMP)) * g.hop_pkt_s**2
+        if self.config.bounded:
+            hop_wait = torch.minimum(hop_wait, g.hop_wait_max_s)
+            hop_jitter = torch.minimum(hop_jitter, g.hop_var_max_s2)
+        hop_delay = hop_wait + g.hop_tx_s + g.hop_prop_s
         hop_log_keep = nn.functional.logsigmoid(-r_loss)
 
         def per_flow(values):

@@ -1,4 +1,4 @@
-"""Small scenario generators: traffic matrices scaled to a target load."""
+"""Offered loads of a scenario's links and paths, and small generators of traffic matrices scaled to a target load."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ def link_loads_bps(scenario: Scenario) -> np.ndarray:
     """Offered bit rate on every link if no packet were lost."""
     hops = scenario.hops
     return np.bincount(hops.link, weights=scenario.traffic.rate_bps[hops.flow], minlength=scenario.topology.n_links)
+
+
+def link_utilization(scenario: Scenario) -> np.ndarray:
+    """Per link: offered load / capacity."""
+    return link_loads_bps(scenario) / scenario.topology.capacity_bps
+
+
+def path_utilization(scenario: Scenario, utilization: np.ndarray | None = None) -> np.ndarray:
+    """Per flow: offered load / capacity of the busiest link on its path (``utilization``: the links', if known)."""
+    utilization = link_utilization(scenario) if utilization is None else utilization
+    hops = scenario.hops
+    return np.maximum.reduceat(utilization[hops.link], hops.flow_offset[:-1]) if scenario.n_flows else np.zeros(0)
 
 
 def all_pairs_scenario(

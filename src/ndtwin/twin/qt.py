@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling
+from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.twin.queueing import mm1k_blocking, mm1k_stats, waiting_moments
 
 # An SP queue starved by higher priorities keeps this share of the link capacity (avoids a zero service rate).
@@ -236,9 +237,19 @@ class _FlowHops:
 
 
 def solve_network(
-    scenario: Scenario, *, max_iterations: int = 100, tolerance: float = 1e-9, service: Service = "exponential"
+    scenario: Scenario,
+    *,
+    max_iterations: int = 100,
+    tolerance: float = 1e-9,
+    service: Service = "exponential",
+    bounded: bool = True,
 ) -> NetworkSolution:
-    """Iterate queue arrival rates and blockings to a fixed point, then sum the per-hop delays of every flow."""
+    """Iterate queue arrival rates and blockings to a fixed point, then sum the per-hop delays of every flow.
+
+    With ``bounded``, each hop's wait and delay variance are held within the physical bounds of
+    ``ndtwin.scenario.bounds`` (the exponential service model lets packets of bounded size take unbounded time, and
+    the reduced-service-rate model of SP starves low priorities beyond what the offered loads allow).
+    """
     setup = QueueSetup.of(scenario)
     hops = _FlowHops(scenario)
 
@@ -257,12 +268,18 @@ def solve_network(
     state = evaluate_queues(setup, current.arrivals, current.thinned_by, hops.idle_pkt_bits, service)
     capacity = scenario.topology.capacity_bps[hops.link]
     transmission_var_s2 = service_size_var_bits2(hops.size_bits, hops.size_second_moment_bits2, service) / capacity**2
-    per_hop_delay = state.waiting_s[hops.queue] + hops.size_bits / capacity + scenario.topology.prop_delay_s[hops.link]
+    waiting_s = state.waiting_s[hops.queue]
+    per_hop_var = state.waiting_var_s2[hops.queue] + transmission_var_s2
+    if bounded:
+        bounds = flow_bounds(scenario)
+        waiting_s = np.minimum(waiting_s, bounds.hop_wait_s)
+        per_hop_var = np.minimum(per_hop_var, bounds.hop_delay_var_s2)
+    per_hop_delay = waiting_s + hops.size_bits / capacity + scenario.topology.prop_delay_s[hops.link]
     return NetworkSolution(
         setup=setup,
         queues=state,
         delay_s=hops.flow_sum(per_hop_delay),
-        delay_var_s2=hops.flow_sum(state.waiting_var_s2[hops.queue] + transmission_var_s2),
+        delay_var_s2=hops.flow_sum(per_hop_var),
         loss=-np.expm1(hops.flow_sum(state.log_acceptance[hops.queue])),
         iterations=iterations,
         converged=converged,
@@ -290,22 +307,35 @@ class QueueingTheoryTwin:
     """The analytical baseline twin: M/M/1/K output queues with a loss fixed point (see docs/QT_BASELINE.md).
 
     ``service="sizes"`` replaces the exponential service times by the flows' packet-size laws (M/G/1-style
-    waiting times); the default is the textbook M/M/1/K model.
+    waiting times); the default is the textbook M/M/1/K model. ``bounded=False`` drops the physical bounds of
+    the per-hop wait and variance (see ``solve_network``).
     """
 
     name = "qt"
 
-    def __init__(self, *, max_iterations: int = 100, tolerance: float = 1e-9, service: Service = "exponential") -> None:
+    def __init__(
+        self,
+        *,
+        max_iterations: int = 100,
+        tolerance: float = 1e-9,
+        service: Service = "exponential",
+        bounded: bool = True,
+    ) -> None:
         if service not in ("exponential", "sizes"):
             raise ValueError(f"service: expected 'exponential' or 'sizes', got {service!r}")
         self.max_iterations = max_iterations
         self.tolerance = tolerance
         self.service = service
+        self.bounded = bounded
 
     def solve(self, scenario: Scenario) -> NetworkSolution:
         """The converged per-queue state and per-flow predictions, with the iteration count."""
         return solve_network(
-            scenario, max_iterations=self.max_iterations, tolerance=self.tolerance, service=self.service
+            scenario,
+            max_iterations=self.max_iterations,
+            tolerance=self.tolerance,
+            service=self.service,
+            bounded=self.bounded,
         )
 
     def predict(self, scenario: Scenario) -> pd.DataFrame:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.scenario import Scenario
-from ndtwin.scenario.generate import link_loads_bps
+from ndtwin.scenario.generate import path_utilization
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 
 INTERVALS_FILE = "intervals.json"
@@ -49,18 +49,6 @@ DEFAULT_EDGES = (0.5, 0.8, 1.0)  # path-utilisation bin edges: <0.5, 0.5–0.8, 
 DEFAULT_TOS_GROUPS = 3
 DEFAULT_SIZE_EDGES = (15,)  # network-size classes: below 15 nodes, 15 or more
 MIN_BIN_FLOWS = 50
-
-
-def link_utilization(scenario: Scenario) -> np.ndarray:
-    """Per link: offered load / capacity."""
-    return link_loads_bps(scenario) / scenario.topology.capacity_bps
-
-
-def path_utilization(scenario: Scenario, utilization: np.ndarray | None = None) -> np.ndarray:
-    """Per flow: offered load / capacity of the busiest link on its path (``utilization``: the links', if known)."""
-    utilization = link_utilization(scenario) if utilization is None else utilization
-    hops = scenario.hops
-    return np.maximum.reduceat(utilization[hops.link], hops.flow_offset[:-1]) if scenario.n_flows else np.zeros(0)
 
 
 def propagation_s(scenario: Scenario) -> np.ndarray:
