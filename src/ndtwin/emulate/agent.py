@@ -1,0 +1,215 @@
+"""The traffic agent of one node: sends the node's flows and receives the flows addressed to it.
+
+Run inside the node's namespace as a plain script (standard library only, so it starts fast):
+``python agent.py CONFIG.json``. One process per node, whatever its number of flows. Every packet carries its
+flow id, sequence number and send time (``CLOCK_REALTIME`` in ns, taken just before ``sendto``); the receive
+time is the kernel's receive timestamp (``SO_TIMESTAMPNS``, the same clock: all namespaces of a host share it), so
+the agent's own scheduling latency does not enter the measured delay.
+
+Sources: ``poisson`` (exponential gaps), ``cbr`` (constant gap, random phase), ``onoff`` (exponential ON and OFF
+periods, Poisson or — ``periodic`` — evenly spaced packets while ON). A packet whose time has passed is sent at
+once; how late each packet left is recorded. Results (``CONFIG["out"]``, JSON): per flow sent packets and bits
+of the measured window, and per received measured packet its flow, size and one-way delay.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import json
+import os
+import random
+import select
+import socket
+import struct
+import sys
+import time
+from array import array
+
+HEADER = struct.Struct("!IIq")  # flow id, sequence number, send time (ns)
+IP_UDP_HEADER_BYTES = 28
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux values where the module lacks them
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+SOCKET_BUFFER_BYTES = 8 << 20
+
+
+class Source:
+    """Send times of one flow, in ns."""
+
+    def __init__(self, flow: dict, rng: random.Random, start_ns: int) -> None:
+        self.flow, self.rng = flow, rng
+        self.gap_ns = flow["gap_s"] * 1e9
+        self.cap_ns = flow.get("gap_cap_s", 0.0) * 1e9 or float("inf")
+        self.kind = flow["kind"]
+        self.sizes, self.cum, self.uniform = flow["sizes_bytes"], flow["cum"], flow["uniform"]
+        self.on_end = float("inf")
+        if self.kind == "cbr":
+            self.next_ns = start_ns + rng.random() * self.gap_ns
+        elif self.kind == "onoff":
+            on, off = flow["on_s"] * 1e9, flow["off_s"] * 1e9
+            if rng.random() < on / (on + off):
+                self.on_end = start_ns + rng.expovariate(1 / on)
+                self.next_ns = start_ns + self._gap()
+            else:
+                self._start_on(start_ns + (rng.expovariate(1 / off) if off > 0 else 0.0))
+            if self.next_ns > self.on_end:
+                self._start_on(self.on_end + self._off())
+        else:
+            self.next_ns = start_ns + self._gap()
+
+    def _gap(self) -> float:
+        return self.gap_ns if self.kind == "cbr" else min(self.rng.expovariate(1 / self.gap_ns), self.cap_ns)
+
+    def _off(self) -> float:
+        off = self.flow["off_s"] * 1e9
+        return self.rng.expovariate(1 / off) if off > 0 else 0.0
+
+    def _start_on(self, at: float) -> None:
+        """An ON period starts at ``at``: its first packet at once when periodic, else after a Poisson gap."""
+        self.on_end = at + self.rng.expovariate(1 / (self.flow["on_s"] * 1e9))
+        self.next_ns = at if self.flow.get("periodic") else at + self._gap()
+        if self.next_ns > self.on_end:
+            self._start_on(self.on_end + self._off())
+
+    def advance(self) -> None:
+        """Move to the next send time."""
+        if self.kind == "onoff":
+            step = self.gap_ns if self.flow.get("periodic") else self._gap()
+            self.next_ns += step
+            if self.next_ns > self.on_end:
+                self._start_on(self.on_end + self._off())
+        else:
+            self.next_ns += self._gap()
+
+    def size(self) -> int:
+        if self.uniform:
+            return round(self.rng.uniform(self.sizes[0], self.sizes[1]))
+        return self.sizes[min(bisect.bisect_left(self.cum, self.rng.random()), len(self.sizes) - 1)]
+
+
+class Receiver:
+    """Records flow, IP size and one-way delay (ns) of every measured packet that arrives."""
+
+    def __init__(self, address: str, port: int, warmup_ns: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, SOCKET_BUFFER_BYTES)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.sock.bind((address, port))
+        self.sock.setblocking(False)
+        self.warmup_ns = warmup_ns
+        self.flow, self.size, self.delay = array("l"), array("l"), array("q")
+        self.negative = 0
+
+    def drain(self) -> None:
+        while True:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(65535, 64)
+            except BlockingIOError:
+                return
+            flow, _, sent_ns = HEADER.unpack_from(data)
+            if sent_ns < self.warmup_ns:
+                continue
+            received_ns = next(
+                (s * 1_000_000_000 + ns for level, kind, raw in ancillary
+                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
+                 for s, ns in [struct.unpack("qq", raw[:16])]),
+                time.time_ns(),
+            )  # fmt: skip
+            self.negative += received_ns < sent_ns
+            self.flow.append(flow)
+            self.size.append(len(data) + IP_UDP_HEADER_BYTES)
+            self.delay.append(received_ns - sent_ns)
+
+
+def udp_receive_errors() -> int:
+    """Datagrams this namespace's UDP layer dropped for want of socket buffer space."""
+    lines = [line.split() for line in open("/proc/self/net/snmp") if line.startswith("Udp:")]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
+def run(config: dict) -> dict:
+    start_ns, warmup_ns, end_ns, drain_ns = (config[k] for k in ("start_ns", "warmup_ns", "end_ns", "drain_ns"))
+    receiver = Receiver(config["address"], config["port"], warmup_ns)
+    senders: dict[int, socket.socket] = {}
+    for flow in config["flows"]:
+        if flow["tos_byte"] not in senders:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SOCKET_BUFFER_BYTES)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, flow["tos_byte"])
+            sock.bind((config["address"], 0))
+            sock.setblocking(False)
+            senders[flow["tos_byte"]] = sock
+    rng = random.Random(config["seed"])
+    sources = [Source(flow, random.Random(rng.getrandbits(64)), start_ns) for flow in config["flows"]]
+    sent, sent_bits, refused = [0] * len(sources), [0] * len(sources), [0] * len(sources)
+    sequence = [0] * len(sources)
+    lateness = array("q")
+    buffer = bytearray(65535)
+    heap = [(source.next_ns, i) for i, source in enumerate(sources)]
+    heapq.heapify(heap)
+    while time.time_ns() < start_ns:
+        time.sleep(min(0.01, max(0.0, (start_ns - time.time_ns()) / 1e9)))
+    while True:
+        now = time.time_ns()
+        if now >= end_ns:
+            break
+        while heap and heap[0][0] <= now:
+            due, i = heapq.heappop(heap)
+            source = sources[i]
+            flow = source.flow
+            size = source.size()
+            stamp = time.time_ns()
+            HEADER.pack_into(buffer, 0, flow["id"], sequence[i], stamp)
+            sequence[i] += 1
+            try:
+                senders[flow["tos_byte"]].sendto(
+                    memoryview(buffer)[: size - IP_UDP_HEADER_BYTES], (flow["dst"], config["port"])
+                )
+            except OSError:  # ENOBUFS/EAGAIN: dropped on entering the first queue
+                refused[i] += stamp >= warmup_ns
+            if stamp >= warmup_ns:
+                sent[i] += 1
+                sent_bits[i] += 8 * size
+                lateness.append(stamp - int(due))
+            source.advance()
+            heapq.heappush(heap, (source.next_ns, i))
+            now = time.time_ns()
+            if now >= end_ns:
+                break
+        wait = ((heap[0][0] if heap else end_ns) - time.time_ns()) / 1e9
+        if select.select([receiver.sock], [], [], max(0.0, min(wait, (end_ns - time.time_ns()) / 1e9)))[0]:
+            receiver.drain()
+    while (remaining := (end_ns + drain_ns - time.time_ns()) / 1e9) > 0:
+        if select.select([receiver.sock], [], [], remaining)[0]:
+            receiver.drain()
+    receiver.drain()
+    late = sorted(lateness)
+    return {
+        "node": config["node"],
+        "flows": [flow["id"] for flow in config["flows"]],
+        "sent": sent,
+        "sent_bits": sent_bits,
+        "refused": refused,
+        "late_p50_s": late[len(late) // 2] / 1e9 if late else 0.0,
+        "late_p99_s": late[int(0.99 * (len(late) - 1))] / 1e9 if late else 0.0,
+        "received_flow": receiver.flow.tolist(),
+        "received_size": receiver.size.tolist(),
+        "received_delay_ns": receiver.delay.tolist(),
+        "negative_delays": receiver.negative,
+        "udp_receive_errors": udp_receive_errors(),
+    }
+
+
+def main() -> None:
+    with open(sys.argv[1]) as file:
+        config = json.load(file)
+    result = run(config)
+    temporary = config["out"] + ".tmp"
+    with open(temporary, "w") as file:
+        json.dump(result, file)
+    os.replace(temporary, config["out"])
+
+
+if __name__ == "__main__":
+    main()
