@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ndtwin.cli.common import error_table, fail, report_problems, sample_group
+from ndtwin.cli.emulate_cmd import emulate_command
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.operate_cmd import operate_command
 from ndtwin.cli.optimize_cmd import optimize_app
@@ -31,6 +32,7 @@ from ndtwin.twin.evaluate import evaluate_many
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ndtwin: a network digital twin.")
 app.command("simulate")(simulate_command)
 app.command("generate")(generate_command)
+app.command("emulate")(emulate_command)
 app.command("train")(train_command)
 app.command("predict")(predict_command)
 app.command("operate")(operate_command)
