@@ -34,15 +34,16 @@ def route_commands(layout: Layout, routing: Routing) -> list[list[str]]:
             by_destination[dst][nxt] += 1
         main = {dst: counts.most_common(1)[0][0] for dst, counts in sorted(by_destination.items())}
         lines = [_route(layout, node, layout.node_address(dst), nxt) for dst, nxt in main.items()]
-        tables = set()
-        for k, ((src, dst), nxt) in enumerate(sorted(pairs.items())):
+        tables, rules = set(), 0
+        for (src, dst), nxt in sorted(pairs.items()):
             if main[dst] == nxt:
                 continue
             if nxt not in tables:
                 tables.add(nxt)
                 lines.append(_route(layout, node, str(EMULATION_RANGE), nxt) + f" table {TABLE_BASE + nxt}")
+            rules += 1
             lines.append(
-                f"rule add priority {RULE_PRIORITY + k} from {layout.node_address(src)} to {layout.node_address(dst)} "
+                f"rule add priority {RULE_PRIORITY + rules - 1} from {layout.node_address(src)} to {layout.node_address(dst)} "
                 f"lookup {TABLE_BASE + nxt}"
             )
         commands.append(lines)

@@ -1,0 +1,174 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from ndtwin.emulate import EmulationSettings, emulate, prepare
+from ndtwin.emulate.host import HostError, check_host, existing_namespaces
+from ndtwin.emulate.layout import Layout
+from ndtwin.emulate.measure import inverse_capacity_sum
+from ndtwin.emulate.routes import route_commands
+from ndtwin.emulate.scaled import emulated_scenario
+from ndtwin.emulate.shaping import port_commands
+from ndtwin.emulate.state import sweep_stale
+from ndtwin.errors import ScenarioError
+from ndtwin.scenario import Flow, PacketSizeDistribution, PortConfig, Routing, Scenario, Scheduling, Topology, Traffic
+from ndtwin.sim import simulate
+
+CAPACITY_BPS = 4e6
+PACKET_BITS = 8000.0
+
+
+def line(load: float = 0.8) -> Scenario:
+    """0 - 1 - 2, one Poisson flow 0 → 2 of 1000-byte packets loading both links at ``load``."""
+    topology = Topology.from_edges(3, [(0, 1, CAPACITY_BPS), (1, 2, CAPACITY_BPS)])
+    flow = Flow(0, 2, load * CAPACITY_BPS, size=PacketSizeDistribution.fixed(PACKET_BITS))
+    return Scenario.with_shortest_paths(topology, Traffic((flow,)))
+
+
+def _probe() -> str | None:
+    """Why live emulation cannot run here (None if it can): root, iproute2, namespaces, veth, htb, fifos, u32."""
+    try:
+        check_host()
+    except HostError as error:
+        return str(error)
+    name = f"ndt-probe{uuid.uuid4().hex[:6]}"
+    steps = [
+        ["ip", "netns", "add", name],
+        ["ip", "-n", name, "link", "add", "name", "p0", "type", "veth", "peer", "name", "p1"],
+        ["tc", "-n", name, "qdisc", "add", "dev", "p0", "root", "handle", "1:", "htb", "default", "10"],
+        ["tc", "-n", name, "class", "add", "dev", "p0", "parent", "1:", "classid", "1:10", "htb", "rate", "1mbit"],
+        ["tc", "-n", name, "qdisc", "add", "dev", "p0", "parent", "1:10", "handle", "10:", "pfifo", "limit", "5"],
+        ["tc", "-n", name, "qdisc", "add", "dev", "p1", "root", "bfifo", "limit", "5000"],
+        ["tc", "-n", name, "filter", "add", "dev", "p0", "parent", "1:", "protocol", "ip", "u32", "match", "ip",
+         "tos", "0x04", "0xfc", "flowid", "1:10"],
+    ]  # fmt: skip
+    try:
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode != 0:
+                return f"'{' '.join(step)}' failed: {done.stderr.strip()}"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    return None
+
+
+@pytest.fixture(scope="module")
+def live() -> None:
+    reason = _probe()
+    if reason:
+        pytest.skip(f"live emulation unavailable: {reason}")
+
+
+def test_scaling_keeps_utilisation_and_drops_propagation():
+    scenario = line()
+    emulated, scale = emulated_scenario(scenario, 1e6)
+    assert scale == pytest.approx(0.25)
+    assert emulated.topology.capacity_bps.max() == pytest.approx(1e6)
+    assert emulated.traffic.rate_bps[0] / emulated.topology.capacity_bps[0] == pytest.approx(0.8)
+    assert not emulated.topology.prop_delay_s.any()
+
+
+def test_packets_outside_the_ip_limits_and_excess_rates_are_refused():
+    tiny = Flow(0, 2, 1e5, size=PacketSizeDistribution.fixed(100.0))
+    scenario = Scenario.with_shortest_paths(line().topology, Traffic((tiny,)))
+    with pytest.raises(ScenarioError, match="sizes_bits"):
+        emulated_scenario(scenario, 1e6)
+    with pytest.raises(ScenarioError, match="packets/s"):
+        prepare(line(), EmulationSettings(capacity_bps=1e9))
+
+
+def test_priority_and_weighted_ports_become_htb_classes_chosen_by_tos():
+    sp = port_commands("to1", PortConfig(Scheduling.SP, (10, 20, 30), tos_to_queue=(0, 1, 2)), 1e6, 1500)
+    assert [line for line in sp if " prio 2 " in line and "classid 1:12" in line]
+    assert sum("u32 match ip tos 0x08 0xfc flowid 1:12" in line for line in sp) == 1
+    assert sum("pfifo limit 30" in line for line in sp) == 1
+    wfq = port_commands(
+        "to1", PortConfig(Scheduling.WFQ, (8000, 8000), "bits", weights=(75, 25), tos_to_queue=(0, 1)), 1e6, 1500
+    )
+    assert any("classid 1:10 htb rate 750000bit ceil 1000000bit" in line for line in wfq)
+    assert sum("bfifo limit 1000" in line for line in wfq) == 2
+
+
+def test_paths_that_differ_from_destination_routes_get_policy_rules():
+    topology = Topology.from_edges(5, [(0, 1, 1e6), (1, 3, 1e6), (0, 2, 1e6), (2, 3, 1e6), (4, 0, 1e6)])
+    # towards node 3, node 0 forwards two pairs via 1 and the pair (1, 3) via 2
+    routing = Routing({(0, 3): (0, 1, 3), (4, 3): (4, 0, 1, 3), (1, 3): (1, 0, 2, 3)})
+    node0 = route_commands(Layout.of(topology, "t"), routing)[0]
+    assert "route add 198.19.0.4 via 198.18.0.1 dev to1" in node0  # the majority: main table via node 1
+    rules = [line for line in node0 if line.startswith("rule")]
+    assert rules == ["rule add priority 1000 from 198.19.0.2 to 198.19.0.4 lookup 1002"]
+    assert "route add 198.18.0.0/15 via 198.18.0.3 dev to2 table 1002" in node0
+
+
+def _our_namespaces(prefix: str) -> set[str]:
+    return {name for name in existing_namespaces() if name.startswith(prefix)}
+
+
+def test_one_flow_on_a_line_queues_like_the_simulator_and_leaves_nothing(live):
+    before = _our_namespaces("ndt-")
+    run = emulate(line(), EmulationSettings(duration_s=4.0, capacity_bps=CAPACITY_BPS, seed=3))
+    assert _our_namespaces("ndt-") <= before
+    labels = run.sample.flow_labels
+    transmission = PACKET_BITS / CAPACITY_BPS
+    measured = run.sample.meta["measured_delay_s"][0]
+    # HTB releases a packet at the start of its slot: what is measured is the wait behind other packets, which at
+    # 80 % load (M/D/1: 2 transmission times) exceeds a packet's own transmission time.
+    assert measured > transmission
+    assert labels["delay_s"][0] == pytest.approx(measured + 2 * transmission)
+    assert labels["pkts_per_s"][0] == pytest.approx(400, rel=0.15)
+    simulated = simulate(run.sample.scenario, packets_per_flow=4000, seed=1).flow_labels
+    assert 0.6 < labels["delay_s"][0] / simulated["delay_s"][0] < 1.6
+    assert labels["loss"][0] < 0.01
+    assert np.isfinite(run.sample.link_labels["utilization"]).all()
+    assert run.sample.link_labels["utilization"][0] == pytest.approx(0.8, rel=0.2)
+    assert inverse_capacity_sum(run.sample.scenario)[0] == pytest.approx(2 / CAPACITY_BPS)
+
+
+def test_a_killed_run_is_cleaned_up_by_the_next(live):
+    run_id = f"k{uuid.uuid4().hex[:6]}"
+    script = (
+        "import sys, time\n"
+        "from ndtwin.emulate.network import LiveNetwork\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_emulate import line\n"
+        f"with LiveNetwork(line(), run_id={run_id!r}):\n"
+        "    print('up', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, os.path.dirname(__file__)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline().strip() == "up"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert len(_our_namespaces(f"ndt-{run_id}-")) == 3
+    swept = sweep_stale()
+    assert set(swept) >= {f"ndt-{run_id}-{node}" for node in range(3)}
+    assert not _our_namespaces(f"ndt-{run_id}-")
+
+
+def test_sigterm_during_a_run_tears_the_network_down(live, tmp_path):
+    from ndtwin.data.topology_io import write_gml
+
+    gml = tmp_path / "line.gml"
+    write_gml(line().topology, gml)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ndtwin", "emulate", str(gml), "--duration", "30", "--capacity", "1e6", "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    prefix = f"ndt-{child.pid:x}"
+    deadline = time.monotonic() + 20
+    while not _our_namespaces(prefix) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _our_namespaces(prefix), "the run never built its network"
+    time.sleep(0.5)
+    child.send_signal(signal.SIGTERM)
+    child.wait(timeout=20)
+    assert not _our_namespaces(prefix)
