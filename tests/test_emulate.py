@@ -172,3 +172,17 @@ def test_sigterm_during_a_run_tears_the_network_down(live, tmp_path):
     child.send_signal(signal.SIGTERM)
     child.wait(timeout=20)
     assert not _our_namespaces(prefix)
+
+
+def test_per_pair_paths_are_followed_by_policy_routing(live):
+    ring = Topology.from_edges(4, [(0, 1, 1e6), (1, 2, 1e6), (2, 3, 1e6), (3, 0, 1e6)])
+    size = PacketSizeDistribution.fixed(4000.0)
+    flows = (Flow(0, 2, 1e5, size=size), Flow(1, 2, 1e5, size=size))
+    routing = Routing({(0, 2): (0, 1, 2), (1, 2): (1, 0, 3, 2)})  # not one next hop per destination at 0 and 1
+    scenario = Scenario(ring, routing, Traffic(flows))
+    run = emulate(scenario, EmulationSettings(duration_s=2.0, capacity_bps=1e6, seed=1))
+    assert (run.sample.flow_labels["loss"] == 0).all()
+    used = run.sample.link_labels["utilization"].to_numpy()
+    on_a_path = {ring.link_id(u, v) for path in routing.paths.values() for u, v in zip(path, path[1:])}
+    for link in range(ring.n_links):
+        assert (used[link] > 0.05) == (link in on_a_path), (ring.links[link], used[link])
