@@ -7,6 +7,7 @@ STAMP   = $(VENV)/.installed
 .PHONY: install demo test bench clean
 
 $(STAMP): pyproject.toml
+	@command -v tc >/dev/null 2>&1 || apt-get install -y iproute2 || echo "iproute2 missing: live emulation tests will skip"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,gnn,ns3,ops,ray,tabular]'
