@@ -186,7 +186,7 @@ def _cpu_report(samples: list[float], results: list[dict], scenario: Scenario, a
     late_p99 = max((r["late_p99_s"] for r in results), default=0.0)
     smallest = min(min(flow.size.sizes_bits) for flow in scenario.traffic.flows)
     tx_min = smallest / float(scenario.topology.capacity_bps.max())
-    saturated = bool(np.nanmean(busy) > SATURATED_BUSY or late_p99 > tx_min)
+    reasons = ["host busy"] * bool(np.nanmean(busy) > SATURATED_BUSY) + ["sources late"] * bool(late_p99 > tx_min)
     return {
         "cores": cores(),
         "busy_mean": float(np.nanmean(busy)),
@@ -199,5 +199,6 @@ def _cpu_report(samples: list[float], results: list[dict], scenario: Scenario, a
         "udp_receive_errors": int(sum(r["udp_receive_errors"] for r in results)),
         "refused_sends": int(sum(sum(r["refused"]) for r in results)),
         "negative_delays": int(sum(r["negative_delays"] for r in results)),
-        "saturated": saturated,
+        "saturated": bool(reasons),
+        "saturated_because": reasons,
     }
