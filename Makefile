@@ -8,9 +8,10 @@ STAMP   = $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@command -v tc >/dev/null 2>&1 || apt-get install -y iproute2 || echo "iproute2 missing: live emulation tests will skip"
+	@command -v prometheus >/dev/null 2>&1 || apt-get install -y prometheus || echo "prometheus missing: its tests will skip"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,gnn,ns3,ops,ray,tabular]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,emulate,gnn,ns3,ops,ray,tabular]'
 	touch $(STAMP)
 
 install: $(STAMP)

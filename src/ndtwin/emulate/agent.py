@@ -32,6 +32,7 @@ SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux values where the
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SOCKET_BUFFER_BYTES = 8 << 20
+LIVE_PERIOD_S = 0.5
 
 
 class Source:
@@ -100,6 +101,8 @@ class Receiver:
         self.warmup_ns = warmup_ns
         self.flow, self.size, self.delay = array("l"), array("l"), array("q")
         self.negative = 0
+        self.live: dict[int, list[int]] = {}  # flow -> [packets, delay sum ns, count per bucket...] (all packets)
+        self.bucket_ns: list[int] = []
 
     def drain(self) -> None:
         while True:
@@ -108,18 +111,48 @@ class Receiver:
             except BlockingIOError:
                 return
             flow, _, sent_ns = HEADER.unpack_from(data)
-            if sent_ns < self.warmup_ns:
-                continue
             received_ns = next(
                 (s * 1_000_000_000 + ns for level, kind, raw in ancillary
                  if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
                  for s, ns in [struct.unpack("qq", raw[:16])]),
                 time.time_ns(),
             )  # fmt: skip
+            if self.bucket_ns:
+                self._count(flow, received_ns - sent_ns)
+            if sent_ns < self.warmup_ns:
+                continue
             self.negative += received_ns < sent_ns
             self.flow.append(flow)
             self.size.append(len(data) + IP_UDP_HEADER_BYTES)
             self.delay.append(received_ns - sent_ns)
+
+    def _count(self, flow: int, delay_ns: int) -> None:
+        counts = self.live.get(flow)
+        if counts is None:
+            counts = self.live[flow] = [0] * (2 + len(self.bucket_ns) + 1)
+        counts[0] += 1
+        counts[1] += delay_ns
+        counts[2 + bisect.bisect_left(self.bucket_ns, delay_ns)] += 1
+
+
+class LiveCounters:
+    """Cumulative per-flow counters of all packets (warm-up included), written atomically every
+    ``LIVE_PERIOD_S`` to ``path`` for the exporter: sent packets per sent flow; per received flow its packets,
+    delay sum (ns) and packets per delay bucket (upper bounds ``bucket_ns``, then +Inf)."""
+
+    def __init__(self, path: str, receiver: Receiver, flows: list[int], bucket_s: list[float]) -> None:
+        self.path, self.receiver = path, receiver
+        receiver.bucket_ns = [round(b * 1e9) for b in bucket_s]
+        self.sent = dict.fromkeys(flows, 0)
+        self.next_ns = 0
+
+    def maybe_write(self, now_ns: int) -> None:
+        if now_ns >= self.next_ns:
+            self.next_ns = now_ns + int(LIVE_PERIOD_S * 1e9)
+            record = {"time_ns": now_ns, "sent": self.sent, "received": self.receiver.live}
+            with open(self.path + ".tmp", "w") as file:
+                json.dump(record, file)
+            os.replace(self.path + ".tmp", self.path)
 
 
 def udp_receive_errors() -> int:
@@ -140,6 +173,10 @@ def run(config: dict) -> dict:
             sock.bind((config["address"], 0))
             sock.setblocking(False)
             senders[flow["tos_byte"]] = sock
+    live = None
+    if config.get("live"):
+        flow_ids = [flow["id"] for flow in config["flows"]]
+        live = LiveCounters(config["live"], receiver, flow_ids, config["live_buckets_s"])
     rng = random.Random(config["seed"])
     sources = [Source(flow, random.Random(rng.getrandbits(64)), start_ns) for flow in config["flows"]]
     sent, sent_bits, refused = [0] * len(sources), [0] * len(sources), [0] * len(sources)
@@ -168,6 +205,8 @@ def run(config: dict) -> dict:
                 )
             except OSError:  # ENOBUFS/EAGAIN: dropped on entering the first queue
                 refused[i] += stamp >= warmup_ns
+            if live is not None:
+                live.sent[flow["id"]] += 1
             if stamp >= warmup_ns:
                 sent[i] += 1
                 sent_bits[i] += 8 * size
@@ -177,13 +216,21 @@ def run(config: dict) -> dict:
             now = time.time_ns()
             if now >= end_ns:
                 break
+        if live is not None:
+            live.maybe_write(now)
         wait = ((heap[0][0] if heap else end_ns) - time.time_ns()) / 1e9
+        wait = min(wait, LIVE_PERIOD_S) if live is not None else wait
         if select.select([receiver.sock], [], [], max(0.0, min(wait, (end_ns - time.time_ns()) / 1e9)))[0]:
             receiver.drain()
     while (remaining := (end_ns + drain_ns - time.time_ns()) / 1e9) > 0:
-        if select.select([receiver.sock], [], [], remaining)[0]:
+        if select.select([receiver.sock], [], [], min(remaining, LIVE_PERIOD_S))[0]:
             receiver.drain()
+        if live is not None:
+            live.maybe_write(time.time_ns())
     receiver.drain()
+    if live is not None:
+        live.next_ns = 0
+        live.maybe_write(time.time_ns())
     late = sorted(lateness)
     return {
         "node": config["node"],

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ndtwin.emulate.host import HostError, in_namespace
 from ndtwin.emulate.measure import emulated_sample
 from ndtwin.emulate.network import LiveNetwork
 from ndtwin.emulate.scaled import emulated_scenario
-from ndtwin.emulate.sources import agent_configs
+from ndtwin.emulate.sources import DELAY_BUCKETS_S, agent_configs
 from ndtwin.errors import ScenarioError, check_int, check_number
 from ndtwin.scenario import Scenario
 from ndtwin.sim.simulate import RunWindow
@@ -33,6 +34,7 @@ MAX_PACKETS_PER_S = 5000.0
 STARTUP_S = 1.5  # agents start their sources together this long after launch
 SATURATED_BUSY = 0.9  # host busy share above which the run is flagged
 PR_SET_PDEATHSIG = 1
+EXPORTER_LINGER_S = 2.5  # the exporter stays up this long after the traffic, for a last scrape
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,12 @@ def prepare(scenario: Scenario, settings: EmulationSettings) -> tuple[Scenario, 
     return emulated, scale
 
 
-def emulate(scenario: Scenario, settings: EmulationSettings = EmulationSettings()) -> Emulation:
+def emulate(
+    scenario: Scenario, settings: EmulationSettings = EmulationSettings(), *, exporter_port: int | None = None
+) -> Emulation:
     """Emulate ``scenario`` (scaled, see ``emulated_scenario``) for ``settings.duration_s`` and measure every flow.
+    With ``exporter_port``, a Prometheus exporter serves the live counters on ``127.0.0.1:exporter_port`` while the
+    traffic runs (and ``EXPORTER_LINGER_S`` after, for a last scrape).
 
     HostError when the host cannot emulate; ScenarioError for a scenario it cannot carry. Everything created is
     removed before returning, also on errors and interrupts.
@@ -107,20 +113,32 @@ def emulate(scenario: Scenario, settings: EmulationSettings = EmulationSettings(
         used_before = _children_cpu_s()
         for node, config in enumerate(configs):
             config["out"] = str(Path(folder) / f"node{node}.json")
+            if exporter_port is not None:
+                config["live"], config["live_buckets_s"] = str(Path(folder) / f"live-{node}.json"), DELAY_BUCKETS_S
             path = Path(folder) / f"node{node}.config.json"
             path.write_text(json.dumps(config))
             agents.append(_launch(network.layout.namespace(node), path))
-        with CpuMonitor() as monitor:
+        exporter = _exporter(emulated, network, Path(folder), exporter_port) if exporter_port else nullcontext()
+        with CpuMonitor() as monitor, exporter:
             _sleep_until(start_ns + int(window.warmup_s * 1e9))
             before = queue_counters(emulated, network.layout)
             _sleep_until(start_ns + int(window.end_s * 1e9))
             after = queue_counters(emulated, network.layout)
             results = _collect(agents, configs, timeout_s=drain_s + 30)
+            if exporter_port is not None:
+                time.sleep(EXPORTER_LINGER_S)
         agents_s = _children_cpu_s() - used_before
         cpu = _cpu_report(monitor.samples, results, emulated, agents_s / (cores() * (time.time_ns() - start_ns) / 1e9))
     meta = {"capacity_scale": scale, "cpu": cpu, "settings": asdict(settings)}
     sample = emulated_sample(emulated, window, settings.seed, results, after - before, meta)
     return Emulation(sample, scale, cpu)
+
+
+def _exporter(scenario: Scenario, network: LiveNetwork, folder: Path, port: int) -> AbstractContextManager:
+    """The exporter of the run (prometheus-client is needed only then)."""
+    from ndtwin.emulate.exporter import EmulationCollector, Exporter
+
+    return Exporter(EmulationCollector(scenario, network.layout, folder), port)
 
 
 def _longest_queueing_s(scenario: Scenario) -> float:

@@ -9,6 +9,7 @@ from ndtwin.emulate.shaping import tos_byte
 from ndtwin.scenario import Flow, Scenario, SizeKind, TimeKind
 
 AGENT_PORT = 49_000
+DELAY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # live delay histograms
 
 
 def flow_config(index: int, flow: Flow, layout: Layout) -> dict:
