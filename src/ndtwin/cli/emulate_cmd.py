@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
@@ -23,6 +25,10 @@ from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.sim import simulate
 from ndtwin.twin.catalog import load_twin
 from ndtwin.twin.evaluate import evaluate_predictions
+
+if TYPE_CHECKING:
+    from ndtwin.ops.prometheus_server import PrometheusServer
+    from ndtwin.scenario import Scenario
 
 SIM_PACKETS_PER_FLOW = 2000
 
@@ -63,6 +69,16 @@ def emulate_command(
     compare: bool = typer.Option(False, "--compare", help="Score ndtwin's simulator against the emulated network."),
     models: list[str] = typer.Option([], "--model", "-m", help="Also score this twin (e.g. 'default'); repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    exporter_port: int | None = typer.Option(
+        None, "--exporter-port", help="Serve live Prometheus metrics on 127.0.0.1:PORT while the traffic runs."
+    ),
+    prometheus: Path | None = typer.Option(
+        None, "--prometheus", help="Run a Prometheus server (state and data in this folder) scraping the exporter."
+    ),
+    prometheus_port: int = typer.Option(9090, "--prometheus-port", help="Port of that server on 127.0.0.1."),
+    store_path: Path | None = typer.Option(
+        None, "--store", help="With --prometheus: ingest the run's series into this DuckDB telemetry store."
+    ),
 ) -> None:
     """Run a scenario on a live emulated network (one namespace per node, veth links, tc shaping) and measure every
     flow's delay, jitter and loss. Capacities and rates are scaled together (utilisations kept); propagation delay is
@@ -72,10 +88,16 @@ def emulate_command(
         settings = EmulationSettings(duration_s=duration, capacity_bps=capacity, seed=seed)
         prepare(scenario, settings)  # reject a scenario the host cannot carry before building anything
         twins = {model: load_twin(model) for model in models}
-        with termination_as_exit():
+        if (prometheus or store_path) and exporter_port is None:
+            raise ScenarioError("--exporter-port", "a port for the exporter that --prometheus/--store read")
+        if store_path and not prometheus:
+            raise ScenarioError("--store", "--prometheus DIR as well (the store is filled from that server)")
+        with termination_as_exit(), _collector(prometheus, exporter_port, prometheus_port) as server:
             if not as_json:
                 console.print(f"emulating {scenario.n_flows} flows for {duration:g} s …")
-            run = emulate(scenario, settings)
+            started = time.time()
+            run = emulate(scenario, settings, exporter_port=exporter_port)
+            ingested = _ingest(server, run.sample.scenario, store_path, started) if store_path else None
     except (DatasetError, ScenarioError, HostError) as error:
         fail(error)
     measured = run.sample
@@ -88,6 +110,8 @@ def emulate_command(
         "propagation_emulated": False,
         "measured": _summary(measured.flow_labels),
     }
+    if ingested is not None:
+        result["ingested"] = ingested
     if compare or twins:
         simulated = simulate(measured.scenario, packets_per_flow=SIM_PACKETS_PER_FLOW, seed=seed)
         if compare:
@@ -108,6 +132,24 @@ def emulate_command(
     console.print(_table(result))
     if out is not None:
         console.print(f"wrote sample {measured.sample_id} to {out}")
+
+
+def _collector(folder: Path | None, exporter_port: int | None, port: int) -> AbstractContextManager:
+    """A Prometheus server scraping the exporter, or nothing."""
+    if folder is None:
+        return nullcontext()
+    from ndtwin.ops.prometheus_server import PrometheusServer
+
+    return PrometheusServer(folder, [f"127.0.0.1:{exporter_port}"], port)
+
+
+def _ingest(server: PrometheusServer, scenario: Scenario, store_path: Path, started_s: float) -> dict:
+    """The run's series from ``server`` into the store at ``store_path``."""
+    from ndtwin.ops.ingest import ingest_prometheus
+    from ndtwin.ops.store import TelemetryStore
+
+    with TelemetryStore(store_path) as store:
+        return ingest_prometheus(server.url, scenario, store, started_s - 1, time.time())
 
 
 def _summary(labels: pd.DataFrame) -> dict:
