@@ -57,9 +57,7 @@ def one_capacity(scenario: Scenario, capacity: float, args: argparse.Namespace) 
         "delay_median_rel_diff_pct": median_ape(simulated.flow_labels["delay_s"], measured.flow_labels["delay_s"]),
         "delay_mape_pct": scores(measured, simulated.flow_labels, "sim")["delay"]["mape"],
         "waits_median_rel_diff_pct": median_ape(simulated.flow_labels["delay_s"] - serialization, waits),
-        "noise_floor_median_rel_diff_pct": median_ape(
-            simulated.flow_labels["delay_s"], short.flow_labels["delay_s"]
-        ),
+        "noise_floor_median_rel_diff_pct": median_ape(simulated.flow_labels["delay_s"], short.flow_labels["delay_s"]),
         "loss_mean_emulated": float(measured.flow_labels["loss"].mean()),
         "loss_mean_simulated": float(simulated.flow_labels["loss"].mean()),
         "mean_delay_ms_emulated": float(measured.flow_labels["delay_s"].mean() * 1e3),
