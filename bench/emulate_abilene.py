@@ -9,6 +9,7 @@ the labels add). The noise floor is the same figure between two simulator runs, 
 measured window and one long run. The GNN twin ``default`` is scored against both.
 
     python bench/emulate_abilene.py [--load 0.8] [--duration 60] [--capacities 1e6,2e6,4e6] [--model default]
+                                    [--max-packets-per-s N]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ndtwin.data.metrics import median_ape
 from ndtwin.data.topology_io import TopologyWarning, read_topology
 from ndtwin.emulate import EmulationSettings, emulate
 from ndtwin.emulate.measure import inverse_capacity_sum
+from ndtwin.emulate.run import MAX_PACKETS_PER_S
 from ndtwin.scenario import Scenario
 from ndtwin.scenario.generate import all_pairs_scenario
 from ndtwin.sim import simulate
@@ -43,7 +45,10 @@ def abilene(load: float, seed: int) -> Scenario:
 
 
 def one_capacity(scenario: Scenario, capacity: float, args: argparse.Namespace) -> dict:
-    run = emulate(scenario, EmulationSettings(duration_s=args.duration, capacity_bps=capacity, seed=args.seed))
+    settings = EmulationSettings(
+        duration_s=args.duration, capacity_bps=capacity, seed=args.seed, max_packets_per_s=args.max_packets_per_s
+    )
+    run = emulate(scenario, settings)
     measured = run.sample
     emulated = measured.scenario
     simulated = simulate(emulated, packets_per_flow=SIM_PACKETS_PER_FLOW, seed=args.seed + 1)
@@ -82,6 +87,7 @@ def main() -> None:
     parser.add_argument("--capacities", default="1e6,2e6,4e6")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--model", action="append", default=None)
+    parser.add_argument("--max-packets-per-s", type=float, default=MAX_PACKETS_PER_S, help="raise to probe the limit")
     args = parser.parse_args()
     args.model = args.model if args.model is not None else ["default"]
     scenario = abilene(args.load, args.seed)
