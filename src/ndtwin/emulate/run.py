@@ -118,7 +118,9 @@ def emulate(
             path = Path(folder) / f"node{node}.config.json"
             path.write_text(json.dumps(config))
             agents.append(_launch(network.layout.namespace(node), path))
-        exporter = _exporter(emulated, network, Path(folder), exporter_port) if exporter_port else nullcontext()
+        exporter = (
+            _exporter(emulated, network, Path(folder), exporter_port) if exporter_port is not None else nullcontext()
+        )
         with CpuMonitor() as monitor, exporter:
             _sleep_until(start_ns + int(window.warmup_s * 1e9))
             before = queue_counters(emulated, network.layout)
