@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,21 +29,6 @@ if TYPE_CHECKING:
     from ndtwin.scenario import Scenario
 
 SIM_PACKETS_PER_FLOW = 2000
-
-
-@contextmanager
-def termination_as_exit() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into SystemExit while inside, so the network is torn down as on Ctrl-C."""
-
-    def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def scores(truth: Sample, predicted: pd.DataFrame, name: str) -> dict:
@@ -92,7 +75,7 @@ def emulate_command(
             raise ScenarioError("--exporter-port", "a port for the exporter that --prometheus/--store read")
         if store_path and not prometheus:
             raise ScenarioError("--store", "--prometheus DIR as well (the store is filled from that server)")
-        with termination_as_exit(), _collector(prometheus, exporter_port, prometheus_port) as server:
+        with _collector(prometheus, exporter_port, prometheus_port) as server:
             if not as_json:
                 console.print(f"emulating {scenario.n_flows} flows for {duration:g} s …")
             started = time.time()

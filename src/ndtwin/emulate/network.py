@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import threading
 from collections import defaultdict
 from types import TracebackType
 
@@ -23,10 +25,23 @@ def new_run_id() -> str:
     return f"{os.getpid():x}{secrets.token_hex(2)}"
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _terminate_as_exit() -> dict:
+    """In the main thread, make SIGTERM and SIGHUP raise SystemExit (as Ctrl-C raises KeyboardInterrupt), so the
+    network is torn down on them too; returns the previous handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+
 class LiveNetwork:
     """Context manager: builds the emulated ``scenario`` on entry, removes every namespace it made on exit.
 
-    Entering first removes what runs killed earlier left behind. The state file is written before anything is
+    Entering first removes what runs killed earlier left behind; while inside, SIGTERM and SIGHUP end the program
+    through the same clean-up as Ctrl-C. The state file is written before anything is
     created, so a run killed while building is cleaned up too.
     """
 
@@ -39,19 +54,24 @@ class LiveNetwork:
 
     def __enter__(self) -> LiveNetwork:
         check_host()
+        self._handlers = _terminate_as_exit()
         self.swept = sweep_stale()
         self.state.write()
         try:
             self._build()
         except BaseException:
-            self.state.remove()
+            self.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        self.state.remove()
+        try:
+            self.state.remove()
+        finally:
+            for sig, handler in self._handlers.items():
+                signal.signal(sig, handler)
 
     def _build(self) -> None:
         layout, topology = self.layout, self.scenario.topology
