@@ -28,11 +28,14 @@ def prometheus_command(
     load: float = typer.Option(0.7, "--load", help="Topology file: the load the emulation ran."),
     seed: int = typer.Option(0, "--seed", help="Topology file: the seed the emulation ran."),
     sample: str | None = typer.Option(None, "--sample", help="Dataset: the sample id (default: the first)."),
+    follow: float | None = typer.Option(
+        None, "--follow", help="Keep ingesting every second for this many seconds (resuming where the store ends)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Read every ndtwin series of a Prometheus server in (start, end] as raw samples, map them onto the scenario's
     links, queues and flows in SI units, and store them; points already stored are skipped."""
-    from ndtwin.ops.ingest import ingest_prometheus
+    from ndtwin.ops.ingest import follow_prometheus, ingest_prometheus
     from ndtwin.ops.store import TelemetryStore
 
     end_s = time.time() if end is None else end
@@ -40,7 +43,10 @@ def prometheus_command(
     try:
         scenario = load_scenario(scenario_source, sample, load, seed)
         with TelemetryStore(store_path) as store:
-            result = ingest_prometheus(url, scenario, store, start_s, end_s)
+            if follow is None:
+                result = ingest_prometheus(url, scenario, store, start_s, end_s)
+            else:
+                result = follow_prometheus(url, scenario, store, since_s=start_s, until_s=time.time() + follow)
     except (DatasetError, ScenarioError) as error:
         fail(error)
     if as_json:

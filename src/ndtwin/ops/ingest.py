@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +23,7 @@ from ndtwin.ops.store import SERIES_COLUMNS, TelemetryStore
 from ndtwin.scenario import Scenario
 
 WINDOW_S = 300  # seconds of raw samples per query
+RESUME_OVERLAP_S = 10.0  # a restarted follower re-reads this much before the last stored point (keys drop repeats)
 
 
 class Mapping(NamedTuple):
@@ -110,3 +112,37 @@ def ingest_prometheus(url: str, scenario: Scenario, store: TelemetryStore, start
     points = read_points(url, scenario, start_s, end_s)
     inserted = store.append_series(url, points) if len(points) else 0
     return {"read": len(points), "inserted": inserted, "start_s": start_s, "end_s": end_s}
+
+
+def follow_prometheus(url: str, scenario: Scenario, store: TelemetryStore, *, since_s: float, until_s: float,
+                      poll_s: float = 1.0) -> dict:  # fmt: skip
+    """Ingest continuously until ``until_s`` (Unix s): every ``poll_s``, the samples since the previous read.
+
+    A follower that was stopped resumes ``RESUME_OVERLAP_S`` before the last point the store holds (or at
+    ``since_s`` for a new store): what it reads again is dropped by the keys, so nothing is lost or duplicated.
+    Returns the points read and stored and the scrape-to-store lag (seconds from a point's scrape time to the
+    commit that stored it; median and maximum over the points read after the first, catching-up read).
+    """
+    last_ms = store.last_series_time_ms(url)
+    low = since_s if last_ms is None else max(since_s, last_ms / 1e3 - RESUME_OVERLAP_S)
+    read = inserted = 0
+    lags: list[float] = []
+    catching_up = True  # the first read fetches the backlog: its points' age is not lag
+    while low < until_s:
+        high = min(time.time(), until_s)
+        if high > low:
+            points = read_points(url, scenario, low, high)
+            new = store.append_series(url, points) if len(points) else 0
+            stored_at = time.time()
+            read, inserted = read + len(points), inserted + new
+            if not catching_up and len(points):
+                lags += list(stored_at - points["time_ms"].to_numpy() / 1e3)
+            catching_up, low = False, high
+        time.sleep(max(0.0, min(poll_s, until_s - time.time())))
+    ordered = sorted(lags)
+    return {
+        "read": read,
+        "inserted": inserted,
+        "lag_median_s": ordered[len(ordered) // 2] if ordered else None,
+        "lag_max_s": ordered[-1] if ordered else None,
+    }

@@ -137,6 +137,13 @@ class TelemetryStore:
                 self._db.unregister(_INCOMING)
         return int(inserted)
 
+    def last_series_time_ms(self, source: str) -> int | None:
+        """The latest ``time_ms`` stored for ``source``, or None if it has no points."""
+        if not self._exists("series"):
+            return None
+        (value,) = self._db.execute("SELECT max(time_ms) FROM series WHERE source = ?", [source]).fetchall()[0]
+        return None if value is None else int(value)
+
     def series(self, source: str) -> pd.DataFrame:
         """The telemetry points of ``source``, ordered by entity, id, column and time (``SERIES_COLUMNS``)."""
         if not self._exists("series"):
