@@ -23,7 +23,7 @@ from ndtwin.ops.store import SERIES_COLUMNS, TelemetryStore
 from ndtwin.scenario import Scenario
 
 WINDOW_S = 300  # seconds of raw samples per query
-RESUME_OVERLAP_S = 10.0  # a restarted follower re-reads this much before the last stored point (keys drop repeats)
+LATE_S = 15.0  # a sample may become visible this long after its time (Prometheus' scrape timeout is 10 s)
 
 
 class Mapping(NamedTuple):
@@ -116,28 +116,36 @@ def ingest_prometheus(url: str, scenario: Scenario, store: TelemetryStore, start
 
 def follow_prometheus(url: str, scenario: Scenario, store: TelemetryStore, *, since_s: float, until_s: float,
                       poll_s: float = 1.0) -> dict:  # fmt: skip
-    """Ingest continuously until ``until_s`` (Unix s): every ``poll_s``, the samples since the previous read.
+    """Ingest continuously until ``until_s`` (Unix s): every ``poll_s``, the samples of the last ``LATE_S``.
 
-    A follower that was stopped resumes ``RESUME_OVERLAP_S`` before the last point the store holds (or at
-    ``since_s`` for a new store): what it reads again is dropped by the keys, so nothing is lost or duplicated.
-    Returns the points read and stored and the scrape-to-store lag (seconds from a point's scrape time to the
-    commit that stored it; median and maximum over the points read after the first, catching-up read).
+    A sample is stamped with the start of its scrape but becomes visible only when the scrape ends, so every read
+    covers ``LATE_S`` (longer than Prometheus' scrape timeout) before the previous one; points read again are
+    dropped by the store's keys. A follower that was stopped resumes ``LATE_S`` before the last point the store
+    holds (or at ``since_s`` for a new store), so nothing is lost or duplicated; samples that become visible after
+    the follower stops are read by its next run. Returns the points read and newly
+    stored and the scrape-to-store lag: seconds from a point's scrape time to the commit that first stored it
+    (median and maximum, leaving out the first read, which fetches the backlog).
     """
     last_ms = store.last_series_time_ms(url)
-    low = since_s if last_ms is None else max(since_s, last_ms / 1e3 - RESUME_OVERLAP_S)
+    low = since_s if last_ms is None else max(since_s, last_ms / 1e3 - LATE_S)
     read = inserted = 0
     lags: list[float] = []
-    catching_up = True  # the first read fetches the backlog: its points' age is not lag
-    while low < until_s:
+    seen: set[tuple] = set()
+    first = True
+    while True:
         high = min(time.time(), until_s)
         if high > low:
             points = read_points(url, scenario, low, high)
-            new = store.append_series(url, points) if len(points) else 0
+            inserted += store.append_series(url, points) if len(points) else 0
             stored_at = time.time()
-            read, inserted = read + len(points), inserted + new
-            if not catching_up and len(points):
-                lags += list(stored_at - points["time_ms"].to_numpy() / 1e3)
-            catching_up, low = False, high
+            read += len(points)
+            keys = list(zip(points["entity"], points["entity_id"], points["column"], points["time_ms"]))
+            if not first:
+                lags += [stored_at - key[3] / 1e3 for key in keys if key not in seen]
+            seen = {key for key in seen if key[3] / 1e3 > high - 2 * LATE_S} | set(keys)
+            first, low = False, max(since_s, high - LATE_S)
+        if high >= until_s:
+            break
         time.sleep(max(0.0, min(poll_s, until_s - time.time())))
     ordered = sorted(lags)
     return {
