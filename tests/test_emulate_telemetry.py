@@ -5,7 +5,7 @@ import time
 import pytest
 
 from ndtwin.emulate import EmulationSettings, emulate
-from ndtwin.ops.ingest import ingest_prometheus
+from ndtwin.ops.ingest import follow_prometheus, ingest_prometheus
 from ndtwin.ops.prometheus_server import PrometheusServer
 from ndtwin.ops.store import TelemetryStore
 
@@ -61,3 +61,18 @@ def test_reingesting_neither_loses_nor_duplicates_points(scraped, tmp_path):
         ingest_prometheus(server.url, scenario, parts, start, middle)
         ingest_prometheus(server.url, scenario, parts, start, end)
         assert len(parts.series(server.url)) == total
+
+
+def test_a_follower_resumes_where_its_store_ends(scraped, tmp_path):
+    server, run, start, end = scraped
+    scenario = run.sample.scenario
+    with TelemetryStore(tmp_path / "once.duckdb") as once:
+        ingest_prometheus(server.url, scenario, once, start, end)
+        expected = once.series(server.url)
+    with TelemetryStore(tmp_path / "followed.duckdb") as store:
+        middle = expected["time_ms"].median() / 1e3  # stopped half-way through the scraped points
+        first = follow_prometheus(server.url, scenario, store, since_s=start, until_s=middle)
+        again = follow_prometheus(server.url, scenario, store, since_s=start, until_s=end)
+        followed = store.series(server.url)
+    assert first["inserted"] > 0 and first["inserted"] + again["inserted"] == len(followed) == len(expected)
+    assert followed.equals(expected)
