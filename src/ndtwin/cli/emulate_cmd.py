@@ -19,6 +19,7 @@ from ndtwin.data.metrics import median_ape
 from ndtwin.data.native import DatasetWriter
 from ndtwin.data.sample import Sample
 from ndtwin.emulate import DEFAULT_CAPACITY_BPS, EmulationSettings, HostError, emulate, prepare
+from ndtwin.emulate.host import check_host
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.sim import simulate
 from ndtwin.twin.catalog import load_twin
@@ -70,6 +71,7 @@ def emulate_command(
         scenario = load_scenario(source, sample, load, seed)
         settings = EmulationSettings(duration_s=duration, capacity_bps=capacity, seed=seed)
         prepare(scenario, settings)  # reject a scenario the host cannot carry before building anything
+        check_host()
         twins = {model: load_twin(model) for model in models}
         if (prometheus or store_path) and exporter_port is None:
             raise ScenarioError("--exporter-port", "a port for the exporter that --prometheus/--store read")
