@@ -161,85 +161,96 @@ def udp_receive_errors() -> int:
     return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
+class Sender:
+    """The node's sources on one heap of send times, one socket per ToS, and the counts of the measured window."""
+
+    def __init__(self, config: dict, start_ns: int, live: LiveCounters | None) -> None:
+        self.port, self.warmup_ns, self.live = config["port"], config["warmup_ns"], live
+        self.sockets: dict[int, socket.socket] = {}
+        for flow in config["flows"]:
+            if flow["tos_byte"] not in self.sockets:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SOCKET_BUFFER_BYTES)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, flow["tos_byte"])
+                sock.bind((config["address"], 0))
+                sock.setblocking(False)
+                self.sockets[flow["tos_byte"]] = sock
+        rng = random.Random(config["seed"])
+        self.sources = [Source(flow, random.Random(rng.getrandbits(64)), start_ns) for flow in config["flows"]]
+        n = len(self.sources)
+        self.sent, self.sent_bits, self.refused, self.sequence = [0] * n, [0] * n, [0] * n, [0] * n
+        self.lateness = array("q")
+        self.buffer = bytearray(65535)
+        self.heap = [(source.next_ns, i) for i, source in enumerate(self.sources)]
+        heapq.heapify(self.heap)
+
+    def next_due_ns(self, default: int) -> float:
+        return self.heap[0][0] if self.heap else default
+
+    def send_due(self, end_ns: int) -> None:
+        """Send every packet whose time has come (and is before ``end_ns``)."""
+        while self.heap and self.heap[0][0] <= time.time_ns() < end_ns:
+            due, i = heapq.heappop(self.heap)
+            source = self.sources[i]
+            flow, size = source.flow, source.size()
+            stamp = time.time_ns()
+            HEADER.pack_into(self.buffer, 0, flow["id"], self.sequence[i], stamp)
+            self.sequence[i] += 1
+            payload = memoryview(self.buffer)[: size - IP_UDP_HEADER_BYTES]
+            try:
+                self.sockets[flow["tos_byte"]].sendto(payload, (flow["dst"], self.port))
+            except OSError:  # ENOBUFS/EAGAIN: dropped on entering the first queue
+                self.refused[i] += stamp >= self.warmup_ns
+            if self.live is not None:
+                self.live.sent[flow["id"]] += 1
+            if stamp >= self.warmup_ns:
+                self.sent[i] += 1
+                self.sent_bits[i] += 8 * size
+                self.lateness.append(stamp - int(due))
+            source.advance()
+            heapq.heappush(self.heap, (source.next_ns, i))
+
+    def report(self) -> dict:
+        late = sorted(self.lateness)
+        return {
+            "flows": [source.flow["id"] for source in self.sources],
+            "sent": self.sent,
+            "sent_bits": self.sent_bits,
+            "refused": self.refused,
+            "late_p50_s": late[len(late) // 2] / 1e9 if late else 0.0,
+            "late_p99_s": late[int(0.99 * (len(late) - 1))] / 1e9 if late else 0.0,
+        }
+
+
 def run(config: dict) -> dict:
-    start_ns, warmup_ns, end_ns, drain_ns = (config[k] for k in ("start_ns", "warmup_ns", "end_ns", "drain_ns"))
-    receiver = Receiver(config["address"], config["port"], warmup_ns)
-    senders: dict[int, socket.socket] = {}
-    for flow in config["flows"]:
-        if flow["tos_byte"] not in senders:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SOCKET_BUFFER_BYTES)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, flow["tos_byte"])
-            sock.bind((config["address"], 0))
-            sock.setblocking(False)
-            senders[flow["tos_byte"]] = sock
+    """Send until ``end_ns``, receive until ``end_ns + drain_ns``; the node's counts and records."""
+    start_ns, end_ns, drain_ns = config["start_ns"], config["end_ns"], config["drain_ns"]
+    receiver = Receiver(config["address"], config["port"], config["warmup_ns"])
     live = None
     if config.get("live"):
         flow_ids = [flow["id"] for flow in config["flows"]]
         live = LiveCounters(config["live"], receiver, flow_ids, config["live_buckets_s"])
-    rng = random.Random(config["seed"])
-    sources = [Source(flow, random.Random(rng.getrandbits(64)), start_ns) for flow in config["flows"]]
-    sent, sent_bits, refused = [0] * len(sources), [0] * len(sources), [0] * len(sources)
-    sequence = [0] * len(sources)
-    lateness = array("q")
-    buffer = bytearray(65535)
-    heap = [(source.next_ns, i) for i, source in enumerate(sources)]
-    heapq.heapify(heap)
+    sender = Sender(config, start_ns, live)
     while time.time_ns() < start_ns:
         time.sleep(min(0.01, max(0.0, (start_ns - time.time_ns()) / 1e9)))
-    while True:
-        now = time.time_ns()
-        if now >= end_ns:
-            break
-        while heap and heap[0][0] <= now:
-            due, i = heapq.heappop(heap)
-            source = sources[i]
-            flow = source.flow
-            size = source.size()
-            stamp = time.time_ns()
-            HEADER.pack_into(buffer, 0, flow["id"], sequence[i], stamp)
-            sequence[i] += 1
-            try:
-                senders[flow["tos_byte"]].sendto(
-                    memoryview(buffer)[: size - IP_UDP_HEADER_BYTES], (flow["dst"], config["port"])
-                )
-            except OSError:  # ENOBUFS/EAGAIN: dropped on entering the first queue
-                refused[i] += stamp >= warmup_ns
-            if live is not None:
-                live.sent[flow["id"]] += 1
-            if stamp >= warmup_ns:
-                sent[i] += 1
-                sent_bits[i] += 8 * size
-                lateness.append(stamp - int(due))
-            source.advance()
-            heapq.heappush(heap, (source.next_ns, i))
-            now = time.time_ns()
-            if now >= end_ns:
-                break
+    while (now := time.time_ns()) < end_ns + drain_ns:
+        if now < end_ns:
+            sender.send_due(end_ns)
+            wake = min(sender.next_due_ns(end_ns), end_ns)
+        else:
+            wake = end_ns + drain_ns
         if live is not None:
             live.maybe_write(now)
-        wait = ((heap[0][0] if heap else end_ns) - time.time_ns()) / 1e9
-        wait = min(wait, LIVE_PERIOD_S) if live is not None else wait
-        if select.select([receiver.sock], [], [], max(0.0, min(wait, (end_ns - time.time_ns()) / 1e9)))[0]:
+            wake = min(wake, now + LIVE_PERIOD_S * 1e9)
+        if select.select([receiver.sock], [], [], max(0.0, (wake - time.time_ns()) / 1e9))[0]:
             receiver.drain()
-    while (remaining := (end_ns + drain_ns - time.time_ns()) / 1e9) > 0:
-        if select.select([receiver.sock], [], [], min(remaining, LIVE_PERIOD_S))[0]:
-            receiver.drain()
-        if live is not None:
-            live.maybe_write(time.time_ns())
     receiver.drain()
     if live is not None:
         live.next_ns = 0
         live.maybe_write(time.time_ns())
-    late = sorted(lateness)
     return {
         "node": config["node"],
-        "flows": [flow["id"] for flow in config["flows"]],
-        "sent": sent,
-        "sent_bits": sent_bits,
-        "refused": refused,
-        "late_p50_s": late[len(late) // 2] / 1e9 if late else 0.0,
-        "late_p99_s": late[int(0.99 * (len(late) - 1))] / 1e9 if late else 0.0,
+        **sender.report(),
         "received_flow": receiver.flow.tolist(),
         "received_size": receiver.size.tolist(),
         "received_delay_ns": receiver.delay.tolist(),
