@@ -1,9 +1,8 @@
 """Live check that the HTB approximation of a strict-priority port serves the high-priority queue first."""
 
-from test_emulate import live  # noqa: F401
-
 from ndtwin.emulate import EmulationSettings, emulate
 from ndtwin.scenario import Flow, PacketSizeDistribution, PortConfig, Scenario, Scheduling, Topology, Traffic
+from test_emulate import live  # noqa: F401
 
 
 def test_strict_priority_serves_tos_0_before_tos_2(live):  # noqa: F811
