@@ -77,6 +77,7 @@ def emulate_command(
             raise ScenarioError("--exporter-port", "a port for the exporter that --prometheus/--store read")
         if store_path and not prometheus:
             raise ScenarioError("--store", "--prometheus DIR as well (the store is filled from that server)")
+        writer = DatasetWriter(out, provenance={"emulated_from": str(source)}) if out is not None else None
         with _collector(prometheus, exporter_port, prometheus_port) as server:
             if not as_json:
                 console.print(f"emulating {scenario.n_flows} flows for {duration:g} s …")
@@ -108,9 +109,12 @@ def emulate_command(
             }
             for name, twin in twins.items()
         }
-    if out is not None:
-        with DatasetWriter(out, provenance={"emulated_from": str(source)}) as writer:
-            writer.write(measured)
+    if writer is not None:
+        try:
+            with writer:
+                writer.write(measured)
+        except DatasetError as error:
+            fail(error)
     if as_json:
         print(json.dumps(result))
         return

@@ -131,7 +131,9 @@ def emulate(
                 time.sleep(EXPORTER_LINGER_S)
         agents_s = _children_cpu_s() - used_before
         cpu = _cpu_report(monitor.samples, results, emulated, agents_s / (cores() * (time.time_ns() - start_ns) / 1e9))
-    meta = {"run_id": network.layout.run_id, "capacity_scale": scale, "cpu": cpu, "settings": asdict(settings)}
+    run_id = network.layout.run_id
+    meta = {"sample_id": f"emu-{run_id}-seed{settings.seed}", "run_id": run_id, "capacity_scale": scale, "cpu": cpu}
+    meta["settings"] = asdict(settings)
     sample = emulated_sample(emulated, window, settings.seed, results, after - before, meta)
     return Emulation(sample, scale, cpu)
 
