@@ -7,9 +7,17 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: install demo test lock wheel-check clean
 
-EXTRAS  = dev,gnn,ns3,ops,ray,tabular
+EXTRAS  = dev,emulate,gnn,ns3,ops,ray,tabular
+# Debian packages the live emulation and telemetry tests use (installed when missing; apt needs root).
+DEBIAN  = iproute2 prometheus
 
 $(STAMP): pyproject.toml constraints.txt
+	@missing=$$(for p in $(DEBIAN); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		(apt-get install -y -q $$missing || (apt-get update -q && apt-get install -y -q $$missing)) >/dev/null \
+			|| echo "could not install $$missing: the tests that need them will skip"; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'

@@ -43,3 +43,8 @@ def test_length_mismatch_is_a_clear_error():
 def test_scaling_prediction_up_scales_mape(values, factor):
     # Predicting factor × truth gives MAPE = (factor − 1) × 100 exactly.
     assert metrics.mape(values, np.multiply(values, factor)) == pytest.approx((factor - 1) * 100)
+
+
+def test_median_ape_is_the_middle_relative_error_over_nonzero_truths():
+    assert metrics.median_ape([1.0, 2.0, 4.0, 0.0], [1.1, 2.0, 2.0, 5.0]) == pytest.approx(10.0)
+    assert np.isnan(metrics.median_ape([0.0], [1.0]))

@@ -121,3 +121,25 @@ def test_read_only_store_must_exist(tmp_path):
 def test_unknown_table_is_refused(tmp_path):
     with TelemetryStore(tmp_path / "t.duckdb") as store, pytest.raises(ValueError, match="table: expected one of"):
         store.last_seq("a", "flows")
+
+
+def series_frame(times_ms, entity="flow", entity_id=0, column="sent_packets") -> pd.DataFrame:
+    return pd.DataFrame(
+        {"entity": entity, "entity_id": entity_id, "column": column, "time_ms": list(times_ms),
+         "value": [float(t) for t in times_ms]}
+    )  # fmt: skip
+
+
+def test_series_points_are_keyed_by_entity_column_and_time(tmp_path):
+    with TelemetryStore(tmp_path / "t.duckdb") as store:
+        assert store.series("u").empty
+        assert store.append_series("u", series_frame([1000, 2000])) == 2
+        assert store.append_series("u", series_frame([2000, 3000, 3000])) == 1  # overlap ignored, duplicate once
+        assert store.append_series("u", series_frame([2000], entity_id=1)) == 1  # same time, other entity
+        assert store.append_series("v", series_frame([1000])) == 1  # other source
+        points = store.series("u")
+        assert list(points["time_ms"]) == [1000, 2000, 3000, 2000]
+        assert list(points.columns) == ["entity", "entity_id", "column", "time_ms", "value"]
+        assert store.last_series_time_ms("u") == 3000 and store.last_series_time_ms("w") is None
+        with pytest.raises(DatasetError, match="missing column 'time_ms'"):
+            store.append_series("u", series_frame([1]).drop(columns="time_ms"))

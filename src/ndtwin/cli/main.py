@@ -13,8 +13,10 @@ from rich.table import Table
 
 import ndtwin
 from ndtwin.cli.common import check_output_path, error_table, fail, load_table, report_problems, sample_group
+from ndtwin.cli.emulate_cmd import emulate_command
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.help_format import use_plain_metavars
+from ndtwin.cli.ingest_cmd import ingest_app
 from ndtwin.cli.operate_cmd import operate_command
 from ndtwin.cli.optimize import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
@@ -52,12 +54,14 @@ def main(
 
 app.command("simulate")(simulate_command)
 app.command("generate")(generate_command)
+app.command("emulate")(emulate_command)
 app.command("train")(train_command)
 app.command("predict")(predict_command)
 app.command("operate")(operate_command)
 app.add_typer(registry_app, name="registry")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(optimize_app, name="optimize")
+app.add_typer(ingest_app, name="ingest")
 
 
 @app.command()

@@ -103,3 +103,12 @@ METRICS: dict[str, Metric] = {
 def summarize(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
     """All metrics at once, as a dict name → value."""
     return {name: metric(y_true, y_pred) for name, metric in METRICS.items()}
+
+
+def median_ape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Median absolute percentage error in percent, over pairs with a non-zero true value."""
+    true, pred = _pairs(y_true, y_pred)
+    keep = true != 0
+    if not keep.any():
+        return float("nan")
+    return float(100.0 * np.median(np.abs((pred[keep] - true[keep]) / true[keep])))

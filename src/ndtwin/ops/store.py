@@ -2,7 +2,8 @@
 
 Rows are keyed by ``(source, seq)``. Appending a key that is already stored is a no-op, so a replayed or
 restarted stream neither loses nor duplicates rows. The columns of each table are fixed by its first frame.
-A ``state`` table holds small JSON values (the operating loop's checkpoint), optionally written in the same
+A ``series`` table holds harmonised telemetry points (see :meth:`TelemetryStore.append_series`). A
+``state`` table holds small JSON values (the operating loop's checkpoint), optionally written in the same
 transaction as a data frame, so a crash never leaves data and checkpoint out of step.
 
 One process writes a store at a time (DuckDB's rule); others may open it ``read_only`` when nobody writes.
@@ -24,6 +25,7 @@ from ndtwin.errors import DatasetError
 Table = Literal["traffic", "labels"]
 TABLES = ("traffic", "labels")
 _INCOMING = "ndtwin_incoming_frame"
+SERIES_COLUMNS = ("entity", "entity_id", "column", "time_ms", "value")
 
 
 class TelemetryStore:
@@ -108,6 +110,49 @@ class TelemetryStore:
         where, params = _seq_range("t", source, start_seq, end_seq)
         query = f"SELECT {selected} FROM traffic t JOIN labels l USING (source, seq) WHERE {where} ORDER BY t.seq"
         return self._db.execute(query, params).df()
+
+    def append_series(self, source: str, points: pd.DataFrame) -> int:
+        """Store harmonised telemetry points under ``source`` (e.g. the Prometheus URL): columns ``entity``
+        (``link``/``queue``/``flow``), ``entity_id`` (index in the Scenario), ``column`` (SI-named quantity),
+        ``time_ms`` (sample time, Unix ms) and ``value``. A point whose key (source, entity, entity_id, column,
+        time_ms) is stored already is ignored, so re-ingesting a range neither loses nor duplicates points; returns
+        the number inserted."""
+        missing = [c for c in SERIES_COLUMNS if c not in points.columns]
+        if missing:
+            raise DatasetError(self.path, f"series frame: missing column {missing[0]!r} (expected {SERIES_COLUMNS})")
+        with self._transaction():
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS series (source VARCHAR NOT NULL, entity VARCHAR NOT NULL, "
+                'entity_id BIGINT NOT NULL, "column" VARCHAR NOT NULL, time_ms BIGINT NOT NULL, value DOUBLE, '
+                'PRIMARY KEY (source, entity, entity_id, "column", time_ms))'
+            ).fetchall()
+            self._db.register(_INCOMING, points[list(SERIES_COLUMNS)])
+            try:
+                (inserted,) = self._db.execute(
+                    f'INSERT OR IGNORE INTO series SELECT DISTINCT ON (entity, entity_id, "column", time_ms) ? AS '
+                    f"source, * FROM {_INCOMING}",
+                    [source],
+                ).fetchall()[0]
+            finally:
+                self._db.unregister(_INCOMING)
+        return int(inserted)
+
+    def last_series_time_ms(self, source: str) -> int | None:
+        """The latest ``time_ms`` stored for ``source``, or None if it has no points."""
+        if not self._exists("series"):
+            return None
+        (value,) = self._db.execute("SELECT max(time_ms) FROM series WHERE source = ?", [source]).fetchall()[0]
+        return None if value is None else int(value)
+
+    def series(self, source: str) -> pd.DataFrame:
+        """The telemetry points of ``source``, ordered by entity, id, column and time (``SERIES_COLUMNS``)."""
+        if not self._exists("series"):
+            return pd.DataFrame({c: [] for c in SERIES_COLUMNS})
+        query = (
+            'SELECT entity, entity_id, "column", time_ms, value FROM series WHERE source = ? '
+            'ORDER BY entity, entity_id, "column", time_ms'
+        )
+        return self._db.execute(query, [source]).df()
 
     def put_state(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable ``value`` under ``key`` (replacing the previous one)."""
