@@ -39,7 +39,8 @@ SMALL_COPIES = {
 SMALL_ARGUMENTS = [
     (r"--max-minutes \d+", "--max-minutes 0.05 --epochs 1"),
     (r"--samples \d+", "--samples 2 --packets-per-flow 20 --workers 1"),
-    (r"--steps-per-concept \d+", "--steps-per-concept 2"),
+    # A replay that keeps its --state feeds the registry examples: it runs as written, long enough to promote.
+    (r"--steps-per-concept \d+(?!.*--state)", "--steps-per-concept 2"),
 ]
 # Command pattern → arguments appended to keep it small (a repeated option takes the last value).
 SMALL_RUNS = [

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ndtwin.cli.common import fail
 from ndtwin.cli.progress import console
-from ndtwin.cli.whatif_cmd import load_scenario
+from ndtwin.cli.whatif.inputs import load_scenario
 from ndtwin.data.metrics import median_ape
 from ndtwin.data.native import DatasetWriter
 from ndtwin.data.sample import Sample

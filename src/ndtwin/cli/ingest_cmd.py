@@ -10,7 +10,7 @@ import typer
 
 from ndtwin.cli.common import fail
 from ndtwin.cli.progress import console
-from ndtwin.cli.whatif_cmd import load_scenario
+from ndtwin.cli.whatif.inputs import load_scenario
 from ndtwin.errors import DatasetError, ScenarioError
 
 ingest_app = typer.Typer(no_args_is_help=True, help="Ingest telemetry into the telemetry store.")
