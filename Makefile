@@ -7,9 +7,11 @@ STAMP   = $(VENV)/.installed
 .PHONY: install demo test bench clean
 
 $(STAMP): pyproject.toml
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,gnn,ns3,ops,ray,tabular]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gnn,ns3,ops,ray,service,tabular]'
 	touch $(STAMP)
 
 install: $(STAMP)
