@@ -6,6 +6,7 @@ number of predictions the task is expected to make) and stops the task when the 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -137,10 +138,14 @@ def run_job(state: Path, job_id: str, kind: str, scenario_id: str, model: str, p
     from ndtwin.service.scenarios import ScenarioStore
 
     files = JobFiles(state, job_id)
+    parent = os.getppid()
     scenario = ScenarioStore(state, None).get(scenario_id).scenario
     expected = max(1, expected_predictions(kind, scenario, params))
     files.write_progress(0.0)
-    twin = ReportingTwin(load_twin(model), lambda done: files.write_progress(min(0.99, done / expected)),
-                         files.cancel_requested)  # fmt: skip
+    twin = ReportingTwin(
+        load_twin(model),
+        lambda done: files.write_progress(min(0.99, done / expected)),
+        lambda: files.cancel_requested() or os.getppid() != parent,  # cancelled, or the service died
+    )
     result = TASKS[kind](scenario, twin, params)
     return json_safe({"model": twin.name, "kind": kind, "predictions": twin.done, **result})
