@@ -427,6 +427,14 @@ def _until_up(client, process: subprocess.Popen) -> None:
     raise AssertionError("the server did not come up")
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (zombies count as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_scenarios_tokens_and_jobs_survive_a_kill(tmp_path) -> None:
     import httpx2
 
@@ -446,8 +454,17 @@ def test_scenarios_tokens_and_jobs_survive_a_kill(tmp_path) -> None:
             while client.get(f"/jobs/{job['id']}", headers=token).json()["state"] != "running":
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-            os.killpg(server.pid, signal.SIGKILL)
+            workers = [
+                int(pid)
+                for task in Path(f"/proc/{server.pid}/task").iterdir()
+                for pid in (task / "children").read_text().split()
+            ]
+            os.kill(server.pid, signal.SIGKILL)  # the server alone: its job workers must notice and end
             server.wait(10)
+            deadline = time.monotonic() + 15
+            while any(_running(pid) for pid in workers):
+                assert time.monotonic() < deadline, "a worker outlived the killed server"
+                time.sleep(0.2)
             server = _serve(state, port)
             _until_up(client, server)
             assert client.get(f"/scenarios/{scenario['id']}", headers=token).json() == scenario

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ndtwin.errors import DatasetError, ScenarioError
-from ndtwin.service.optimize_tasks import JobCancelled, run_job
+from ndtwin.service.optimize_tasks import JobCancelled, exit_with_parent, run_job
 from ndtwin.service.problems import ApiError
 
 JOBS_DIR = "jobs"
@@ -85,7 +85,9 @@ class JobManager:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=exit_with_parent, initargs=(os.getpid(),)
+            )
         return self._pool
 
     def records(self) -> list[dict[str, Any]]:

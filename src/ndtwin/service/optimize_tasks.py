@@ -7,6 +7,8 @@ number of predictions the task is expected to make) and stops the task when the 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,18 @@ def run_failures(scenario: Scenario, twin: ReportingTwin, params: dict[str, Any]
 TASKS = {"routing": run_routing, "capacity": run_capacity, "failures": run_failures}
 
 
+def exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the service process that started it is gone (e.g. killed with
+    SIGKILL), whether it is idle or running a job."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def run_job(state: Path, job_id: str, kind: str, scenario_id: str, model: str, params: dict[str, Any]) -> dict:
     """Run one job in a worker process and return its JSON-safe result (progress and cancellation go through the
     job's files under ``state``)."""
@@ -138,14 +152,13 @@ def run_job(state: Path, job_id: str, kind: str, scenario_id: str, model: str, p
     from ndtwin.service.scenarios import ScenarioStore
 
     files = JobFiles(state, job_id)
-    parent = os.getppid()
     scenario = ScenarioStore(state, None).get(scenario_id).scenario
     expected = max(1, expected_predictions(kind, scenario, params))
     files.write_progress(0.0)
     twin = ReportingTwin(
         load_twin(model),
         lambda done: files.write_progress(min(0.99, done / expected)),
-        lambda: files.cancel_requested() or os.getppid() != parent,  # cancelled, or the service died
+        files.cancel_requested,
     )
     result = TASKS[kind](scenario, twin, params)
     return json_safe({"model": twin.name, "kind": kind, "predictions": twin.done, **result})

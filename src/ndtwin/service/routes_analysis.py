@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Annotated
 
 import pandas as pd
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ndtwin.errors import check_number
@@ -16,7 +18,7 @@ from ndtwin.service.auth import require_read
 from ndtwin.service.problems import ApiError
 from ndtwin.service.routes_scenarios import ScenarioId
 from ndtwin.twin.base import PREDICTED_COLUMNS
-from ndtwin.whatif.analysis import json_safe, what_if
+from ndtwin.whatif.analysis import what_if
 from ndtwin.whatif.inputs import build_perturbation
 
 router = APIRouter(tags=["analysis"])
@@ -92,14 +94,13 @@ def predict(request: Request, scenario_id: ScenarioId, accept: Annotated[str | N
         with pa.ipc.new_stream(sink, arrow.schema) as writer:
             writer.write_table(arrow)
         return Response(sink.getvalue(), media_type=ARROW)
-    body = json_safe({"model": service.twin.twin.name, "scenario_id": scenario_id, "flows": table.to_dict("records")})
-    from fastapi.responses import JSONResponse
+    head = json.dumps({"model": service.twin.twin.name, "scenario_id": scenario_id})
+    body = head[:-1] + ', "flows": ' + table.to_json(orient="records", double_precision=15) + "}"  # NaN → null
+    return Response(body, media_type="application/json")
 
-    return JSONResponse(body)
 
-
-@router.post("/scenarios/{scenario_id}/whatif", dependencies=[Depends(require_read)])
-def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> dict:
+@router.post("/scenarios/{scenario_id}/whatif", dependencies=[Depends(require_read)], response_class=JSONResponse)
+def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> JSONResponse:
     """Per-flow predictions before and after the change, with 90 % intervals when the model has calibrated ones
     and SLA counts against ``budget_ms``; ``anchored``: start from the sample's measured values."""
     service = request.app.state.service
@@ -136,4 +137,4 @@ def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> di
         anchored=service.twin.anchored if body.anchored else None,
     )
     service.metrics.predictions.labels("whatif").inc(1 + baseline_predictions)
-    return {"scenario_id": scenario_id, **result.to_dict()}
+    return JSONResponse({"scenario_id": scenario_id, **result.to_dict()})  # already JSON-safe: no re-encoding
