@@ -11,7 +11,7 @@ Then the fault: an optimization job is started, the server process alone is kill
 runs, and a new server is started on the same state folder; printed: whether the scenarios, the token and the
 registry are intact, the job's state and error, and whether the orphaned worker process exited by itself.
 
-    nice -n 10 .venv/bin/python bench/serve_load.py --clients 1 8 32 --requests 400
+    nice -n 10 .venv/bin/python bench/serve_load.py --clients 1 8 32 --requests 400 --predict-requests 100
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def fault_run(state: Path, port: int, model: str, datasets: Path, token: str, sc
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--requests", type=int, default=400, help="Requests per run.")
+    parser.add_argument("--requests", type=int, default=400, help="What-if requests per run.")
+    parser.add_argument("--predict-requests", type=int, default=100, help="Prediction requests per run.")
     parser.add_argument("--model", default="default")
     parser.add_argument("--gnnet", default="gnnet/2022/validation/100", help="Dataset under --data for predictions.")
     parser.add_argument("--data", type=Path, default=SHARED)
@@ -186,17 +187,17 @@ def main() -> None:
             print(f"Abilene: {scenario['n_flows']} flows; {args.gnnet} sample {sample['sample_id']}: "
                   f"{sample['n_nodes']} nodes, {sample['n_flows']} flows")  # fmt: skip
             workloads = {
-                "abilene what-if": abilene_whatifs(scenario["id"], links),
-                "gnnet-100 predict": predictions(sample["id"]),
+                "abilene what-if": (abilene_whatifs(scenario["id"], links), args.requests),
+                "gnnet-100 predict": (predictions(sample["id"]), args.predict_requests),
             }
             print(f"{'workload':20} {'clients':>7} {'requests':>8} {'s':>7} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
                   f"{'errors':>6} {'CPU ms/req':>10}")  # fmt: skip
-            for name, make in workloads.items():
+            for name, (make, total) in workloads.items():
                 asyncio.run(load_run(base, headers, make, 1, 4))  # warm-up (first predictions, caches)
                 for clients in args.clients:
                     cpu = cpu_seconds(server.pid)
-                    result = asyncio.run(load_run(base, headers, make, clients, args.requests))
-                    cpu_ms = (cpu_seconds(server.pid) - cpu) * 1e3 / args.requests
+                    result = asyncio.run(load_run(base, headers, make, clients, total))
+                    cpu_ms = (cpu_seconds(server.pid) - cpu) * 1e3 / total
                     print(f"{name:20} {clients:>7} {result['requests']:>8} {result['seconds']:>7.1f} "
                           f"{result['per_s']:>7.1f} {result['p50_ms']:>8.1f} {result['p99_ms']:>8.1f} "
                           f"{result['errors']:>6} {cpu_ms:>10.1f}", flush=True)  # fmt: skip
