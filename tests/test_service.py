@@ -165,6 +165,8 @@ def test_scenarios_upload_list_get_delete(api) -> None:
         (("net.txt", ABILENE), {}, "file"),
         (("net.graphml", b"<graphml><node"), {}, "file"),
         (("net.gml", b"graph [ node [ id 0 ] edge [ source 0 target 9 ] ]"), {}, "file"),
+        (("net.gml", b"graph [ node [ id 0 ] ]"), {}, "topology"),
+        (("net.gml", b"graph [ node [ id 0 ] node [ id 1 ] ]"), {}, "routing pair (0, 1)"),
         (("net.graphml", ABILENE), {"load": "-1"}, "load"),
         (("net.graphml", ABILENE), {"seed": "x"}, "seed"),
         (("net.graphml", ABILENE), {"capacity_bps": "0"}, "capacity_bps"),
@@ -406,13 +408,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _serve(state: Path, port: int) -> subprocess.Popen:
+def _serve(state: Path, port: int, log: Path) -> subprocess.Popen:
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     command = [sys.executable, "-m", "ndtwin", "serve", "--state", str(state), "--port", str(port), "--model", "qt"]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    with open(log, "ab") as output:
+        return subprocess.Popen(command, env=env, stdout=output, stderr=output, start_new_session=True)
 
 
 def _until_up(client, process: subprocess.Popen) -> None:
@@ -439,8 +440,9 @@ def test_scenarios_tokens_and_jobs_survive_a_kill(tmp_path) -> None:
     import httpx2
 
     state, port = tmp_path / "state", _free_port()
-    token = _bearer(TokenStore(state).create("write"))
-    server = _serve(state, port)
+    secret = TokenStore(state).create("write")
+    token, log = _bearer(secret), tmp_path / "server.log"
+    server = _serve(state, port, log)
     try:
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             _until_up(client, server)
@@ -465,14 +467,32 @@ def test_scenarios_tokens_and_jobs_survive_a_kill(tmp_path) -> None:
             while any(_running(pid) for pid in workers):
                 assert time.monotonic() < deadline, "a worker outlived the killed server"
                 time.sleep(0.2)
-            server = _serve(state, port)
+            server = _serve(state, port, log)
             _until_up(client, server)
             assert client.get(f"/scenarios/{scenario['id']}", headers=token).json() == scenario
             record = client.get(f"/jobs/{job['id']}", headers=token).json()
             assert record["state"] == "failed" and "interrupted" in record["error"], record
             prediction = client.get(f"/scenarios/{scenario['id']}/predict", headers=token)
             assert len(prediction.json()["flows"]) == scenario["n_flows"]
+        logged = log.read_text()
+        assert f'"GET /jobs/{job["id"]} HTTP/1.1" 200' in logged  # the access log is on…
+        assert secret not in logged and secret[4:20] not in logged  # …and holds no token
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(10)
+
+
+def test_token_create_command(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from ndtwin.cli.main import app
+
+    runner = CliRunner()
+    made = runner.invoke(app, ["serve", "token", "create", "--state", str(tmp_path), "--role", "read"])
+    assert made.exit_code == 0, made.output
+    assert TokenStore(tmp_path).role_of(made.stdout.strip()) == "read"
+    refused = runner.invoke(app, ["serve", "token", "create", "--state", str(tmp_path), "--role", "admin"])
+    assert refused.exit_code == 2 and "--role" in refused.output
+    open_bind = runner.invoke(app, ["serve", "--state", str(tmp_path), "--no-auth", "--host", "0.0.0.0"])
+    assert open_bind.exit_code == 2 and "loopback" in open_bind.output

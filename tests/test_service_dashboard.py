@@ -106,5 +106,7 @@ def test_a_whatif_through_the_dashboard_form(server, browser, tmp_path) -> None:
     first = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
     assert "[" in first[2] and float(first[3]) > 0, first  # an interval, and the largest delay increase
     assert browser.find_elements(By.CSS_SELECTOR, "#whatif-plot .main-svg")
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert fetched and all(url.startswith(base + "/") for url in fetched), fetched  # nothing from elsewhere
     screenshot = tmp_path / "dashboard.png"
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000

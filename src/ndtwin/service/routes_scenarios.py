@@ -28,7 +28,7 @@ def _service(request: Request) -> Any:
 
 
 @router.post("/scenarios", status_code=201, dependencies=[Depends(require_write)])
-async def upload_scenario(
+def upload_scenario(
     request: Request,
     file: Annotated[UploadFile, File(description="A GraphML or GML topology file.")],
     load: Annotated[float, Form(gt=0, le=10, description="Busiest link's utilisation of the all-pairs traffic.")] = 0.7,
@@ -39,16 +39,8 @@ async def upload_scenario(
     name: Annotated[str | None, Form(max_length=200)] = None,
 ) -> dict:
     """Store a topology with all-pairs traffic (as ``ndtwin whatif run FILE --load --seed`` builds it)."""
-    data = await file.read()
-    service = _service(request)
-    return await _in_thread(
-        service.scenarios.add_topology,
-        data,
-        file.filename or "",
-        load=load,
-        seed=seed,
-        capacity_bps=capacity_bps,
-        name=name,
+    return _service(request).scenarios.add_topology(
+        file.file.read(), file.filename or "", load=load, seed=seed, capacity_bps=capacity_bps, name=name
     )
 
 
@@ -97,9 +89,3 @@ def scenario_topology(request: Request, scenario_id: ScenarioId) -> dict:
             for link, u in zip(topology.links, utilization)
         ],
     }
-
-
-async def _in_thread(function, *args, **kwargs):  # noqa: ANN001, ANN202 - a thin wrapper
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(function, *args, **kwargs)

@@ -125,8 +125,12 @@ class ScenarioStore:
         if self.datasets is None:
             raise ApiError(422, "this service has no dataset folder (start it with --datasets DIR)", "dataset")
         root = self.datasets.resolve()
-        path = (root / dataset).resolve()
-        if not path.is_relative_to(root) or not path.exists():
+        try:
+            path = (root / dataset).resolve()
+            found = path.is_relative_to(root) and path.exists()
+        except (OSError, ValueError):  # e.g. a NUL byte in the path
+            found = False
+        if not found:
             raise ApiError(422, f"a dataset inside the service's dataset folder, got {dataset!r}", "dataset")
         try:
             with warnings.catch_warnings():

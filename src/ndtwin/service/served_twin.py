@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pandas as pd
 
@@ -37,10 +36,6 @@ class ServedTwin:
         self.anchored: AnchoredIntervals | None = anchored_intervals_of(self.twin)
         self._baselines: dict[str, tuple[Scenario, pd.DataFrame]] = {}
         self._lock = threading.Lock()
-
-    @property
-    def model_dir(self) -> Path | None:
-        return getattr(self.twin, "model_dir", None)
 
     def baseline(self, scenario_id: str, scenario: Scenario) -> tuple[pd.DataFrame, bool]:
         """The prediction of a stored scenario and whether it was predicted now (False: from the cache)."""

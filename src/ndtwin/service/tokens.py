@@ -8,7 +8,7 @@ import json
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,7 +72,7 @@ class TokenStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, staging = tempfile.mkstemp(dir=self.path.parent, prefix=".tokens-")
         with os.fdopen(handle, "w") as file:
-            json.dump({"tokens": [record.__dict__ for record in records]}, file, indent=1)
+            json.dump({"tokens": [asdict(record) for record in records]}, file, indent=1)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(staging, 0o600)
