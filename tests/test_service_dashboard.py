@@ -106,6 +106,9 @@ def test_a_whatif_through_the_dashboard_form(server, browser, tmp_path) -> None:
     first = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
     assert "[" in first[2] and float(first[3]) > 0, first  # an interval, and the largest delay increase
     assert browser.find_elements(By.CSS_SELECTOR, "#whatif-plot .main-svg")
+    assert browser.find_element(By.ID, "map-note").text.startswith("after: traffic ×1.2")  # the map shows the change
+    busiest = browser.find_element(By.CSS_SELECTOR, "#loaded-links tbody tr").find_elements(By.TAG_NAME, "td")
+    assert float(busiest[1].text) > 0.7  # 20 % more traffic and a failed link: the busiest link beyond load 0.7
     fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert fetched and all(url.startswith(base + "/") for url in fetched), fetched  # nothing from elsewhere
     screenshot = tmp_path / "dashboard.png"

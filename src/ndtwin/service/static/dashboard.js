@@ -93,8 +93,9 @@ const UTILISATION_BINS = [
   [0.9, Infinity, "#d7191c"],
 ];
 
-function drawMap() {
-  const { nodes, links } = state.topology;
+function drawMap(links = state.topology.links, note = "as stored") {
+  const { nodes } = state.topology;
+  $("map-note").textContent = note;
   const where = positions(nodes);
   const index = Object.fromEntries(nodes.map((n, i) => [n.name, i]));
   const busiest = {}; // one line per node pair, coloured by its busier direction
@@ -191,6 +192,13 @@ function showWhatIf(result) {
   }
   text += result.interval_note ? `. ${result.interval_note}` : `. ${Math.round(result.interval_coverage * 100)} % intervals.`;
   $("whatif-summary").textContent = text;
+  const after = result.links
+    .filter((l) => l.utilization_after !== null)
+    .map((l) => {
+      const [src, dst] = l.link.split("→");
+      return { src, dst, utilization: l.utilization_after, capacity_bps: l.capacity_bps_after };
+    });
+  drawMap(after, `after: ${result.perturbation}`);
   const hasIntervals = flows.length && flows[0].delay_s_after_lo !== undefined;
   const trace = {
     x: flows.map((f) => f.delay_s_before * 1e3), y: flows.map((f) => f.delay_s_after * 1e3),
