@@ -495,3 +495,14 @@ def test_token_create_command(tmp_path) -> None:
     assert refused.exit_code == 2 and "--role" in refused.output
     open_bind = runner.invoke(app, ["serve", "--state", str(tmp_path), "--no-auth", "--host", "0.0.0.0"])
     assert open_bind.exit_code == 2 and "loopback" in open_bind.output
+
+
+def test_a_job_on_a_scenario_deleted_before_it_starts_fails_with_the_reason(api) -> None:
+    created = api.client.post("/scenarios", files={"file": ("Abilene.graphml", ABILENE)}, headers=api.write).json()
+    job = api.app.state.service.jobs
+    api.client.delete(f"/scenarios/{created['id']}", headers=api.write)
+    record = job.submit("failures", created["id"], {"budget_ms": None, "max_loss": 0.01})
+    done = _wait_for_job(api, record["id"])
+    assert done["state"] == "failed" and created["id"] in done["error"], done
+    after = api.client.post("/jobs", json={"kind": "failures", "scenario_id": api.scenario["id"]}, headers=api.write)
+    assert _wait_for_job(api, after.json()["id"])["state"] == "succeeded"  # the pool still works

@@ -18,6 +18,10 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
 
+    def __reduce__(self) -> tuple:
+        """Pickle by constructor arguments, so the error crosses from job workers intact."""
+        return (ApiError, (self.status, self.message, self.field))
+
 
 def problem(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
     """The JSON error answer."""
