@@ -222,7 +222,7 @@ def test_whatif_matches_the_library_with_intervals_and_a_cached_baseline(api) ->
     assert (flows["delay_s_after_lo"] <= flows["delay_s_after"]).all()
     assert (flows["delay_s_after"] <= flows["delay_s_after_hi"]).all()
     assert body["summary"]["sla"]["violations_after"] == expected.summary["sla"]["violations_after"]
-    counter = service.metrics.predictions.labels("whatif")
+    counter = service.metrics.model_runs.labels("whatif")
     before = counter._value.get()
     api.client.post(url, json={"fail_links": ["Chicago-Indianapolis"]}, headers=api.read)
     assert counter._value.get() - before == 1  # the baseline came from the cache
@@ -363,7 +363,8 @@ def test_operate_status_and_metrics(api) -> None:
         assert (
             'ndtwin_http_request_seconds_bucket{le="0.5",method="GET",route="/scenarios/{scenario_id}/predict"}' in text
         )
-        assert re.search(r'ndtwin_predictions_total\{kind="whatif"\} [1-9]', text)
+        assert re.search(r'ndtwin_predictions_served_total\{kind="whatif"\} [1-9]', text)
+        assert re.search(r'ndtwin_model_runs_total\{kind="predict"\} 1.0', text)  # predicted once, then cached
         assert re.search(r'ndtwin_jobs\{state="succeeded"\} [1-9]', text)
         assert api.client.get("/readyz", headers=api.read).json()["ready"] is True
     finally:

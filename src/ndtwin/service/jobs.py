@@ -192,5 +192,7 @@ class JobManager:
         """Stop the pool (running jobs are cancelled through their files)."""
         for job_id in list(self._futures):
             JobFiles(self.state, job_id).cancel.touch()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None  # a later job gets a new pool

@@ -27,8 +27,12 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.predictions = Counter(
-            "ndtwin_predictions", "Scenarios predicted by the twin for requests.", ("kind",), registry=self.registry
+            "ndtwin_predictions_served", "Prediction and what-if answers served.", ("kind",), registry=self.registry
         )
+        self.model_runs = Counter(
+            "ndtwin_model_runs", "Scenarios the model predicted for requests (cached baselines not counted).",
+            ("kind",), registry=self.registry,
+        )  # fmt: skip
         self.jobs = Gauge("ndtwin_jobs", "Optimization jobs by state.", ("state",), registry=self.registry)
         self.model = Gauge(
             "ndtwin_serving_model_info", "The model answering requests (1) and the registry's serving version.",

@@ -84,7 +84,8 @@ def predict(request: Request, scenario_id: ScenarioId, accept: Annotated[str | N
     service = request.app.state.service
     loaded = service.scenarios.get(scenario_id)
     prediction, predicted = service.twin.baseline(scenario_id, loaded.scenario)
-    service.metrics.predictions.labels("predict").inc(int(predicted))
+    service.metrics.predictions.labels("predict").inc()
+    service.metrics.model_runs.labels("predict").inc(int(predicted))
     table = flow_table(loaded.scenario, prediction)
     if media == "text/csv":
         return Response(table.to_csv(index=False), media_type="text/csv")
@@ -136,5 +137,6 @@ def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> JS
         measured=loaded.sample.flow_labels if body.anchored else None,
         anchored=service.twin.anchored if body.anchored else None,
     )
-    service.metrics.predictions.labels("whatif").inc(1 + baseline_predictions)
+    service.metrics.predictions.labels("whatif").inc()
+    service.metrics.model_runs.labels("whatif").inc(1 + baseline_predictions)
     return JSONResponse({"scenario_id": scenario_id, **result.to_dict()})  # already JSON-safe: no re-encoding
