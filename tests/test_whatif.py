@@ -282,3 +282,15 @@ def test_what_if_with_intervals_brackets_the_predictions(scenario):
     sla = result.summary["sla"]
     assert sla["certain_violations_after"] <= sla["violations_after"] <= sla["possible_violations_after"]
     assert sla["violations_after"] >= sla["violations_before"] > 0
+
+
+def test_summary_rows_are_those_of_nlargest() -> None:
+    from ndtwin.whatif.analysis import _largest
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(0, 30))
+        values = rng.choice([0.1, 0.2, np.nan, 0.5, np.inf], size=n) if trial % 2 else rng.normal(size=n)
+        frame = pd.DataFrame({"x": values, "row": np.arange(n)})
+        for top in (0, 1, 5, 40):
+            assert _largest(frame, "x", top)["row"].tolist() == frame.nlargest(top, "x")["row"].tolist()
