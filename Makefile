@@ -7,9 +7,9 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: install demo test lock wheel-check clean
 
-EXTRAS  = dev,emulate,gnn,ns3,ops,ray,tabular
-# Debian packages the live emulation and telemetry tests use (installed when missing; apt needs root).
-DEBIAN  = iproute2 prometheus
+EXTRAS  = dev,emulate,gnn,ns3,ops,ray,service,tabular
+# Debian packages of the live emulation, telemetry and browser tests (installed when missing; apt needs root).
+DEBIAN  = iproute2 prometheus chromium chromium-driver
 
 $(STAMP): pyproject.toml constraints.txt
 	@missing=$$(for p in $(DEBIAN); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

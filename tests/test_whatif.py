@@ -352,3 +352,15 @@ def test_cli_png_path_is_checked_before_any_work(tmp_path):
     made = runner.invoke(app, ["whatif", "run", str(gml), "--model", "qt", "--scale", "2", "--png", str(nested)])
     assert made.exit_code == 0, made.output
     assert nested.stat().st_size > 0
+
+
+def test_summary_rows_are_those_of_nlargest() -> None:
+    from ndtwin.whatif.analysis import _largest
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(0, 30))
+        values = rng.choice([0.1, 0.2, np.nan, 0.5, np.inf], size=n) if trial % 2 else rng.normal(size=n)
+        frame = pd.DataFrame({"x": values, "row": np.arange(n)})
+        for top in (0, 1, 5, 40):
+            assert _largest(frame, "x", top)["row"].tolist() == frame.nlargest(top, "x")["row"].tolist()

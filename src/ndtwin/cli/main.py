@@ -22,6 +22,7 @@ from ndtwin.cli.optimize import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
 from ndtwin.cli.progress import console, fit_console_width, progress_bar
 from ndtwin.cli.registry_cmd import registry_app
+from ndtwin.cli.serve_cmd import serve_app
 from ndtwin.cli.simulate_cmd import simulate_command
 from ndtwin.cli.train_cmd import train_command
 from ndtwin.cli.whatif import whatif_app
@@ -62,6 +63,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(optimize_app, name="optimize")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(serve_app, name="serve")
 
 
 @app.command()

@@ -84,6 +84,19 @@ def read_topology(
     return topology
 
 
+def read_coordinates(path: str | Path) -> dict[str, tuple[float, float]]:
+    """(latitude, longitude) in degrees of the nodes of a topology file that give a position, by node name (the
+    names :func:`read_topology` gives them)."""
+    path = Path(path)
+    graph = _load_graph(path)
+    names = _node_names(graph)
+    try:
+        coordinates = _node_coordinates(graph, names)
+    except ScenarioError as err:
+        raise DatasetError(path, str(err)) from err
+    return {name: where for name, where in zip(names, coordinates) if where is not None}
+
+
 def write_gml(topology: Topology, path: str | Path) -> None:
     """Write ``topology`` as a directed GML graph in SI units, one edge per link in link order.
 

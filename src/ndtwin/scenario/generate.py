@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ndtwin.errors import check_number
+from ndtwin.errors import ScenarioError, check_number
 from ndtwin.scenario.routing import Routing
 from ndtwin.scenario.scenario import Scenario
 from ndtwin.scenario.topology import Topology
@@ -41,6 +41,8 @@ def all_pairs_scenario(
     """One flow per ordered pair over shortest paths, rates ∝ U(0.1, 1), scaled so the busiest link is at
     ``max_utilization`` of its capacity. ToS drawn with ``tos_probs``."""
     check_number("max_utilization", max_utilization, minimum=0, strict=True)
+    if topology.n_nodes < 2:
+        raise ScenarioError("topology", "at least two nodes for all-pairs traffic", topology.n_nodes)
     rng = np.random.default_rng(seed)
     routing = Routing.shortest_paths(topology)
     pairs = sorted(routing.paths)

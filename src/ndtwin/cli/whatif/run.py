@@ -9,10 +9,11 @@ import typer
 
 from ndtwin.cli.common import check_output_path, fail
 from ndtwin.cli.progress import console
-from ndtwin.cli.whatif.inputs import build_perturbation, dataset_sample, load_scenario
+from ndtwin.cli.whatif.inputs import build_perturbation, load_scenario
 from ndtwin.errors import DatasetError, ScenarioError, check_number
 from ndtwin.generate.topologies import TOPOLOGY_SUFFIXES
 from ndtwin.twin.catalog import load_twin
+from ndtwin.whatif.inputs import dataset_sample
 
 
 def run_command(
