@@ -9,6 +9,7 @@ below; only commands that need a cluster or run until stopped are skipped, each 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import shlex
 import shutil
@@ -25,7 +26,10 @@ from ndtwin.data.native import write_dataset
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [
     "README.md",
-    *(f"docs/guide/{name}" for name in ("data.md", "training.md", "whatif.md", "optimize.md", "operate.md")),
+    *(
+        f"docs/guide/{name}"
+        for name in ("data.md", "training.md", "whatif.md", "optimize.md", "operate.md", "emulate.md", "service.md")
+    ),
 ]
 SHELL_WORDS = {"make", "source"}  # set-up lines of the README, not ndtwin commands
 
@@ -41,6 +45,7 @@ SMALL_ARGUMENTS = [
     (r"--samples \d+", "--samples 2 --packets-per-flow 20 --workers 1"),
     # A replay that keeps its --state feeds the registry examples: it runs as written, long enough to promote.
     (r"--steps-per-concept \d+(?!.*--state)", "--steps-per-concept 2"),
+    (r"--duration \d+", "--duration 3"),
 ]
 # Command pattern → arguments appended to keep it small (a repeated option takes the last value).
 SMALL_RUNS = [
@@ -53,7 +58,9 @@ SMALL_RUNS = [
 ]
 SKIPPED = [
     (r"--ray\b", "needs a Ray cluster (RAY_ADDRESS)"),
-    (r"^ndtwin serve\b", "serves until stopped"),
+    (r"^ndtwin serve\b(?! token)", "serves until stopped"),
+    (r"^'?(curl|TOKEN=|H=)", "talks to a running service (its routes are tested in tests/test_service.py)"),
+    *([(r"^ndtwin emulate\b", "needs root")] if os.geteuid() != 0 else []),
 ]
 MODEL_DIRS = {"docs/guide/whatif.md": "out/gnn"}  # a model the page calibrates: a copy of the shipped one
 
