@@ -17,7 +17,7 @@ from ndtwin.data.datanet import ReadReport
 from ndtwin.data.load import open_samples
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.scenario import Scenario
-from ndtwin.twin.base import PREDICTED_COLUMNS
+from ndtwin.twin.base import flow_table
 from ndtwin.twin.catalog import load_twin
 
 FORMATS = ("table", "csv", "json")
@@ -25,20 +25,10 @@ TABLE_ROWS = 20  # flows shown per sample in the table format
 
 
 def flow_frame(sample_id: str, scenario: Scenario, prediction: pd.DataFrame) -> pd.DataFrame:
-    """The prediction with the identity of every flow in front."""
-    traffic = scenario.traffic
-    names = scenario.topology.node_names
-    identity = pd.DataFrame(
-        {
-            "sample_id": sample_id,
-            "flow": range(scenario.n_flows),
-            "src": [names[f.src] for f in traffic.flows],
-            "dst": [names[f.dst] for f in traffic.flows],
-            "tos": traffic.tos,
-            "rate_bps": traffic.rate_bps,
-        }
-    )
-    return pd.concat([identity, prediction[list(PREDICTED_COLUMNS)].reset_index(drop=True)], axis=1)
+    """The prediction with the sample and the identity of every flow in front."""
+    frame = flow_table(scenario, prediction)
+    frame.insert(0, "sample_id", sample_id)
+    return frame
 
 
 def _table(frame: pd.DataFrame, model: str) -> Table:

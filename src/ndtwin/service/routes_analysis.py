@@ -6,18 +6,16 @@ import io
 import json
 from typing import Annotated
 
-import pandas as pd
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ndtwin.errors import check_number
-from ndtwin.scenario import Scenario
 from ndtwin.service.auth import require_read
 from ndtwin.service.problems import ApiError
 from ndtwin.service.routes_scenarios import ScenarioId
-from ndtwin.twin.base import PREDICTED_COLUMNS
+from ndtwin.twin.base import flow_table
 from ndtwin.whatif.analysis import what_if
 from ndtwin.whatif.inputs import build_perturbation
 
@@ -41,21 +39,6 @@ class WhatIfRequest(BaseModel):
     budget_ms: float | None = Field(None, gt=0, le=1e6, description="Delay budget for SLA violation counts.")
     anchored: bool = Field(False, description="Dataset samples: anchor on the sample's measured values.")
     top: int = Field(5, ge=1, le=100, description="Flows and links in the summary.")
-
-
-def flow_table(scenario: Scenario, prediction: pd.DataFrame) -> pd.DataFrame:
-    """One row per flow: its identity and the predicted metrics."""
-    names, traffic = scenario.topology.node_names, scenario.traffic
-    identity = pd.DataFrame(
-        {
-            "flow": range(scenario.n_flows),
-            "src": [names[f.src] for f in traffic.flows],
-            "dst": [names[f.dst] for f in traffic.flows],
-            "tos": traffic.tos,
-            "rate_bps": traffic.rate_bps,
-        }
-    )
-    return pd.concat([identity, prediction[list(PREDICTED_COLUMNS)].reset_index(drop=True)], axis=1)
 
 
 def _media_type(accept: str | None) -> str:

@@ -23,3 +23,18 @@ class Twin(Protocol):
     name: str
 
     def predict(self, scenario: Scenario) -> pd.DataFrame: ...
+
+
+def flow_table(scenario: Scenario, prediction: pd.DataFrame) -> pd.DataFrame:
+    """One row per flow: its identity (index, source and destination names, ToS, rate) and the predicted metrics."""
+    names, traffic = scenario.topology.node_names, scenario.traffic
+    identity = pd.DataFrame(
+        {
+            "flow": range(scenario.n_flows),
+            "src": [names[f.src] for f in traffic.flows],
+            "dst": [names[f.dst] for f in traffic.flows],
+            "tos": traffic.tos,
+            "rate_bps": traffic.rate_bps,
+        }
+    )
+    return pd.concat([identity, prediction[list(PREDICTED_COLUMNS)].reset_index(drop=True)], axis=1)
