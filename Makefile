@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,gnn,ns3,ops,ray,tabular]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gnn,kg,ns3,ops,ray,tabular]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ndtwin.cli.atlas_cmd import atlas_app
 from ndtwin.cli.common import error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.operate_cmd import operate_command
@@ -37,6 +38,7 @@ app.command("operate")(operate_command)
 app.add_typer(registry_app, name="registry")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(optimize_app, name="optimize")
+app.add_typer(atlas_app, name="atlas")
 
 
 @app.command()
