@@ -14,6 +14,7 @@ from rich.table import Table
 from ndtwin.cli.atlas_cmd import atlas_app
 from ndtwin.cli.common import error_table, fail, report_problems, sample_group
 from ndtwin.cli.generate_cmd import generate_command
+from ndtwin.cli.kg_cmd import kg_app
 from ndtwin.cli.operate_cmd import operate_command
 from ndtwin.cli.optimize_cmd import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
@@ -39,6 +40,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(optimize_app, name="optimize")
 app.add_typer(atlas_app, name="atlas")
+app.add_typer(kg_app, name="kg")
 
 
 @app.command()
