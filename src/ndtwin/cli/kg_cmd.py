@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -121,3 +122,79 @@ SELECT ?probe ?target ?mos ?class WHERE {{
         print(json.dumps(rows))
     else:
         console.print(rows_table(rows, f"{app}: {'worst' if worst else 'best'} {len(rows)} pairs by MOS"))
+
+
+@kg_app.command("train")
+def train_command(
+    out: Path = OUT_ARGUMENT,
+    arch: str = typer.Option("sage", "--arch", help="sage, cheb, resgated or transformer."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the splits and the initialisation."),
+) -> None:
+    """Train a GNN on the three splits (unseen pairs, unseen probes, future windows), single-threaded."""
+    from ndtwin.kg.models.run import train_arch
+
+    try:
+        facts = train_arch(out, arch, seed=seed)
+    except (DatasetError, ValueError) as error:
+        fail(error)
+    for split, meta in facts.items():
+        console.print(
+            f"{arch} {split}: {meta['epochs']} epochs (best of {meta['epochs_run']}), "
+            f"{meta['train_seconds']:.1f} s, validation MAE {meta['val']:.2f} ms"
+        )
+
+
+@kg_app.command("eval")
+def eval_command(
+    out: Path = OUT_ARGUMENT,
+    as_json: bool = typer.Option(False, "--json", help="Print {split: {model: metrics}} as one JSON object."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the splits (as used by 'kg train')."),
+) -> None:
+    """Anchors and trained GNNs side by side on the three splits (ms); QoE agreement of the best GNN."""
+    from ndtwin.kg.models.run import MODELS_DIR, best_trained, evaluate_all, split_test_rows, trained_predictions
+    from ndtwin.qoe.agreement import qoe_agreement
+
+    try:
+        report = evaluate_all(out, seed=seed)
+        best = best_trained(report, "unseen_pairs")
+        qoe = None
+        if best is not None:
+            predicted, _ = trained_predictions(out, best, "unseen_pairs")
+            qoe = {"model": best} | qoe_agreement(split_test_rows(out, "unseen_pairs", seed=seed), predicted)
+    except DatasetError as error:
+        fail(error)
+    folder = Path(out) / MODELS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "eval.json").write_text(json.dumps({"splits": report, "qoe_unseen_pairs": qoe}, indent=1))
+    _plot(report, folder / "eval.png")
+    if as_json:
+        print(json.dumps(report))
+        return
+    for split, models in report.items():
+        rows = [
+            {"model": name}
+            | {k: m.get(k) for k in ("mae_ms", "rmse_ms", "mape", "r2", "huber_ms", "loss_auc", "train_seconds")}
+            for name, m in models.items()
+        ]
+        console.print(rows_table(rows, f"{split} (test rows: {next(iter(models.values()))['n_rows']})"))
+    if qoe:
+        rows = [{"app": app} | values for app, values in qoe.items() if app != "model"]
+        console.print(rows_table(rows, f"QoE of unseen pairs: {qoe['model']} predictions vs measured"))
+    console.print(f"wrote {folder / 'eval.json'} and {folder / 'eval.png'}")
+
+
+def _plot(report: dict[str, dict[str, dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(report), figsize=(4 * len(report), 3.5), sharey=True)
+    for axis, (split, models) in zip(np.atleast_1d(axes), report.items()):
+        axis.bar(list(models), [m["mae_ms"] for m in models.values()], color="tab:blue")
+        axis.set_title(split)
+        axis.tick_params(axis="x", rotation=60)
+    np.atleast_1d(axes)[0].set_ylabel("RTT MAE (ms)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

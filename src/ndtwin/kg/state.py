@@ -30,3 +30,12 @@ def pair_windows(pings: pd.DataFrame, window_s: int = DAY_S) -> pd.DataFrame:
     ).reset_index()
     state["loss_share"] = np.clip(1.0 - state["received"] / state["sent"], 0.0, 1.0)
     return state[STATE_COLUMNS]
+
+
+def pair_metrics(state: pd.DataFrame) -> pd.DataFrame:
+    """Per pair over the given windows: median RTT (s), mean jitter (s), mean loss share."""
+    return (
+        state.groupby(["prb_id", "dst_addr"])
+        .agg(rtt_s=("rtt_median_s", "median"), jitter_s=("jitter_s", "mean"), loss_share=("loss_share", "mean"))
+        .reset_index()
+    )

@@ -9,16 +9,8 @@ import pyoxigraph as ox
 
 from ndtwin.kg import vocab as v
 from ndtwin.kg.build import STORE_DIR
+from ndtwin.kg.state import pair_metrics
 from ndtwin.qoe.scores import PROFILES, mos, qoe_class
-
-
-def pair_metrics(state: pd.DataFrame) -> pd.DataFrame:
-    """Per pair over all its windows: median RTT (s), mean jitter (s), mean loss share."""
-    return (
-        state.groupby(["prb_id", "dst_addr"])
-        .agg(rtt_s=("rtt_median_s", "median"), jitter_s=("jitter_s", "mean"), loss_share=("loss_share", "mean"))
-        .reset_index()
-    )
 
 
 def qoe_table(metrics: pd.DataFrame, apps: list[str] | None = None) -> pd.DataFrame:
