@@ -60,6 +60,7 @@ HOP_SCHEMA = pa.schema(
         ("private", pa.bool_()),
     ]
 )
+CHUNK_ROWS = 200_000  # rows buffered before they are written
 MAX_LISTED = 50  # bad lines listed one by one in the report; all of them are counted
 
 
@@ -117,30 +118,57 @@ def import_results(src: Path, out: Path, *, workers: int = 1) -> ImportReport:
     return report
 
 
+class _PartWriter:
+    """Rows of one table appended in chunks to one Parquet part, so a large file never sits in memory whole."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
+        self.rows: list[dict] = []
+        self.count = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema)
+        self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+        self.count += len(self.rows)
+        self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+
+
 def _import_file(job: tuple[Path, Path, int]) -> ImportReport:
     path, staging, index = job
     report = ImportReport(files=1)
-    pings: list[dict] = []
-    hops: list[dict] = []
+    name = f"part-{index:05d}.parquet"
+    pings = _PartWriter(staging / "pings" / name, PING_SCHEMA)
+    hops = _PartWriter(staging / "traceroutes" / name, HOP_SCHEMA)
     first_problem: str | None = None
-    for item in iter_records(path):
-        problem = _add(item, pings, hops, report)
-        if problem is not None:
-            report.bad_lines += 1
-            first_problem = first_problem or problem
-            if len(report.problems) < MAX_LISTED:
-                report.problems.append(problem)
-    if not pings and not hops and report.bad_lines:
+    try:
+        for item in iter_records(path):
+            problem = _add(item, pings.rows, hops.rows, report)
+            if problem is not None:
+                report.bad_lines += 1
+                first_problem = first_problem or problem
+                if len(report.problems) < MAX_LISTED:
+                    report.problems.append(problem)
+            if len(pings.rows) + len(hops.rows) >= CHUNK_ROWS:
+                pings.flush()
+                hops.flush()
+    finally:
+        pings.close()
+        hops.close()
+    if not pings.count and not hops.count and report.bad_lines:
         raise DatasetError(
             path, f"no RIPE Atlas ping or traceroute result in this file; first problem: {first_problem}"
         )
-    report.pings = len(pings)
-    report.hop_replies = len(hops)
-    name = f"part-{index:05d}.parquet"
-    if pings:
-        pq.write_table(pa.Table.from_pylist(pings, schema=PING_SCHEMA), staging / "pings" / name)
-    if hops:
-        pq.write_table(pa.Table.from_pylist(hops, schema=HOP_SCHEMA), staging / "traceroutes" / name)
+    report.pings = pings.count
+    report.hop_replies = hops.count
     return report
 
 
