@@ -151,7 +151,7 @@ def test_evaluation_rows_never_reach_features(split):
             fit, poisoned.fit_paths(fit, split, "test"), poisoned.probes, poisoned.targets, rtt_scale=(4, 1)
         )
         x, edges = graph.tensors()
-        features.append((fit, x, edges, graph.pair_features(graph.combos(fit))))
+        features.append((fit, x, edges, graph.pair_features(fit)))
     (fit, x, edges, extra), (fit_p, x_p, edges_p, extra_p) = features
     pd.testing.assert_frame_equal(fit, fit_p)
     assert np.array_equal(x.numpy(), x_p.numpy()) and np.array_equal(edges.numpy(), edges_p.numpy())
@@ -229,3 +229,19 @@ def test_train_and_eval_contract(tmp_path, monkeypatch):
     assert json.loads((out / "models" / "eval.json").read_text())["qoe_unseen_pairs"]["model"] == "sage"
     result = runner.invoke(app, ["kg", "train", str(out), "--arch", "gcn"])
     assert result.exit_code == 2 and "--arch" in result.output
+
+
+def test_history_model_labels_come_after_its_inputs():
+    from ndtwin.kg.models.splits import history_label_roles
+
+    state = _synthetic_tables().state
+    roles = assign_roles(state, "future")
+    inner = history_label_roles(state, roles)
+    window = state.window.to_numpy()
+    assert window[inner == "train"].max() < window[inner == "label"].min()
+    assert (
+        window[inner == "label"].max()
+        < window[roles == "val"].min()
+        <= window[roles == "val"].max()
+        < window[roles == "test"].min()
+    )

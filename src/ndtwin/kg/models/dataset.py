@@ -43,11 +43,12 @@ class MeasurementTables:
         return pairs.merge(probes, on="prb_id", how="left").merge(targets, on="dst_addr", how="left")
 
     def fit_paths(self, fit: pd.DataFrame, split: str, stage: str) -> pd.DataFrame:
-        """Typical paths of the fit pairs, from traceroutes the split allows (before the cut in ``future``)."""
+        """Typical paths of the fit pairs, from traceroutes the split allows: in ``future``, those before the
+        stage's cut (``label``, ``val`` or ``test``)."""
         if split == "future":
             cuts = future_cuts(self.state)
             campaign = campaign_of(self.hops["timestamp"], reference=self.state["window"])
-            limit = np.array([cuts.get(int(c), (0, 0))[0 if stage == "val" else 1] for c in campaign])
+            limit = np.array([cuts[int(c)][stage] if int(c) in cuts else 0 for c in campaign])
             paths = pair_paths(self.hops[self.hops["timestamp"].to_numpy() < limit])
         else:
             if self._all_paths is None:

@@ -30,7 +30,7 @@ HIDE_SHARE = 0.3
 MAX_EPOCHS = 600
 EVAL_EVERY = 20
 PATIENCE = 10
-PAIR_FEATURES = 4
+PAIR_FEATURES = 7
 
 
 def _conv(arch: str, size: int) -> nn.Module:
@@ -55,7 +55,7 @@ class PairGNN(nn.Module):
         self.head = nn.Sequential(nn.Linear(3 * hidden + PAIR_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, 3))
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, pairs: torch.Tensor, extra: torch.Tensor):
-        """``pairs``: P × 2 node indices (probe, target), ``extra``: P × 4 country-pair features → P × 3."""
+        """``pairs``: P × 2 node indices (probe, target), ``extra``: P × 7 pair features → P × 3."""
         h = torch.relu(self.project(x))
         for conv in self.convs:
             h = h + torch.relu(conv(h, edge_index))
@@ -122,32 +122,41 @@ def train_gnn(
     then predict the ``test`` stage's query once.
 
     ``stages[stage] = (fit_pairs, paths)``; ``val_score(query_predictions: Decoded) -> float`` (lower is better).
+    With ``stages["train"]`` (fit pairs and paths before a cut) and ``stages["train_labels"]`` (pair values after
+    it), the model trains on the whole earlier graph — each pair's own history included — against the later values
+    (the future split); otherwise it trains by hiding pairs.
     Returns the test predictions, the epochs trained and the training time.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    fit, paths = stages["val"]
+    with_history = "train" in stages
+    fit, paths = stages["train"] if with_history else stages["val"]
     rtt_scale = _rtt_scale(fit)
     graph = graph_inputs(fit, paths, tables.probes, tables.targets, rtt_scale=rtt_scale)
+    val_graph = (
+        graph_inputs(*stages["val"], tables.probes, tables.targets, rtt_scale=rtt_scale) if with_history else graph
+    )
     model = PairGNN(arch, graph.tensors()[0].shape[1])
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    targets = _targets(fit, rtt_scale)
     val_query = stages["val_query"]
-    x_full, edges_full = graph.tensors()
-    val_nodes = query_nodes(graph, val_query)
-    val_extra = graph.pair_features(graph.combos(val_query))
+    x_full, edges_full = val_graph.tensors()
+    val_nodes = query_nodes(val_graph, val_query)
+    val_extra = val_graph.pair_features(val_query)
     best = (float("inf"), 0, None)
     stale = 0
     start = time.perf_counter()
     epoch = 0
     for epoch in range(1, MAX_EPOCHS + 1):
         model.train()
-        hidden = _hidden(fit, unit, rng)
+        if with_history:  # every fit pair shown, the labels come from later windows
+            hidden, supervised = None, stages["train_labels"]
+        else:
+            hidden = _hidden(fit, unit, rng)
+            supervised = fit[hidden]
         x, edges = graph.tensors(hidden)
-        chosen = torch.from_numpy(np.flatnonzero(hidden))
-        extra = graph.pair_features(graph.pair_combo[chosen.numpy()], hidden)
-        output = model(x, edges, torch.from_numpy(graph.pair_nodes)[chosen], extra)
-        loss = _loss(output, targets[chosen])
+        output = model(x, edges, query_nodes(graph, supervised), graph.pair_features(supervised, hidden))
+        targets = _targets(supervised, rtt_scale)
+        loss = _loss(output, targets)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -169,7 +178,7 @@ def train_gnn(
     with torch.no_grad():
         x, edges = test_graph.tensors()
         query = stages["test_query"]
-        extra = test_graph.pair_features(test_graph.combos(query))
+        extra = test_graph.pair_features(query)
         predicted = decode(model(x, edges, query_nodes(test_graph, query), extra), rtt_scale)
     return {"predicted": predicted, "epochs": best[1], "epochs_run": epoch, "train_seconds": seconds, "val": best[0]}
 

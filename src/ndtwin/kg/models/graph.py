@@ -39,14 +39,14 @@ class GraphInputs:
     path_pair: np.ndarray  # E: the fit pair each path edge comes from
     pair_combo: np.ndarray  # P: index of the pair's (probe country, target country) combination
     combo_of: dict[tuple, int]
+    pair_index: dict[tuple, int]
 
-    def combos(self, query: pd.DataFrame) -> np.ndarray:
-        """Country-combination index of query pairs (``src_cc``, ``dst_cc`` columns); -1 if never seen."""
-        return np.array([self.combo_of.get((a, b), -1) for a, b in zip(query["src_cc"], query["dst_cc"])])
-
-    def pair_features(self, combos: np.ndarray, hidden_pairs: np.ndarray | None = None) -> torch.Tensor:
-        """Per query pair: median standardised log RTT and mean loss of the shown fit pairs of its country
-        combination, with a flag when there are none."""
+    def pair_features(self, query: pd.DataFrame, hidden_pairs: np.ndarray | None = None) -> torch.Tensor:
+        """Per query pair (``prb_id``, ``dst_addr``, ``src_cc``, ``dst_cc``): median standardised log RTT and mean
+        loss of the shown fit pairs of its country combination, and the pair's own fit values if it is a shown
+        fit pair (its history), each with a flag when there is none."""
+        combos = np.array([self.combo_of.get((a, b), -1) for a, b in zip(query["src_cc"], query["dst_cc"])])
+        own = np.array([self.pair_index.get(key, -1) for key in zip(query["prb_id"], query["dst_addr"])])
         shown = np.ones(len(self.pair_nodes), bool) if hidden_pairs is None else ~hidden_pairs
         frame = pd.DataFrame(
             {"combo": self.pair_combo[shown], "rtt": self.pair_log_rtt[shown], "loss": self.pair_loss[shown]}
@@ -55,7 +55,21 @@ class GraphInputs:
         rtt = table["rtt"].reindex(combos).to_numpy()
         loss = table["loss"].reindex(combos).to_numpy()
         has = np.isfinite(rtt)
-        features = np.stack([np.nan_to_num(rtt), has, np.nan_to_num(loss), np.isfinite(loss)], axis=1)
+        own_shown = (own >= 0) & shown[np.maximum(own, 0)]
+        own_rtt = np.where(own_shown, self.pair_log_rtt[np.maximum(own, 0)], np.nan)
+        own_loss = np.where(own_shown, self.pair_loss[np.maximum(own, 0)], 0.0)
+        features = np.stack(
+            [
+                np.nan_to_num(rtt),
+                has,
+                np.nan_to_num(loss),
+                np.isfinite(loss),
+                np.nan_to_num(own_rtt),
+                np.isfinite(own_rtt),
+                own_loss,
+            ],
+            axis=1,
+        )
         return torch.tensor(features, dtype=torch.float32)
 
     @property
@@ -151,6 +165,7 @@ def graph_inputs(
         path_pair=path_pair,
         pair_combo=np.array([combo_of[c] for c in pair_countries], np.int64),
         combo_of=combo_of,
+        pair_index={key: i for i, key in enumerate(zip(fit_pairs["prb_id"], fit_pairs["dst_addr"]))},
     )
 
 

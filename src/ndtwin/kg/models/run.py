@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import evaluate_anchors, prepare_split, save_predictions, score_rows
 from ndtwin.kg.models.gnn import ARCHS, train_gnn
-from ndtwin.kg.models.splits import SPLITS
+from ndtwin.kg.models.splits import SPLITS, history_label_roles
 
 MODELS_DIR = "models"
 
@@ -37,6 +38,11 @@ def train_arch(out: Path, arch: str, *, seed: int = 0, splits: tuple[str, ...] =
             return score_rows(val_rows, predicted)["mae_ms"]
 
         unit = "probe" if split == "unseen_probes" else "pair"
+        if split == "future":
+            inner = history_label_roles(tables.state, data.roles)
+            early = tables.fit_pairs(inner, "val")
+            data.stages["train"] = (early, tables.fit_paths(early, split, "label"))
+            data.stages["train_labels"] = tables.fit_pairs(np.where(inner == "label", "train", "unused"), "val")
         result = train_gnn(arch, data.stages, tables, unit=unit, val_score=val_score, seed=seed)
         meta = {k: result[k] for k in ("epochs", "epochs_run", "train_seconds", "val")} | {"arch": arch, "seed": seed}
         save_predictions(Path(out) / MODELS_DIR / arch / split, data.stages["test_query"], result["predicted"], meta)

@@ -18,7 +18,7 @@ import pandas as pd
 
 SPLITS = ("unseen_pairs", "unseen_probes", "future")
 TEST_SHARE, VAL_SHARE = 0.20, 0.15
-FUTURE_VAL_FROM, FUTURE_TEST_FROM = 0.60, 0.75
+FUTURE_LABEL_FROM, FUTURE_VAL_FROM, FUTURE_TEST_FROM = 0.40, 0.60, 0.75
 CAMPAIGN_GAP_S = 30 * 86_400
 
 
@@ -70,25 +70,35 @@ def campaign_of(windows: pd.Series, reference: pd.Series | None = None) -> np.nd
     return np.searchsorted(breaks, np.asarray(windows), side="right")
 
 
-def future_cuts(state: pd.DataFrame) -> dict[int, tuple[int, int]]:
-    """Per campaign: the first validation window start and the first test window start (epoch s)."""
+def future_cuts(state: pd.DataFrame) -> dict[int, dict[str, int]]:
+    """Per campaign, the window start (epoch s) where each part of the future split begins: ``label`` (training
+    labels of a model that uses the pair's own history, see :func:`history_label_roles`), ``val`` and ``test``."""
     campaign = campaign_of(state["window"])
     cuts = {}
     for number in np.unique(campaign):
         windows = state["window"].to_numpy()[campaign == number]
         first, last = windows.min(), windows.max()
-        cuts[int(number)] = (
-            int(first + FUTURE_VAL_FROM * (last - first)),
-            int(first + FUTURE_TEST_FROM * (last - first)),
-        )
+        shares = {"label": FUTURE_LABEL_FROM, "val": FUTURE_VAL_FROM, "test": FUTURE_TEST_FROM}
+        cuts[int(number)] = {name: int(first + share * (last - first)) for name, share in shares.items()}
     return cuts
+
+
+def history_label_roles(state: pd.DataFrame, roles: np.ndarray) -> np.ndarray:
+    """Future split, for training a model that reads a pair's own history: training rows from 40 % of the
+    campaign on become ``label`` rows (the targets), the earlier ones stay ``train`` (the inputs)."""
+    campaign = campaign_of(state["window"])
+    cuts = future_cuts(state)
+    label_from = np.array([cuts[c]["label"] for c in campaign])
+    inner = roles.copy()
+    inner[(roles == "train") & (state["window"].to_numpy() >= label_from)] = "label"
+    return inner
 
 
 def _future_roles(state: pd.DataFrame) -> np.ndarray:
     campaign = campaign_of(state["window"])
     cuts = future_cuts(state)
-    val_from = np.array([cuts[c][0] for c in campaign])
-    test_from = np.array([cuts[c][1] for c in campaign])
+    val_from = np.array([cuts[c]["val"] for c in campaign])
+    test_from = np.array([cuts[c]["test"] for c in campaign])
     window = state["window"].to_numpy()
     roles = np.where(window >= test_from, "test", np.where(window >= val_from, "val", "train")).astype(object)
     has_rtt = state["rtt_median_s"].notna().to_numpy()
