@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: install demo test lock wheel-check clean
 
-EXTRAS  = dev,emulate,gnn,ns3,ops,ray,service,tabular
+EXTRAS  = dev,emulate,gnn,kg,ns3,ops,ray,service,tabular
 # Debian packages of the live emulation, telemetry and browser tests (installed when missing; apt needs root).
 DEBIAN  = iproute2 prometheus chromium chromium-driver
 

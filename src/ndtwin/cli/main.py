@@ -12,11 +12,13 @@ import typer
 from rich.table import Table
 
 import ndtwin
+from ndtwin.cli.atlas_cmd import atlas_app
 from ndtwin.cli.common import check_output_path, error_table, fail, load_table, report_problems, sample_group
 from ndtwin.cli.emulate_cmd import emulate_command
 from ndtwin.cli.generate_cmd import generate_command
 from ndtwin.cli.help_format import use_plain_metavars
 from ndtwin.cli.ingest_cmd import ingest_app
+from ndtwin.cli.kg_cmd import kg_app
 from ndtwin.cli.operate_cmd import operate_command
 from ndtwin.cli.optimize import optimize_app
 from ndtwin.cli.predict_cmd import predict_command
@@ -64,6 +66,8 @@ app.add_typer(whatif_app, name="whatif")
 app.add_typer(optimize_app, name="optimize")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(serve_app, name="serve")
+app.add_typer(atlas_app, name="atlas")
+app.add_typer(kg_app, name="kg")
 
 
 @app.command()

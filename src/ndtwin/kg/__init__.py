@@ -1,0 +1,1 @@
+"""The measurement knowledge graph: topology, state and application layers in a pyoxigraph (RDF, SPARQL) store."""

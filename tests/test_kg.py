@@ -1,0 +1,247 @@
+"""Knowledge graph (build, SPARQL, export), the leakage rule of the models, anchors, QoE formulas, eval contract."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyoxigraph")
+pytest.importorskip("ripe.atlas.sagan")
+
+from typer.testing import CliRunner
+
+from ndtwin.atlas import import_results
+from ndtwin.cli.main import app
+from ndtwin.kg.build import build_graph
+from ndtwin.kg.models import anchors
+from ndtwin.kg.models.dataset import MeasurementTables
+from ndtwin.kg.models.splits import assign_roles, fit_mask
+from ndtwin.kg.query import export_turtle, open_store, run_query
+from ndtwin.qoe.askg import add_qoe_layer
+from ndtwin.qoe.scores import e_model_r, mos, qoe_class, r_to_mos
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from kg_atlas import doc_queries  # noqa: E402  (the queries of docs/KG.md, as the benchmark runs them)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "atlas_kg"  # real results of the pairs the docs queries ask about
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A graph of five real pairs (LB probe 29271, 17775 → 164.138.236.10, 6090 → 109.72.207.50 with traceroutes)."""
+    out = tmp_path_factory.mktemp("kg") / "atlas"
+    import_results(FIXTURES, out)
+    build_graph(out)
+    add_qoe_layer(out)
+    return out
+
+
+def test_docs_queries_answer(built):
+    worst, path, rose, voip = (run_query(open_store(built), q) for q in doc_queries())
+    state = pd.read_parquet(built / "state.parquet")
+    # Worst targets from LB (probe 29271 is a Lebanese probe): the ranking matches the state table.
+    assert worst and [r["mean_rtt_ms"] for r in worst] == sorted((r["mean_rtt_ms"] for r in worst), reverse=True)
+    top = state[(state.prb_id == 29271) & (state.dst_addr == worst[0]["target"])]
+    assert worst[0]["mean_rtt_ms"] == pytest.approx(top.rtt_median_s.mean() * 1e3)
+    assert worst[0]["windows"] == len(top)
+    # The path of 6090 → 109.72.207.50: ordered hops, public ones with a /24, no ASN invented.
+    assert [r["hop_index"] for r in path] == sorted(r["hop_index"] for r in path) and len(path) >= 3
+    assert all(r["asn"] is None for r in path)
+    assert all(r["prefix"].endswith(".0-24") for r in path if r["private"] is False)
+    # RTT rise: recompute the weekly means from the state table for every pair returned.
+    for row in rose:
+        pair = state[(state.prb_id == row["probe"]) & (state.dst_addr == row["target"])]
+        day = pd.to_datetime(pair.window, unit="s")
+        before = pair.rtt_median_s[(day >= "2020-02-14") & (day < "2020-02-21")].mean()
+        now = pair.rtt_median_s[(day >= "2020-02-21") & (day < "2020-02-28")].mean()
+        assert row["this_week_ms"] == pytest.approx(now * 1e3) and now > 1.5 * before
+    assert any(r["probe"] == 17775 and r["target"] == "164.138.236.10" for r in rose)
+    assert [r["mos"] for r in voip] == sorted(r["mos"] for r in voip)
+
+
+def test_graph_layers_and_unknowns(built):
+    store = open_store(built)
+    countries = run_query(store, "SELECT ?code WHERE { ?p ndt:probeId 6090 ; ndt:inCountry/ndt:code ?code }")
+    assert countries == [{"code": "QA"}]
+    assert run_query(store, "ASK { ?x ndt:asn ?a }") is False
+    no_rtt = "SELECT ?loss WHERE { ?o a ndt:Observation ; ndt:lossShare ?loss . FILTER NOT EXISTS { ?o ndt:rttMedianSeconds ?r } }"
+    state = pd.read_parquet(built / "state.parquet")
+    assert sorted(r["loss"] for r in run_query(store, no_rtt)) == sorted(state.loss_share[state.rtt_median_s.isna()])
+    lost = run_query(store, "SELECT ?o WHERE { ?o ndt:rttMedianSeconds ?r . FILTER (?r < 0) }")
+    assert lost == []  # avg = -1 never becomes an RTT
+
+
+def test_query_cli_and_export(built, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["kg", "query", str(built), "SELECT ?p WHERE { ?p a ndt:Probe } ORDER BY ?p", "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)) == 3
+    result = runner.invoke(app, ["kg", "query", str(built), "SELECT WHERE {"])
+    assert result.exit_code == 2 and "SPARQL" in result.output
+    result = runner.invoke(app, ["kg", "query", str(tmp_path), "SELECT * WHERE { ?s ?p ?o }"])
+    assert result.exit_code == 2 and "run 'ndtwin kg build'" in result.output
+    result = runner.invoke(app, ["kg", "qoe", str(built), "--app", "voip", "--json", "--limit", "3"])
+    assert result.exit_code == 0 and len(json.loads(result.output)) == 3
+    export_turtle(built, tmp_path / "g.ttl")
+    import pyoxigraph as ox
+
+    count = sum(1 for _ in ox.parse(path=str(tmp_path / "g.ttl"), format=ox.RdfFormat.TURTLE))
+    total = run_query(open_store(built), "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0]["n"]
+    assert count == total
+
+
+def test_qoe_formulas_match_hand_computed_values():
+    # VoIP, RTT 100 ms, jitter 5 ms, loss 1 %: Ta = 60 ms, Id = 1.44, Ie,eff = 95·1/(1 + 25.1) = 3.6398,
+    # R = 88.1202, MOS = 1 + 3.08421 + 7e-6·88.1202·28.1202·11.8798 = 4.2903.
+    assert float(e_model_r(0.100, 0.005, 0.01)) == pytest.approx(88.1202, abs=1e-4)
+    assert float(mos("voip", 0.100, 0.005, 0.01)) == pytest.approx(4.2903, abs=1e-4)
+    assert float(r_to_mos(80)) == pytest.approx(4.024) and float(r_to_mos(-5)) == 1 and float(r_to_mos(120)) == 4.5
+    # Long delay: Ta = 250 ms, Id = 6 + 0.11·72.7 = 13.997, no loss: R = 79.203.
+    assert float(e_model_r(0.500, 0.0, 0.0)) == pytest.approx(79.203, abs=1e-3)
+    # Web at the midpoints (RTT 210 ms, jitter 25 ms, loss 5 %) scores 3 on every metric.
+    assert float(mos("web", 0.210, 0.025, 0.05)) == pytest.approx(3.0)
+    # Gaming, perfect RTT and loss, worst jitter: 0.6·5 + 0.2·5 + 0.2·1 = 4.2.
+    assert float(mos("gaming", 0.020, 0.050, 0.0)) == pytest.approx(4.2)
+    # File transfer with every packet lost (no RTT): 1 on all three.
+    assert float(mos("file_transfer", np.nan, np.nan, 1.0)) == pytest.approx(1.0)
+    assert list(qoe_class([4.2, 3.5, 2.0])) == ["good", "fair", "poor"]
+    with pytest.raises(ValueError, match="app"):
+        mos("email", 0.1, 0.0, 0.0)
+
+
+def _synthetic_tables(seed: int = 0, days: int = 20) -> MeasurementTables:
+    """12 probes and 10 targets in 3 countries; RTT = country-pair base + probe and target offsets + noise."""
+    rng = np.random.default_rng(seed)
+    probes = pd.DataFrame({"prb_id": np.arange(1, 13), "country": ["AA", "BB", "CC"] * 4})
+    targets = pd.DataFrame(
+        {"dst_addr": [f"10.0.{i}.1" for i in range(10)], "country": ["AA", "BB", "CC", "AA", "BB"] * 2}
+    )
+    base = {("AA", "AA"): 20, ("AA", "BB"): 80, ("BB", "AA"): 80, ("BB", "BB"): 15}
+    rows = []
+    for p, pc in zip(probes.prb_id, probes.country):
+        for t, tc in zip(targets.dst_addr, targets.country):
+            for d in range(days):
+                rtt = (base.get((pc, tc), 150) + 3 * p + 2 * int(t.split(".")[2]) + rng.normal(0, 2)) / 1e3
+                loss = 1.0 if t == "10.0.9.1" else 0.0
+                rows.append((p, t, 1_600_000_000 + d * 86_400, 8, np.nan if loss == 1 else rtt, 0.001, loss))
+    state = pd.DataFrame(
+        rows, columns=["prb_id", "dst_addr", "window", "results", "rtt_median_s", "jitter_s", "loss_share"]
+    )
+    hops = pd.DataFrame(columns=["prb_id", "dst_addr", "timestamp", "hop", "from_addr", "late", "private"])
+    return MeasurementTables(state=state, hops=hops, probes=probes, targets=targets)
+
+
+@pytest.mark.parametrize("split", ["unseen_pairs", "unseen_probes", "future"])
+def test_evaluation_rows_never_reach_features(split):
+    from ndtwin.kg.models.graph import graph_inputs
+
+    tables = _synthetic_tables()
+    roles = assign_roles(tables.state, split)
+    assert (roles == "test").any() and (roles == "val").any()
+    features = []
+    for poison in (False, True):
+        poisoned = _synthetic_tables()
+        if poison:  # the evaluation rows' own measurements changed beyond recognition
+            poisoned.state.loc[roles == "test", ["rtt_median_s", "loss_share", "jitter_s"]] = [9.0, 0.5, 3.0]
+        fit = poisoned.fit_pairs(roles, "test")
+        graph = graph_inputs(
+            fit, poisoned.fit_paths(fit, split, "test"), poisoned.probes, poisoned.targets, rtt_scale=(4, 1)
+        )
+        x, edges = graph.tensors()
+        features.append((fit, x, edges, graph.pair_features(fit)))
+    (fit, x, edges, extra), (fit_p, x_p, edges_p, extra_p) = features
+    pd.testing.assert_frame_equal(fit, fit_p)
+    assert np.array_equal(x.numpy(), x_p.numpy()) and np.array_equal(edges.numpy(), edges_p.numpy())
+    assert np.array_equal(extra.numpy(), extra_p.numpy())
+    if split != "future":  # held-out pairs have no message edge: they are not fit pairs at all
+        test_pairs = set(map(tuple, tables.state.loc[roles == "test", ["prb_id", "dst_addr"]].to_numpy()))
+        assert not test_pairs & set(zip(fit.prb_id, fit.dst_addr))
+    else:  # fit rows of the future split all precede every test row of their campaign
+        assert tables.state.window[fit_mask(roles, "test")].max() < tables.state.window[roles == "test"].min()
+
+
+def test_hidden_pairs_leave_the_graph():
+    from ndtwin.kg.models.graph import graph_inputs
+
+    tables = _synthetic_tables()
+    roles = assign_roles(tables.state, "unseen_pairs")
+    fit = tables.fit_pairs(roles, "test")
+    graph = graph_inputs(
+        fit, tables.fit_paths(fit, "unseen_pairs", "test"), tables.probes, tables.targets, rtt_scale=(4, 1)
+    )
+    hidden = np.zeros(len(fit), bool)
+    hidden[:5] = True
+    _, edges = graph.tensors(hidden)
+    present = set(map(tuple, edges.numpy().T))
+    assert not any(tuple(pair) in present for pair in graph.pair_nodes[hidden])
+    assert all(tuple(pair) in present for pair in graph.pair_nodes[~hidden & np.isfinite(graph.pair_log_rtt)])
+
+
+def _pairs(rtt_of, n_probes: int = 15, n_targets: int = 12, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All probe×target pairs with ``rtt_of(p, t)``; a random 30 % of them are the query, the rest the fit."""
+    rows = [(p, f"t{t}", rtt_of(p, t), 0.0) for p in range(n_probes) for t in range(n_targets)]
+    pairs = pd.DataFrame(rows, columns=["prb_id", "dst_addr", "rtt_ms", "loss_share"])
+    query = np.random.default_rng(seed).random(len(pairs)) < 0.3
+    return pairs[~query].reset_index(drop=True), pairs[query].reset_index(drop=True)
+
+
+def test_matrix_completion_recovers_a_low_rank_matrix():
+    rng = np.random.default_rng(1)
+    u, v, w, z = rng.normal(size=15), rng.normal(size=12), rng.normal(size=15), rng.normal(size=12)
+    fit, query = _pairs(lambda p, t: float(np.exp(4 + 0.3 * u[p] + 0.3 * v[t] + 0.2 * w[p] * z[t])))
+    predicted = anchors.matrix_completion(fit, query, rank=1, reg=0.01, sweeps=100)["rtt_ms"]
+    assert np.median(np.abs(predicted - query.rtt_ms) / query.rtt_ms) < 0.02
+
+
+def test_vivaldi_embeds_euclidean_delays():
+    points = np.random.default_rng(2).uniform(0, 100, size=(27, 2))
+    fit, query = _pairs(lambda p, t: float(np.linalg.norm(points[p] - points[15 + t]) + 5))
+    predicted = anchors.vivaldi(fit, query, dims=2, rounds=60)["rtt_ms"]
+    assert np.median(np.abs(predicted - query.rtt_ms) / query.rtt_ms) < 0.15
+
+
+def test_train_and_eval_contract(tmp_path, monkeypatch):
+    import ndtwin.kg.models.gnn as gnn
+
+    monkeypatch.setattr(gnn, "MAX_EPOCHS", 40)
+    tables = _synthetic_tables()
+    out = tmp_path / "atlas"
+    (out / "traceroutes").mkdir(parents=True)
+    tables.state.to_parquet(out / "state.parquet")
+    tables.probes.to_parquet(out / "probes.parquet")
+    tables.targets.to_parquet(out / "targets.parquet")
+    runner = CliRunner()
+    result = runner.invoke(app, ["kg", "train", str(out), "--arch", "sage"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["kg", "eval", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report) == {"unseen_pairs", "unseen_probes", "future"}
+    assert set(report["future"]) == {"history", "country_pair", "vivaldi", "matrix_completion", "sage"}
+    assert set(report["unseen_probes"]) == {"country_pair", "sage"}
+    for models in report.values():
+        for metrics in models.values():
+            assert {"mae_ms", "rmse_ms", "r2", "loss_auc"} <= set(metrics) and metrics["mae_ms"] >= 0
+    assert (out / "models" / "eval.png").is_file()
+    assert json.loads((out / "models" / "eval.json").read_text())["qoe_unseen_pairs"]["model"] == "sage"
+    result = runner.invoke(app, ["kg", "train", str(out), "--arch", "gcn"])
+    assert result.exit_code == 2 and "--arch" in result.output
+
+
+def test_history_model_labels_come_after_its_inputs():
+    from ndtwin.kg.models.splits import history_label_roles
+
+    state = _synthetic_tables().state
+    roles = assign_roles(state, "future")
+    inner = history_label_roles(state, roles)
+    window = state.window.to_numpy()
+    assert window[inner == "train"].max() < window[inner == "label"].min()
+    assert (
+        window[inner == "label"].max()
+        < window[roles == "val"].min()
+        <= window[roles == "val"].max()
+        < window[roles == "test"].min()
+    )
