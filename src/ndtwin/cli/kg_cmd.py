@@ -129,19 +129,38 @@ def train_command(
     out: Path = OUT_ARGUMENT,
     arch: str = typer.Option("sage", "--arch", help="sage, cheb, resgated or transformer."),
     seed: int = typer.Option(0, "--seed", help="Seed of the splits and the initialisation."),
+    registry: Path | None = typer.Option(
+        None, "--registry", help="Also register each split's model directory as a version of this model registry."
+    ),
 ) -> None:
-    """Train a GNN on the three splits (unseen pairs, unseen probes, future windows), single-threaded."""
-    from ndtwin.kg.models.run import train_arch
+    """Train a GNN on the three splits (unseen pairs, unseen probes, future windows), single-threaded.
+
+    Each split's model goes to the model directory OUT/models/ARCH/SPLIT/ (weights.safetensors, config.json,
+    normalization.json, metrics.json, provenance.json)."""
+    from ndtwin.kg.models.run import MODELS_DIR, train_arch
+    from ndtwin.ops.registry import ModelRegistry, RegistryError
 
     try:
+        store = ModelRegistry(registry) if registry is not None else None
         facts = train_arch(out, arch, seed=seed)
-    except (DatasetError, ValueError) as error:
+        for split, meta in facts.items():
+            version = ""
+            if store is not None:
+                version = store.register(
+                    out / MODELS_DIR / arch / split,
+                    metrics={"val_mae_ms": meta["val"]},
+                    data_window={"source": str(out.resolve()), "split": split, "seed": seed},
+                    parent=None,
+                    note=f"ndtwin kg train --arch {arch}",
+                    tags={"model": "kg-gnn", "arch": arch, "split": split},
+                )
+            console.print(
+                f"{arch} {split}: {meta['epochs']} epochs (best of {meta['epochs_run']}), "
+                f"{meta['train_seconds']:.1f} s, validation MAE {meta['val']:.2f} ms"
+                + (f", registered as {version}" if version else "")
+            )
+    except (DatasetError, RegistryError, ValueError) as error:
         fail(error)
-    for split, meta in facts.items():
-        console.print(
-            f"{arch} {split}: {meta['epochs']} epochs (best of {meta['epochs_run']}), "
-            f"{meta['train_seconds']:.1f} s, validation MAE {meta['val']:.2f} ms"
-        )
 
 
 @kg_app.command("eval")

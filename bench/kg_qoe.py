@@ -1,0 +1,83 @@
+"""QoE class agreement on the unseen-pair split: how far a per-pair prediction can go, and which per-pair class
+prediction to use, chosen on the validation rows and scored once on the test rows.
+
+    nice -n 10 .venv/bin/python bench/kg_qoe.py --out /tmp/kg-bench --arch transformer
+
+Prints, per application, (1) the ceilings on the validation and test rows: the best agreement any one-class-per-pair
+prediction can reach (each pair's most frequent measured class) and the agreement of a pair's measured class with
+its own class on the next day; (2) the validation agreement of three predictors — classes from the GNN's predicted
+metrics (``--arch``, retrained on this split into ``OUT/qoe-models``), the most frequent class of the fit windows of
+the pair's country combination, and the most frequent class of all fit windows; (3) the test agreement of the
+predictor chosen on validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ndtwin.kg.models.dataset import PAIR, load_tables
+from ndtwin.kg.models.evaluate import prepare_split
+from ndtwin.kg.models.run import train_arch, trained_predictions
+from ndtwin.qoe.agreement import class_agreement, class_ceiling, country_pair_classes, measured_classes, qoe_agreement
+from ndtwin.qoe.scores import PROFILES, mos, qoe_class
+
+SPLIT = "unseen_pairs"
+
+
+def gnn_classes(predicted: pd.DataFrame, app: str) -> pd.DataFrame:
+    """One class per pair from the GNN's predicted metrics."""
+    score = mos(app, predicted["rtt_ms"] / 1e3, predicted["jitter_ms"] / 1e3, predicted["loss_share"])
+    return predicted[PAIR].assign(qoe_class=qoe_class(score))
+
+
+def majority_classes(fit_rows: pd.DataFrame, query: pd.DataFrame, app: str) -> pd.DataFrame:
+    """The most frequent class of all fit windows, for every pair."""
+    fit_rows = fit_rows[fit_rows["loss_share"].notna()]
+    return query[PAIR].assign(qoe_class=pd.Series(measured_classes(fit_rows, app)).value_counts().index[0])
+
+
+def candidates(args: argparse.Namespace, data, tables, stage: str, app: str) -> dict[str, pd.DataFrame]:
+    """The three per-pair class predictions for the query pairs of a stage."""
+    query = data.stages[f"{stage}_query"]
+    fit_rows = data.fit_rows(tables, stage)
+    predicted, _ = trained_predictions(args.out, args.arch, SPLIT, models_dir=args.out / "qoe-models", stage=stage)
+    return {
+        f"{args.arch}_metrics": gnn_classes(predicted, app),
+        "country_pair_class": query[PAIR].assign(qoe_class=country_pair_classes(fit_rows, query, app)),
+        "majority_class": majority_classes(fit_rows, query, app),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/kg-bench"))
+    parser.add_argument("--arch", default="transformer", help="The GNN with the lowest validation MAE.")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    tables = load_tables(args.out)
+    data = prepare_split(tables, SPLIT, seed=0)
+    rows = {stage: data.rows(tables, stage) for stage in ("val", "test")}
+    for stage, stage_rows in rows.items():
+        print(f"ceilings on the {stage} rows:", json.dumps(class_ceiling(stage_rows), indent=1), flush=True)
+    train_arch(args.out, args.arch, splits=(SPLIT,), models_dir=args.out / "qoe-models")
+    report = {}
+    for app in PROFILES:
+        val = {
+            name: class_agreement(rows["val"], classes, app)
+            for name, classes in candidates(args, data, tables, "val", app).items()
+        }
+        chosen = max(val, key=val.get)
+        test = class_agreement(rows["test"], candidates(args, data, tables, "test", app)[chosen], app)
+        report[app] = {"val": val, "chosen": chosen, "test": test}
+        print(app, json.dumps(report[app]), flush=True)
+    predicted, _ = trained_predictions(args.out, args.arch, SPLIT, models_dir=args.out / "qoe-models")
+    print("MOS from the GNN's metrics on the test rows:", json.dumps(qoe_agreement(rows["test"], predicted)))
+
+
+if __name__ == "__main__":
+    main()
