@@ -5,10 +5,11 @@ prediction to use, chosen on the validation rows and scored once on the test row
 
 Prints, per application, (1) the ceilings on the validation and test rows: the best agreement any one-class-per-pair
 prediction can reach (each pair's most frequent measured class) and the agreement of a pair's measured class with
-its own class on the next day; (2) the validation agreement of three predictors — classes from the GNN's predicted
-metrics (``--arch``, retrained on this split into ``OUT/qoe-models``), the most frequent class of the fit windows of
-the pair's country combination, and the most frequent class of all fit windows; (3) the test agreement of the
-predictor chosen on validation.
+its own class on the next day; (2) the validation agreement of four per-pair class predictors — classes from the
+GNN's predicted metrics (``--arch``, retrained on this split into ``OUT/qoe-models``), from the GNN's RTT with the
+typical (median) window loss and jitter of the pair's country combination, the most frequent class of the fit
+windows of the pair's country combination, and the most frequent class of all fit windows; (3) the test agreement
+of the predictor chosen on validation (per application).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import torch
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import prepare_split
 from ndtwin.kg.models.run import train_arch, trained_predictions
-from ndtwin.qoe.agreement import class_agreement, class_ceiling, country_pair_classes, measured_classes, qoe_agreement
+from ndtwin.qoe.agreement import (
+    by_country_pair,
+    class_agreement,
+    class_ceiling,
+    country_pair_classes,
+    measured_classes,
+    qoe_agreement,
+)
 from ndtwin.qoe.scores import PROFILES, mos, qoe_class
 
 SPLIT = "unseen_pairs"
@@ -42,7 +50,7 @@ def majority_classes(fit_rows: pd.DataFrame, query: pd.DataFrame, app: str) -> p
 
 
 def candidates(args: argparse.Namespace, data, tables, stage: str, app: str) -> dict[str, pd.DataFrame]:
-    """The three per-pair class predictions for the query pairs of a stage."""
+    """The four per-pair class predictions for the query pairs of a stage."""
     query = data.stages[f"{stage}_query"]
     fit_rows = data.fit_rows(tables, stage)
     predicted, _ = trained_predictions(args.out, args.arch, SPLIT, models_dir=args.out / "qoe-models", stage=stage)
@@ -50,7 +58,18 @@ def candidates(args: argparse.Namespace, data, tables, stage: str, app: str) -> 
         f"{args.arch}_metrics": gnn_classes(predicted, app),
         "country_pair_class": query[PAIR].assign(qoe_class=country_pair_classes(fit_rows, query, app)),
         "majority_class": majority_classes(fit_rows, query, app),
+        f"{args.arch}_rtt_typical_window": gnn_classes(typical_window(predicted, fit_rows, query), app),
     }
+
+
+def typical_window(predicted: pd.DataFrame, fit_rows: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
+    """The GNN's RTT with the median per-window loss share and jitter of the pair's country combination (a typical
+    day rather than the mean, which a few lossy days dominate)."""
+    typical = {
+        column: by_country_pair(fit_rows, query, fit_rows[column], "median") for column in ("loss_share", "jitter_ms")
+    }
+    aligned = query[PAIR].merge(predicted, on=PAIR, how="left")
+    return aligned.assign(**{column: values.to_numpy() for column, values in typical.items()})
 
 
 def main() -> None:

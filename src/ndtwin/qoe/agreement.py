@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from ndtwin.kg.state import DAY_S
 from ndtwin.qoe.scores import PROFILES, mos, qoe_class
@@ -61,17 +62,25 @@ def class_ceiling(rows: pd.DataFrame) -> dict[str, dict[str, float]]:
     return report
 
 
-def country_pair_classes(fit_rows: pd.DataFrame, query: pd.DataFrame, app: str) -> pd.Series:
-    """Per query pair (``src_cc``, ``dst_cc``): the most frequent measured class of the fit windows of the same
-    country combination, else of the same target country, else of all fit windows (index of ``query``)."""
-    fit_rows = fit_rows[fit_rows["loss_share"].notna()]
-    fit_rows = fit_rows.assign(qoe_class=measured_classes(fit_rows, app))
-    out = pd.Series(index=query.index, dtype=object)
+def by_country_pair(fit_rows: pd.DataFrame, query: pd.DataFrame, values: ArrayLike, how: str) -> pd.Series:
+    """Per query pair (``src_cc``, ``dst_cc``): ``values`` (one per fit row) aggregated by ``how`` (``mode`` or
+    ``median``) over the fit rows of the same country combination, else of the same target country, else over all
+    fit rows (index of ``query``)."""
+    aggregate = (lambda s: s.value_counts().index[0]) if how == "mode" else "median"
+    fit_rows = fit_rows.assign(value=np.asarray(values))
+    out = pd.Series(index=query.index, dtype=object if how == "mode" else float)
     for keys in (["src_cc", "dst_cc"], ["dst_cc"]):
-        modal = fit_rows.groupby(keys)["qoe_class"].agg(lambda s: s.value_counts().index[0]).rename("modal")
-        found = query[keys].merge(modal.reset_index(), on=keys, how="left")["modal"].to_numpy()
+        table = fit_rows.dropna(subset=["value"]).groupby(keys)["value"].agg(aggregate).rename("found")
+        found = query[keys].merge(table.reset_index(), on=keys, how="left")["found"].to_numpy()
         out = out.fillna(pd.Series(found, index=query.index))
-    return out.fillna(fit_rows["qoe_class"].value_counts().index[0])
+    return out.fillna(fit_rows["value"].agg(aggregate))
+
+
+def country_pair_classes(fit_rows: pd.DataFrame, query: pd.DataFrame, app: str) -> pd.Series:
+    """Per query pair: the most frequent measured class of the fit windows of its country combination (falling
+    back as :func:`by_country_pair` does)."""
+    fit_rows = fit_rows[fit_rows["loss_share"].notna()]
+    return by_country_pair(fit_rows, query, measured_classes(fit_rows, app), "mode")
 
 
 def class_agreement(rows: pd.DataFrame, predicted: pd.DataFrame, app: str) -> float:
