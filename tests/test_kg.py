@@ -234,7 +234,10 @@ def test_train_and_eval_contract(tmp_path, monkeypatch):
         for metrics in models.values():
             assert {"mae_ms", "rmse_ms", "r2", "loss_auc"} <= set(metrics) and metrics["mae_ms"] >= 0
     assert (out / "models" / "eval.png").is_file()
-    assert json.loads((out / "models" / "eval.json").read_text())["qoe_unseen_pairs"]["model"] == "sage"
+    evaluation = json.loads((out / "models" / "eval.json").read_text())
+    assert evaluation["qoe_unseen_pairs"]["model"] == "sage"
+    ceiling = evaluation["qoe_class_ceiling_unseen_pairs"]["web"]
+    assert 0 <= ceiling["next_day"] <= 1 and 1 / 3 <= ceiling["static_ceiling"] <= 1
     result = runner.invoke(app, ["kg", "train", str(out), "--arch", "gcn"])
     assert result.exit_code == 2 and "--arch" in result.output
 

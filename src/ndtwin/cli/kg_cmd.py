@@ -171,20 +171,22 @@ def eval_command(
 ) -> None:
     """Anchors and trained GNNs side by side on the three splits (ms); QoE agreement of the best GNN."""
     from ndtwin.kg.models.run import MODELS_DIR, best_trained, evaluate_all, split_test_rows, trained_predictions
-    from ndtwin.qoe.agreement import qoe_agreement
+    from ndtwin.qoe.agreement import class_ceiling, qoe_agreement
 
     try:
         report = evaluate_all(out, seed=seed)
         best = best_trained(report, "unseen_pairs")
+        test_rows = split_test_rows(out, "unseen_pairs", seed=seed)
         qoe = None
         if best is not None:
             predicted, _ = trained_predictions(out, best, "unseen_pairs")
-            qoe = {"model": best} | qoe_agreement(split_test_rows(out, "unseen_pairs", seed=seed), predicted)
+            qoe = {"model": best} | qoe_agreement(test_rows, predicted)
     except DatasetError as error:
         fail(error)
     folder = Path(out) / MODELS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "eval.json").write_text(json.dumps({"splits": report, "qoe_unseen_pairs": qoe}, indent=1))
+    document = {"splits": report, "qoe_unseen_pairs": qoe, "qoe_class_ceiling_unseen_pairs": class_ceiling(test_rows)}
+    (folder / "eval.json").write_text(json.dumps(document, indent=1))
     _plot(report, folder / "eval.png")
     if as_json:
         print(json.dumps(report))
