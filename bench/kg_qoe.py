@@ -9,7 +9,8 @@ its own class on the next day; (2) the validation agreement of four per-pair cla
 GNN's predicted metrics (``--arch``, retrained on this split into ``OUT/qoe-models``), from the GNN's RTT with the
 typical (median) window loss and jitter of the pair's country combination, the most frequent class of the fit
 windows of the pair's country combination, and the most frequent class of all fit windows; (3) the test agreement
-of the predictor chosen on validation (per application).
+of the predictor chosen on validation (per application). Then, on the future split, where a pair's own history is
+an input: its most frequent class over all its earlier windows or over its last 7, chosen on validation likewise.
 """
 
 from __future__ import annotations
@@ -72,6 +73,38 @@ def typical_window(predicted: pd.DataFrame, fit_rows: pd.DataFrame, query: pd.Da
     return aligned.assign(**{column: values.to_numpy() for column, values in typical.items()})
 
 
+def own_history_classes(fit_rows: pd.DataFrame, query: pd.DataFrame, app: str, last: int | None) -> pd.DataFrame:
+    """Future split: each pair's most frequent class over its own fit windows (all, or its ``last`` ones); the
+    overall modal class for a pair without any."""
+    fit_rows = fit_rows[fit_rows["loss_share"].notna()].sort_values("window")
+    fit_rows = fit_rows.assign(qoe_class=measured_classes(fit_rows, app))
+    if last is not None:
+        fit_rows = fit_rows.groupby(PAIR).tail(last)
+    modal = fit_rows.groupby(PAIR)["qoe_class"].agg(lambda s: s.value_counts().index[0]).reset_index()
+    found = query[PAIR].merge(modal, on=PAIR, how="left")
+    return found.fillna({"qoe_class": fit_rows["qoe_class"].value_counts().index[0]})
+
+
+def future_from_history(tables) -> None:
+    """The class of a pair's future days from its own history, where the split allows (future windows)."""
+    data = prepare_split(tables, "future", seed=0)
+    rows = {stage: data.rows(tables, stage) for stage in ("val", "test")}
+    print("future split, ceilings on the test rows:", json.dumps(class_ceiling(rows["test"])), flush=True)
+    candidates = {"own_modal_class": None, "own_modal_class_last_7": 7}
+    for app in PROFILES:
+        val_fit, val_query = data.fit_rows(tables, "val"), data.stages["val_query"]
+        val = {
+            name: class_agreement(rows["val"], own_history_classes(val_fit, val_query, app, last), app)
+            for name, last in candidates.items()
+        }
+        chosen = max(val, key=val.get)
+        predicted = own_history_classes(
+            data.fit_rows(tables, "test"), data.stages["test_query"], app, candidates[chosen]
+        )
+        test = class_agreement(rows["test"], predicted, app)
+        print("future", app, json.dumps({"val": val, "chosen": chosen, "test": test}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("/tmp/kg-bench"))
@@ -96,6 +129,7 @@ def main() -> None:
         print(app, json.dumps(report[app]), flush=True)
     predicted, _ = trained_predictions(args.out, args.arch, SPLIT, models_dir=args.out / "qoe-models")
     print("MOS from the GNN's metrics on the test rows:", json.dumps(qoe_agreement(rows["test"], predicted)))
+    future_from_history(tables)
 
 
 if __name__ == "__main__":
