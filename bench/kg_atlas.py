@@ -20,7 +20,7 @@ from ndtwin.kg.build import build_graph
 from ndtwin.kg.models.gnn import ARCHS
 from ndtwin.kg.models.run import best_trained, evaluate_all, split_test_rows, train_arch, trained_predictions
 from ndtwin.kg.query import open_store, run_query
-from ndtwin.qoe.agreement import qoe_agreement
+from ndtwin.qoe.agreement import class_ceiling, qoe_agreement
 from ndtwin.qoe.askg import add_qoe_layer
 
 DOCS_QUERIES = Path(__file__).resolve().parents[1] / "docs" / "KG.md"
@@ -70,8 +70,10 @@ def main() -> None:
     best = best_trained(report, "unseen_pairs")
     if best:
         predicted, _ = trained_predictions(args.out, best, "unseen_pairs")
-        qoe = qoe_agreement(split_test_rows(args.out, "unseen_pairs"), predicted)
+        test_rows = split_test_rows(args.out, "unseen_pairs")
+        qoe = qoe_agreement(test_rows, predicted)
         print(f"QoE of unseen pairs from {best} predictions vs measured:", json.dumps(qoe, indent=1))
+        print("QoE class ceiling of a per-pair prediction, next-day agreement:", json.dumps(class_ceiling(test_rows)))
 
 
 if __name__ == "__main__":

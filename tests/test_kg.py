@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 pytest.importorskip("pyoxigraph")
 pytest.importorskip("ripe.atlas.sagan")
@@ -15,11 +16,14 @@ from typer.testing import CliRunner
 
 from ndtwin.atlas import import_results
 from ndtwin.cli.main import app
+from ndtwin.errors import DatasetError
 from ndtwin.kg.build import build_graph
 from ndtwin.kg.models import anchors
 from ndtwin.kg.models.dataset import MeasurementTables
+from ndtwin.kg.models.modeldir import load_pair_gnn
 from ndtwin.kg.models.splits import assign_roles, fit_mask
 from ndtwin.kg.query import export_turtle, open_store, run_query
+from ndtwin.ops.registry import ModelRegistry
 from ndtwin.qoe.askg import add_qoe_layer
 from ndtwin.qoe.scores import e_model_r, mos, qoe_class, r_to_mos
 
@@ -214,8 +218,12 @@ def test_train_and_eval_contract(tmp_path, monkeypatch):
     tables.probes.to_parquet(out / "probes.parquet")
     tables.targets.to_parquet(out / "targets.parquet")
     runner = CliRunner()
-    result = runner.invoke(app, ["kg", "train", str(out), "--arch", "sage"])
+    result = runner.invoke(app, ["kg", "train", str(out), "--arch", "sage", "--registry", str(tmp_path / "reg")])
     assert result.exit_code == 0, result.output
+    _check_model_directory(out, tables)
+    registered = ModelRegistry(tmp_path / "reg", create=False).find(model="kg-gnn", arch="sage")
+    assert sorted(v.tags["split"] for v in registered) == ["future", "unseen_pairs", "unseen_probes"]
+    assert all(load_pair_gnn(v.model_dir).arch == "sage" for v in registered)
     result = runner.invoke(app, ["kg", "eval", str(out), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -226,9 +234,56 @@ def test_train_and_eval_contract(tmp_path, monkeypatch):
         for metrics in models.values():
             assert {"mae_ms", "rmse_ms", "r2", "loss_auc"} <= set(metrics) and metrics["mae_ms"] >= 0
     assert (out / "models" / "eval.png").is_file()
-    assert json.loads((out / "models" / "eval.json").read_text())["qoe_unseen_pairs"]["model"] == "sage"
+    evaluation = json.loads((out / "models" / "eval.json").read_text())
+    assert evaluation["qoe_unseen_pairs"]["model"] == "sage"
+    ceiling = evaluation["qoe_class_ceiling_unseen_pairs"]["web"]
+    assert 0 <= ceiling["next_day"] <= 1 and 1 / 3 <= ceiling["static_ceiling"] <= 1
     result = runner.invoke(app, ["kg", "train", str(out), "--arch", "gcn"])
     assert result.exit_code == 2 and "--arch" in result.output
+
+
+def _check_model_directory(out: Path, tables: MeasurementTables) -> None:
+    """The unseen-pair model reloaded from its model directory predicts what training stored for the test pairs."""
+    from ndtwin.kg.models.evaluate import prepare_split
+    from ndtwin.kg.models.gnn import decode, query_nodes
+    from ndtwin.kg.models.graph import graph_inputs
+
+    saved = load_pair_gnn(out / "models" / "sage" / "unseen_pairs")
+    assert saved.provenance["split"] == "unseen_pairs" and saved.metrics["epochs"] > 0
+    data = prepare_split(tables, "unseen_pairs")
+    graph = graph_inputs(*data.stages["test"], tables.probes, tables.targets, rtt_scale=saved.rtt_scale)
+    query = data.stages["test_query"]
+    x, edges = graph.tensors()
+    with torch.no_grad():
+        output = saved.model(x, edges, query_nodes(graph, query), graph.pair_features(query))
+    stored = pd.read_parquet(out / "models" / "sage" / "unseen_pairs.parquet")
+    np.testing.assert_allclose(decode(output, saved.rtt_scale).rtt_ms, stored["rtt_ms"], rtol=1e-5)
+    config = out / "models" / "sage" / "unseen_pairs" / "config.json"
+    config.write_text(json.dumps({"format": "ndtwin-gnn"}))
+    with pytest.raises(DatasetError, match="config.json"):
+        load_pair_gnn(config.parent)
+
+
+def test_class_ceiling_and_country_pair_classes():
+    from ndtwin.qoe.agreement import class_agreement, class_ceiling, country_pair_classes
+
+    good, poor = (30.0, 1.0, 0.0), (np.nan, np.nan, 1.0)  # (rtt_ms, jitter_ms, loss_share); poor: all lost
+    days = [good, good, poor, good, poor, poor]  # pair A: 3 good 1 poor (days 0-3); pair B: 2 poor (days 4-5)
+    rows = pd.DataFrame(days, columns=["rtt_ms", "jitter_ms", "loss_share"]).assign(
+        prb_id=[1, 1, 1, 1, 2, 2],
+        dst_addr="t",
+        window=[0, 86_400, 2 * 86_400, 3 * 86_400, 0, 86_400],
+        src_cc=["AA"] * 4 + ["BB"] * 2,
+        dst_cc="CC",
+    )
+    ceiling = class_ceiling(rows)["web"]
+    assert ceiling["static_ceiling"] == pytest.approx(5 / 6)
+    assert ceiling["n_day_pairs"] == 4 and ceiling["next_day"] == pytest.approx(2 / 4)
+    query = pd.DataFrame({"prb_id": [3, 4, 5], "dst_addr": "u", "src_cc": ["AA", "BB", "DD"], "dst_cc": "CC"})
+    classes = country_pair_classes(rows, query, "web")
+    assert list(classes) == ["good", "poor", "good"]  # DD falls back to the target country CC: 3 good, 3 poor → first
+    predicted = rows[["prb_id", "dst_addr"]].drop_duplicates().assign(qoe_class=["good", "poor"])
+    assert class_agreement(rows, predicted, "web") == pytest.approx(5 / 6)
 
 
 def test_history_model_labels_come_after_its_inputs():

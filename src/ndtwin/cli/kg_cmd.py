@@ -129,19 +129,38 @@ def train_command(
     out: Path = OUT_ARGUMENT,
     arch: str = typer.Option("sage", "--arch", help="sage, cheb, resgated or transformer."),
     seed: int = typer.Option(0, "--seed", help="Seed of the splits and the initialisation."),
+    registry: Path | None = typer.Option(
+        None, "--registry", help="Also register each split's model directory as a version of this model registry."
+    ),
 ) -> None:
-    """Train a GNN on the three splits (unseen pairs, unseen probes, future windows), single-threaded."""
-    from ndtwin.kg.models.run import train_arch
+    """Train a GNN on the three splits (unseen pairs, unseen probes, future windows), single-threaded.
+
+    Each split's model goes to the model directory OUT/models/ARCH/SPLIT/ (weights.safetensors, config.json,
+    normalization.json, metrics.json, provenance.json)."""
+    from ndtwin.kg.models.run import MODELS_DIR, train_arch
+    from ndtwin.ops.registry import ModelRegistry, RegistryError
 
     try:
+        store = ModelRegistry(registry) if registry is not None else None
         facts = train_arch(out, arch, seed=seed)
-    except (DatasetError, ValueError) as error:
+        for split, meta in facts.items():
+            version = ""
+            if store is not None:
+                version = store.register(
+                    out / MODELS_DIR / arch / split,
+                    metrics={"val_mae_ms": meta["val"]},
+                    data_window={"source": str(out.resolve()), "split": split, "seed": seed},
+                    parent=None,
+                    note=f"ndtwin kg train --arch {arch}",
+                    tags={"model": "kg-gnn", "arch": arch, "split": split},
+                )
+            console.print(
+                f"{arch} {split}: {meta['epochs']} epochs (best of {meta['epochs_run']}), "
+                f"{meta['train_seconds']:.1f} s, validation MAE {meta['val']:.2f} ms"
+                + (f", registered as {version}" if version else "")
+            )
+    except (DatasetError, RegistryError, ValueError) as error:
         fail(error)
-    for split, meta in facts.items():
-        console.print(
-            f"{arch} {split}: {meta['epochs']} epochs (best of {meta['epochs_run']}), "
-            f"{meta['train_seconds']:.1f} s, validation MAE {meta['val']:.2f} ms"
-        )
 
 
 @kg_app.command("eval")
@@ -152,20 +171,22 @@ def eval_command(
 ) -> None:
     """Anchors and trained GNNs side by side on the three splits (ms); QoE agreement of the best GNN."""
     from ndtwin.kg.models.run import MODELS_DIR, best_trained, evaluate_all, split_test_rows, trained_predictions
-    from ndtwin.qoe.agreement import qoe_agreement
+    from ndtwin.qoe.agreement import class_ceiling, qoe_agreement
 
     try:
         report = evaluate_all(out, seed=seed)
         best = best_trained(report, "unseen_pairs")
+        test_rows = split_test_rows(out, "unseen_pairs", seed=seed)
         qoe = None
         if best is not None:
             predicted, _ = trained_predictions(out, best, "unseen_pairs")
-            qoe = {"model": best} | qoe_agreement(split_test_rows(out, "unseen_pairs", seed=seed), predicted)
+            qoe = {"model": best} | qoe_agreement(test_rows, predicted)
     except DatasetError as error:
         fail(error)
     folder = Path(out) / MODELS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "eval.json").write_text(json.dumps({"splits": report, "qoe_unseen_pairs": qoe}, indent=1))
+    document = {"splits": report, "qoe_unseen_pairs": qoe, "qoe_class_ceiling_unseen_pairs": class_ceiling(test_rows)}
+    (folder / "eval.json").write_text(json.dumps(document, indent=1))
     _plot(report, folder / "eval.png")
     if as_json:
         print(json.dumps(report))

@@ -59,7 +59,8 @@ def save_model(path: str | Path, saved: SavedModel) -> Path:
     return path
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object read from ``path``; DatasetError naming the file if unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -77,7 +78,7 @@ def load_model(path: str | Path) -> SavedModel:
     missing = [name for name in FILES if not (path / name).is_file()]
     if missing:
         raise DatasetError(path, f"not a model directory: missing {', '.join(missing)}")
-    config = _read_json(path / CONFIG)
+    config = read_json_object(path / CONFIG)
     if config.get("format") != FORMAT:
         raise DatasetError(path / CONFIG, f"expected format {FORMAT!r}, got {config.get('format')!r}")
     try:
@@ -91,8 +92,8 @@ def load_model(path: str | Path) -> SavedModel:
     model.eval()
     return SavedModel(
         model=model,
-        normalizer=Normalizer.from_json(_read_json(path / NORMALIZATION), path / NORMALIZATION),
+        normalizer=Normalizer.from_json(read_json_object(path / NORMALIZATION), path / NORMALIZATION),
         training=config.get("training", {}),
-        metrics=_read_json(path / METRICS_FILE),
-        provenance=_read_json(path / PROVENANCE),
+        metrics=read_json_object(path / METRICS_FILE),
+        provenance=read_json_object(path / PROVENANCE),
     )

@@ -19,7 +19,7 @@ from scipy.stats import rankdata
 from ndtwin.data.metrics import huber, mae, mape, r2, rmse
 from ndtwin.kg.models import anchors
 from ndtwin.kg.models.dataset import PAIR, MeasurementTables
-from ndtwin.kg.models.splits import SPLITS, assign_roles
+from ndtwin.kg.models.splits import SPLITS, assign_roles, fit_mask
 
 HUBER_DELTA_MS = 10.0
 LOSSY = 0.5  # a window with at least half its packets lost counts as lossy for the loss AUC
@@ -45,10 +45,18 @@ class SplitData:
 
     def rows(self, tables: MeasurementTables, stage: str) -> pd.DataFrame:
         """The state rows scored at a stage (``val`` or ``test``), with ``rtt_ms``."""
-        rows = tables.state[self.roles == stage].copy()
-        rows["rtt_ms"] = rows["rtt_median_s"] * 1e3
-        rows["jitter_ms"] = rows["jitter_s"] * 1e3
-        return tables.with_countries(rows)
+        return _window_rows(tables, self.roles == stage)
+
+    def fit_rows(self, tables: MeasurementTables, stage: str) -> pd.DataFrame:
+        """The state rows a model may learn from when predicting a stage, with ``rtt_ms``."""
+        return _window_rows(tables, fit_mask(self.roles, stage))
+
+
+def _window_rows(tables: MeasurementTables, mask: np.ndarray) -> pd.DataFrame:
+    rows = tables.state[mask].copy()
+    rows["rtt_ms"] = rows["rtt_median_s"] * 1e3
+    rows["jitter_ms"] = rows["jitter_s"] * 1e3
+    return tables.with_countries(rows)
 
 
 def prepare_split(tables: MeasurementTables, split: str, seed: int = 0) -> SplitData:
@@ -120,9 +128,12 @@ def evaluate_anchors(tables: MeasurementTables, data: SplitData) -> dict[str, di
     return results
 
 
-def save_predictions(path: Path, query: pd.DataFrame, predicted, meta: dict) -> None:
-    """Store a GNN's per-pair test predictions and its training facts."""
+def save_predictions(path: Path, query: pd.DataFrame, predicted, meta: dict, *, val: tuple | None = None) -> None:
+    """Store a GNN's per-pair test predictions (``<path>.parquet``), its training facts (``<path>.json``) and,
+    with ``val = (query, predicted)``, its validation predictions (``<path>.val.parquet``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = query[PAIR].assign(rtt_ms=predicted.rtt_ms, jitter_ms=predicted.jitter_ms, loss_share=predicted.loss_share)
-    frame.to_parquet(path.with_suffix(".parquet"), index=False)
+    parts = {".parquet": (query, predicted)} | ({".val.parquet": val} if val is not None else {})
+    for suffix, (rows, values) in parts.items():
+        frame = rows[PAIR].assign(rtt_ms=values.rtt_ms, jitter_ms=values.jitter_ms, loss_share=values.loss_share)
+        frame.to_parquet(path.with_name(path.name + suffix), index=False)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1))

@@ -125,7 +125,8 @@ def train_gnn(
     With ``stages["train"]`` (fit pairs and paths before a cut) and ``stages["train_labels"]`` (pair values after
     it), the model trains on the whole earlier graph — each pair's own history included — against the later values
     (the future split); otherwise it trains by hiding pairs.
-    Returns the test predictions, the epochs trained and the training time.
+    Returns the test and validation predictions of the best weights, the model, the RTT scale, the epochs trained
+    and the training time.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -176,11 +177,21 @@ def train_gnn(
     test_graph = graph_inputs(test_fit, test_paths, tables.probes, tables.targets, rtt_scale=rtt_scale)
     model.eval()
     with torch.no_grad():
+        val_predicted = decode(model(x_full, edges_full, val_nodes, val_extra), rtt_scale)
         x, edges = test_graph.tensors()
         query = stages["test_query"]
         extra = test_graph.pair_features(query)
         predicted = decode(model(x, edges, query_nodes(test_graph, query), extra), rtt_scale)
-    return {"predicted": predicted, "epochs": best[1], "epochs_run": epoch, "train_seconds": seconds, "val": best[0]}
+    return {
+        "predicted": predicted,
+        "val_predicted": val_predicted,
+        "model": model,
+        "rtt_scale": rtt_scale,
+        "epochs": best[1],
+        "epochs_run": epoch,
+        "train_seconds": seconds,
+        "val": best[0],
+    }
 
 
 def _rtt_scale(fit: pd.DataFrame) -> tuple[float, float]:

@@ -1,7 +1,8 @@
 """``ndtwin kg train`` / ``ndtwin kg eval``: train a GNN on every split, score all models side by side.
 
-Trained predictions live in ``OUT/models/<arch>/<split>.parquet`` (per test pair) with ``<split>.json`` (epochs,
-training seconds, validation MAE); ``eval`` recomputes the anchors and reads those files.
+Trained predictions live in ``OUT/models/<arch>/<split>.parquet`` (per test pair; ``<split>.val.parquet`` per
+validation pair) with ``<split>.json`` (epochs, training seconds, validation MAE), the model itself in the model
+directory ``OUT/models/<arch>/<split>/``; ``eval`` recomputes the anchors and reads the prediction files.
 """
 
 from __future__ import annotations
@@ -16,13 +17,26 @@ import torch
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import evaluate_anchors, prepare_split, save_predictions, score_rows
 from ndtwin.kg.models.gnn import ARCHS, train_gnn
+from ndtwin.kg.models.modeldir import SavedPairGNN, save_pair_gnn
 from ndtwin.kg.models.splits import SPLITS, history_label_roles
 
 MODELS_DIR = "models"
 
 
-def train_arch(out: Path, arch: str, *, seed: int = 0, splits: tuple[str, ...] = SPLITS) -> dict[str, dict]:
-    """Train ``arch`` on each split (single-threaded); the training facts per split."""
+def train_arch(
+    out: Path,
+    arch: str,
+    *,
+    seed: int = 0,
+    init_seed: int | None = None,
+    splits: tuple[str, ...] = SPLITS,
+    models_dir: Path | None = None,
+) -> dict[str, dict]:
+    """Train ``arch`` on each split (single-threaded); the training facts per split.
+
+    ``seed`` draws the splits and, unless ``init_seed`` is given, the initialisation and the hidden pairs of each
+    epoch; ``init_seed`` varies only the latter (repeated runs on the same split). Predictions go to
+    ``models_dir`` (default ``OUT/models``)."""
     if arch not in ARCHS:
         raise ValueError(f"--arch: expected one of {', '.join(ARCHS)}, got {arch!r}")
     torch.set_num_threads(1)
@@ -43,19 +57,35 @@ def train_arch(out: Path, arch: str, *, seed: int = 0, splits: tuple[str, ...] =
             early = tables.fit_pairs(inner, "val")
             data.stages["train"] = (early, tables.fit_paths(early, split, "label"))
             data.stages["train_labels"] = tables.fit_pairs(np.where(inner == "label", "train", "unused"), "val")
-        result = train_gnn(arch, data.stages, tables, unit=unit, val_score=val_score, seed=seed)
-        meta = {k: result[k] for k in ("epochs", "epochs_run", "train_seconds", "val")} | {"arch": arch, "seed": seed}
-        save_predictions(Path(out) / MODELS_DIR / arch / split, data.stages["test_query"], result["predicted"], meta)
+        init = seed if init_seed is None else init_seed
+        result = train_gnn(arch, data.stages, tables, unit=unit, val_score=val_score, seed=init)
+        meta = {k: result[k] for k in ("epochs", "epochs_run", "train_seconds", "val")}
+        meta |= {"arch": arch, "seed": seed, "init_seed": init}
+        base = (models_dir or Path(out) / MODELS_DIR) / arch / split
+        model = result["model"]
+        provenance = {"source": str(Path(out).resolve()), "split": split, "seed": seed, "init_seed": init}
+        save_pair_gnn(base, SavedPairGNN(model, arch, model.project.in_features, result["rtt_scale"], meta, provenance))
+        save_predictions(
+            base,
+            data.stages["test_query"],
+            result["predicted"],
+            meta,
+            val=(val_query, result["val_predicted"]),
+        )
         facts[split] = meta
     return facts
 
 
-def trained_predictions(out: Path, arch: str, split: str) -> tuple[pd.DataFrame, dict] | None:
-    """A trained GNN's test predictions and facts for a split, if ``kg train`` produced them."""
-    base = Path(out) / MODELS_DIR / arch / split
-    if not base.with_suffix(".parquet").is_file():
+def trained_predictions(
+    out: Path, arch: str, split: str, *, models_dir: Path | None = None, stage: str = "test"
+) -> tuple[pd.DataFrame, dict] | None:
+    """A trained GNN's predictions (``stage`` ``test`` or ``val``) and facts for a split, if ``kg train`` produced
+    them."""
+    base = (models_dir or Path(out) / MODELS_DIR) / arch / split
+    table = base.with_name(split + (".val.parquet" if stage == "val" else ".parquet"))
+    if not table.is_file():
         return None
-    return pd.read_parquet(base.with_suffix(".parquet")), json.loads(base.with_suffix(".json").read_text())
+    return pd.read_parquet(table), json.loads(base.with_suffix(".json").read_text())
 
 
 def evaluate_all(out: Path, *, seed: int = 0) -> dict[str, dict[str, dict]]:

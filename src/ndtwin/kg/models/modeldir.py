@@ -1,0 +1,73 @@
+"""A trained pair GNN on disk, in the project's model-directory layout (the file names of
+:mod:`ndtwin.gnn.modeldir`): weights.safetensors, config.json (format ``ndtwin-kg-gnn``), normalization.json (the
+log-RTT scale), metrics.json (validation figures) and provenance.json (folder, split, seeds).
+
+The weights are only meaningful with the graph they were trained on: to predict, rebuild the split's graph inputs
+from the same imported folder (``ndtwin.kg.models.graph.graph_inputs``) and feed them to the loaded model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from ndtwin.errors import DatasetError
+from ndtwin.gnn.modeldir import CONFIG, FILES, METRICS_FILE, NORMALIZATION, PROVENANCE, WEIGHTS, read_json_object
+from ndtwin.kg.models.gnn import PairGNN
+
+FORMAT = "ndtwin-kg-gnn"
+
+
+@dataclass
+class SavedPairGNN:
+    """A pair GNN with what is needed to use it: architecture, input width, log-RTT scale, facts."""
+
+    model: PairGNN
+    arch: str
+    n_features: int
+    rtt_scale: tuple[float, float]
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+def save_pair_gnn(path: str | Path, saved: SavedPairGNN) -> Path:
+    """Write the directory (created if needed; model files replaced)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in saved.model.state_dict().items()}, str(path / WEIGHTS))
+    documents = {
+        CONFIG: {"format": FORMAT, "version": 1, "model": {"arch": saved.arch, "n_features": saved.n_features}},
+        NORMALIZATION: {"log_rtt_ms_mean": saved.rtt_scale[0], "log_rtt_ms_std": saved.rtt_scale[1]},
+        METRICS_FILE: saved.metrics,
+        PROVENANCE: saved.provenance,
+    }
+    for name, document in documents.items():
+        (path / name).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_pair_gnn(path: str | Path) -> SavedPairGNN:
+    """Read a directory written by :func:`save_pair_gnn`; DatasetError naming the file if anything is wrong."""
+    path = Path(path)
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise DatasetError(path, f"not a pair-GNN model directory: missing {', '.join(missing)}")
+    config = read_json_object(path / CONFIG)
+    if config.get("format") != FORMAT:
+        raise DatasetError(path / CONFIG, f"expected format {FORMAT!r}, got {config.get('format')!r}")
+    try:
+        arch, n_features = config["model"]["arch"], int(config["model"]["n_features"])
+        model = PairGNN(arch, n_features)
+        model.load_state_dict(load_file(str(path / WEIGHTS)))
+        scale = read_json_object(path / NORMALIZATION)
+        rtt_scale = (float(scale["log_rtt_ms_mean"]), float(scale["log_rtt_ms_std"]))
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as error:
+        raise DatasetError(path, f"model files do not fit a pair GNN ({error})") from None
+    model.eval()
+    return SavedPairGNN(
+        model, arch, n_features, rtt_scale, read_json_object(path / METRICS_FILE), read_json_object(path / PROVENANCE)
+    )
