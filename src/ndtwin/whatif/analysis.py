@@ -15,7 +15,7 @@ from ndtwin.scenario.generate import link_loads_bps
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 from ndtwin.whatif.anchor import AnchorCase, AnchoredIntervals, anchor, anchored_intervals_of
 from ndtwin.whatif.intervals import Intervals, intervals_of
-from ndtwin.whatif.perturb import Perturbation
+from ndtwin.whatif.perturb import Outcome, Perturbation
 
 NO_INTERVALS = "no intervals: this model has no calibrated intervals.json"
 
@@ -164,18 +164,22 @@ def what_if(
     top: int = 5,
     measured: pd.DataFrame | None = None,
     anchored: AnchoredIntervals | None = None,
+    outcome: Outcome | None = None,
 ) -> WhatIfResult:
     """Predict ``scenario`` before and after ``perturbation`` with ``twin``; 90 % intervals from ``intervals`` or
     those stored with the twin's model (none → no interval columns and a note saying so).
 
     ``measured``: the baseline's measured per-flow ``delay_s``, ``delay_var_s2`` and ``loss`` (one row per flow of
     ``scenario``, in its order): the values before are those, and the predictions after are anchored on them with
-    ``anchored`` or the anchored intervals stored with the model (required)."""
+    ``anchored`` or the anchored intervals stored with the model (required).
+
+    ``outcome``: ``perturbation.outcome(scenario)`` when the caller has it already (``checked_perturbation`` finds
+    it while checking the inputs), not computed again."""
     if not isinstance(perturbation, Perturbation):
         raise ScenarioError("perturbation", "a Perturbation, e.g. FailLink('A', 'B') + ScaleTraffic(1.2)", perturbation)
     if delay_budget_s is not None:
         delay_budget_s = check_number("delay_budget_s", delay_budget_s, minimum=0, strict=True)
-    outcome = perturbation.outcome(scenario)
+    outcome = outcome if outcome is not None else perturbation.outcome(scenario)
     after_scenario, origin = outcome.scenario, outcome.origin
     if measured is None:
         intervals = intervals if intervals is not None else intervals_of(twin)
