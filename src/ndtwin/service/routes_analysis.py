@@ -85,7 +85,7 @@ def predict(request: Request, scenario_id: ScenarioId, accept: Annotated[str | N
 
 
 @router.post("/scenarios/{scenario_id}/whatif", dependencies=[Depends(require_read)], response_class=JSONResponse)
-def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> JSONResponse:
+def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> Response:
     """Per-flow predictions before and after the change, with 90 % intervals when the model has calibrated ones
     and SLA counts against ``budget_ms``; ``anchored``: start from the sample's measured values."""
     service = request.app.state.service
