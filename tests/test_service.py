@@ -31,6 +31,7 @@ from ndtwin.service.config import ServiceConfig  # noqa: E402
 from ndtwin.service.tokens import TOKENS_FILE, TokenStore  # noqa: E402
 from ndtwin.twin.catalog import load_twin  # noqa: E402
 from ndtwin.whatif.analysis import what_if  # noqa: E402
+from ndtwin.whatif.inputs import build_perturbation  # noqa: E402
 from ndtwin.whatif.perturb import ScaleTraffic  # noqa: E402
 
 ABILENE = (resources.files("ndtwin") / "resources" / "Abilene.graphml").read_bytes()
@@ -226,6 +227,34 @@ def test_whatif_matches_the_library_with_intervals_and_a_cached_baseline(api) ->
     before = counter._value.get()
     api.client.post(url, json={"fail_links": ["Chicago-Indianapolis"]}, headers=api.read)
     assert counter._value.get() - before == 1  # the baseline came from the cache
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"scale": 1.2, "budget_ms": 10},
+        {"fail_links": ["Chicago-Indianapolis"], "budget_ms": 5, "top": 3},
+        {"fail_nodes": ["New York"], "drop_disconnected": True, "budget_ms": 8},
+    ],
+)
+def test_whatif_json_is_the_library_answer_exactly(api, body) -> None:
+    """The answer (orjson-encoded, outcome from the input check, cached baseline) has exactly the values of the
+    library's answer encoded with the standard json module."""
+    service = api.app.state.service
+    scenario = service.scenarios.get(api.scenario["id"]).scenario
+    answer = api.client.post(f"/scenarios/{api.scenario['id']}/whatif", json=body, headers=api.read)
+    assert answer.status_code == 200, answer.text
+    options = {key: body[key] for key in ("scale", "fail_links", "fail_nodes", "drop_disconnected") if key in body}
+    expected = what_if(
+        service.twin.twin,
+        scenario,
+        build_perturbation(scenario, **options),
+        delay_budget_s=body["budget_ms"] / 1e3,
+        intervals=service.twin.intervals,
+        top=body.get("top", 5),
+    )
+    assert answer.json() == json.loads(json.dumps({"scenario_id": api.scenario["id"], **expected.to_dict()}))
+    assert expected.gone.empty == ("fail_nodes" not in body)  # failing a node drops its flows
 
 
 @pytest.mark.parametrize(

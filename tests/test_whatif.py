@@ -363,4 +363,4 @@ def test_summary_rows_are_those_of_nlargest() -> None:
         values = rng.choice([0.1, 0.2, np.nan, 0.5, np.inf], size=n) if trial % 2 else rng.normal(size=n)
         frame = pd.DataFrame({"x": values, "row": np.arange(n)})
         for top in (0, 1, 5, 40):
-            assert _largest(frame, "x", top)["row"].tolist() == frame.nlargest(top, "x")["row"].tolist()
+            assert _largest(values, top).tolist() == frame.nlargest(top, "x")["row"].tolist()

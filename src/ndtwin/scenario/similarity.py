@@ -35,17 +35,13 @@ def rescaled(scenario: Scenario, *, size_factor: float = 1.0, speed_factor: floa
     )
     sizes: dict[PacketSizeDistribution, PacketSizeDistribution] = {}
     times: dict[TimeDistribution, TimeDistribution] = {}
+    for flow in scenario.traffic.flows:  # each distinct law transformed once (flows share a few)
+        if flow.time not in times:
+            times[flow.time] = _time(flow.time, speed_factor)
+        if flow.size not in sizes:
+            sizes[flow.size] = replace(flow.size, sizes_bits=tuple(s * size_factor for s in flow.size.sizes_bits))
     flows = tuple(
-        Flow(
-            flow.src,
-            flow.dst,
-            flow.rate_bps * bits_per_s,
-            flow.tos,
-            times.setdefault(flow.time, _time(flow.time, speed_factor)),
-            sizes.setdefault(
-                flow.size, replace(flow.size, sizes_bits=tuple(s * size_factor for s in flow.size.sizes_bits))
-            ),
-        )
+        Flow(flow.src, flow.dst, flow.rate_bps * bits_per_s, flow.tos, times[flow.time], sizes[flow.size])
         for flow in scenario.traffic.flows
     )
     topology = Topology(scenario.topology.node_names, links)

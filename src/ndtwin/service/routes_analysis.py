@@ -6,6 +6,7 @@ import io
 import json
 from typing import Annotated
 
+import orjson
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
@@ -17,7 +18,7 @@ from ndtwin.service.problems import ApiError
 from ndtwin.service.routes_scenarios import ScenarioId
 from ndtwin.twin.base import flow_table
 from ndtwin.whatif.analysis import what_if
-from ndtwin.whatif.inputs import build_perturbation
+from ndtwin.whatif.inputs import checked_perturbation
 
 router = APIRouter(tags=["analysis"])
 ARROW = "application/vnd.apache.arrow.stream"
@@ -84,7 +85,7 @@ def predict(request: Request, scenario_id: ScenarioId, accept: Annotated[str | N
 
 
 @router.post("/scenarios/{scenario_id}/whatif", dependencies=[Depends(require_read)], response_class=JSONResponse)
-def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> JSONResponse:
+def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> Response:
     """Per-flow predictions before and after the change, with 90 % intervals when the model has calibrated ones
     and SLA counts against ``budget_ms``; ``anchored``: start from the sample's measured values."""
     service = request.app.state.service
@@ -93,7 +94,7 @@ def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> JS
         raise ApiError(
             422, "anchored answers need a dataset sample with measured values (POST /scenarios/dataset)", "anchored"
         )
-    perturbation = build_perturbation(
+    perturbation, outcome = checked_perturbation(
         loaded.scenario,
         scale=body.scale,
         fail_links=body.fail_links,
@@ -119,7 +120,9 @@ def whatif(request: Request, scenario_id: ScenarioId, body: WhatIfRequest) -> JS
         top=body.top,
         measured=loaded.sample.flow_labels if body.anchored else None,
         anchored=service.twin.anchored if body.anchored else None,
+        outcome=outcome,
     )
     service.metrics.predictions.labels("whatif").inc()
     service.metrics.model_runs.labels("whatif").inc(1 + baseline_predictions)
-    return JSONResponse({"scenario_id": scenario_id, **result.to_dict()})  # already JSON-safe: no re-encoding
+    answer = {"scenario_id": scenario_id, **result.to_dict()}  # JSON-safe: NaN already None
+    return Response(orjson.dumps(answer), media_type="application/json")  # the same values, encoded faster

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ndtwin.data.load import open_samples
 from ndtwin.data.sample import Sample
@@ -19,6 +20,7 @@ from ndtwin.whatif.perturb import (
     Compose,
     FailLink,
     FailNode,
+    Outcome,
     Perturbation,
     PerturbationError,
     ScaleTraffic,
@@ -87,12 +89,18 @@ def parse_assignment(text: str, topology: Topology, field: str) -> tuple[str, st
     return u, v, check_number(field, value, minimum=0, strict=True)
 
 
-def build_perturbation(scenario: Scenario, *, scale: float | None = None, fail_links: Sequence[str] = (),
-                       fail_nodes: Sequence[str] = (), capacities: Sequence[str] = (), weights: Sequence[str] = (),
-                       paths: Sequence[str] = (), drop_disconnected: bool = False,
-                       names: Mapping[str, str] | None = None) -> Compose:  # fmt: skip
+def build_perturbation(scenario: Scenario, **inputs: Any) -> Compose:
+    """The perturbation of ``checked_perturbation`` (same keywords) alone."""
+    return checked_perturbation(scenario, **inputs)[0]
+
+
+def checked_perturbation(scenario: Scenario, *, scale: float | None = None, fail_links: Sequence[str] = (),
+                         fail_nodes: Sequence[str] = (), capacities: Sequence[str] = (), weights: Sequence[str] = (),
+                         paths: Sequence[str] = (), drop_disconnected: bool = False,
+                         names: Mapping[str, str] | None = None) -> tuple[Compose, Outcome]:  # fmt: skip
     """The inputs as one composed Perturbation (in the order: traffic, capacities, weights, failures, paths), each
-    step checked on ``scenario``: a ScenarioError names the input and its value.
+    step checked on ``scenario`` (a ScenarioError names the input and its value), with its outcome on ``scenario``
+    found while checking.
 
     ``names`` maps the keyword names (``PERTURBATION_FIELDS`` and ``drop_disconnected``) to the names errors use,
     e.g. command-line options; by default errors use the keyword and the index of the bad item (``fail_links[2]``)."""
@@ -130,14 +138,17 @@ def build_perturbation(scenario: Scenario, *, scale: float | None = None, fail_l
         steps.append((f"{field('paths', i)} {path}", SetPath(tuple(topo.node_names[n] for n in nodes))))
     if not steps:
         raise ScenarioError("perturbation", "at least one of " + ", ".join(field(k) for k in PERTURBATION_FIELDS))
-    _check_steps(scenario, steps, field("drop_disconnected"))
-    return Compose(tuple(step for _, step in steps))
+    outcome = _check_steps(scenario, steps, field("drop_disconnected"))
+    return Compose(tuple(step for _, step in steps)), outcome
 
 
-def _check_steps(scenario: Scenario, steps: list[tuple[str, Perturbation]], drop_name: str) -> None:
-    """Apply the steps in order; the first that cannot be applied raises a ScenarioError naming its input."""
+def _check_steps(scenario: Scenario, steps: list[tuple[str, Perturbation]], drop_name: str) -> Outcome:
+    """Apply the steps in order (as ``Compose`` does); the first that cannot be applied raises a ScenarioError
+    naming its input."""
+    result = Outcome.unchanged_flows(scenario)
     for label, step in steps:
         try:
-            scenario = step.apply(scenario)
+            result = result.then(step.outcome(result.scenario))
         except PerturbationError as error:
             raise ScenarioError(label, error.expected.replace("drop_disconnected=True", drop_name)) from None
+    return result

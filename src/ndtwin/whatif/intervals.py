@@ -103,6 +103,12 @@ class Intervals:
     ) -> pd.DataFrame:
         """Columns ``<metric>_lo`` and ``<metric>_hi`` per flow of ``scenario`` for a twin's ``prediction``;
         ``widths``: a factor per metric the quantiles are multiplied by (quantiles calibrated with ``run_scales``)."""
+        return pd.DataFrame(self.bound_columns(scenario, prediction, widths))
+
+    def bound_columns(
+        self, scenario: Scenario, prediction: pd.DataFrame, widths: dict[str, float] | None = None
+    ) -> dict[str, np.ndarray]:
+        """``bounds`` as arrays by column name."""
         bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges)
         fixed = propagation_s(scenario)  # known exactly: the delay interval is on the rest of the delay
         columns = {}
@@ -118,7 +124,7 @@ class Intervals:
             else:
                 columns[f"{metric}_lo"] = np.clip(pred + lo, 0.0, 1.0)
                 columns[f"{metric}_hi"] = np.clip(pred + hi, 0.0, 1.0)
-        return pd.DataFrame(columns)
+        return columns
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form kept in ``intervals.json``."""

@@ -38,6 +38,13 @@ class Outcome:
     def unchanged_flows(cls, scenario: Scenario) -> Outcome:
         return cls(scenario, np.arange(scenario.n_flows))
 
+    def then(self, nxt: Outcome) -> Outcome:
+        """This outcome followed by ``nxt``, a perturbation's outcome on this one's scenario (flows mapped back to
+        this outcome's baseline)."""
+        origin = np.where(nxt.origin >= 0, self.origin[np.maximum(nxt.origin, 0)], -1)
+        dropped = self.dropped + tuple(int(self.origin[i]) for i in nxt.dropped if self.origin[i] >= 0)
+        return Outcome(nxt.scenario, origin, dropped)
+
 
 class Perturbation:
     """Base of all perturbations. Subclasses implement ``_outcome`` and ``describe``."""
@@ -97,10 +104,7 @@ class Compose(Perturbation):
     def _outcome(self, scenario: Scenario) -> Outcome:
         result = Outcome.unchanged_flows(scenario)
         for step in self.steps:
-            nxt = step.outcome(result.scenario)
-            origin = np.where(nxt.origin >= 0, result.origin[np.maximum(nxt.origin, 0)], -1)
-            dropped = result.dropped + tuple(int(result.origin[i]) for i in nxt.dropped if result.origin[i] >= 0)
-            result = Outcome(nxt.scenario, origin, dropped)
+            result = result.then(step.outcome(result.scenario))
         return result
 
 
