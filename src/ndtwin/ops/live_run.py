@@ -82,7 +82,7 @@ def operate_live(
     on_step: Callable[[int, str], None] | None = None,
 ) -> dict:
     """Run the phases on an emulated ``topology`` (as root) and the operating loop on its windows; the loop's
-    figures plus ``detection_delay_s``, ``phases``, ``windows_per_pattern``, ``capacity_scale`` and ``cpu``.
+    figures plus ``detection_delay_s``, ``phases``, ``windows_per_pattern``, ``mean_delay_s_per_pattern``, ``capacity_scale`` and ``cpu``.
     ScenarioError for phases the host cannot carry (before anything is built), HostError when it cannot emulate."""
     check_number("window_s", window_s, minimum=0, strict=True)
     durations = [max(1, round(p.duration_s / window_s)) * window_s for p in phases]
@@ -111,6 +111,7 @@ def operate_live(
             {"pattern": n, "law": p.law, "load": p.load, "seconds": d} for n, p, d in zip(patterns, phases, durations)
         ],
         windows_per_pattern={n: int((concept == i).sum()) for i, n in enumerate(patterns)},
+        mean_delay_s_per_pattern={n: float(served["delay_s"][concept == i].mean()) for i, n in enumerate(patterns)},
         window_s=window_s,
         train_s=stream.train_windows * window_s,
         capacity_scale=emulation.capacity_scale,
