@@ -21,8 +21,8 @@ LINE_GML = """graph [
   node [ id 0 label "a" ]
   node [ id 1 label "b" ]
   node [ id 2 label "c" ]
-  edge [ source 0 target 1 ]
-  edge [ source 1 target 2 ]
+  edge [ source 0 target 1 capacity 10 delay 1 ]
+  edge [ source 1 target 2 capacity 10 delay 1 ]
 ]
 """
 
