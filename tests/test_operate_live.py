@@ -63,6 +63,10 @@ def test_cli_refuses_bad_live_input_before_building(tmp_path):
     topology.write_text(LINE_GML)
     result = CliRunner().invoke(app, ["operate", "--live", str(topology), "--phase", "poisson:0.5"])
     assert result.exit_code != 0 and "--phase" in result.output and "Traceback" not in result.output
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "telemetry.duckdb").write_text("")
+    result = CliRunner().invoke(app, ["operate", "--live", str(topology), "--state", str(tmp_path / "state")])
+    assert result.exit_code != 0 and "cannot resume" in result.output
     result = CliRunner().invoke(app, ["operate", "--live", str(tmp_path / "none.gml")])
     assert result.exit_code != 0 and "none.gml" in result.output
 

@@ -126,6 +126,8 @@ def _operate_live(
             schedule = [Phase(p.law, p.load, share) for p in DEFAULT_PHASES]
         if state is not None:
             check_output_path(state, "--state")
+            if state.is_dir() and any(state.iterdir()):
+                raise ScenarioError("--state", "a new or empty folder (a live run cannot resume)", str(state))
         topology = read_topology(topology_file)
         check_host()
         with tempfile.TemporaryDirectory(prefix="ndtwin-operate-") as scratch:

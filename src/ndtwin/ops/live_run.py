@@ -23,7 +23,7 @@ from ndtwin.scenario import Topology
 from ndtwin.scenario.generate import all_pairs_scenario
 from ndtwin.scenario.traffic import TimeDistribution
 
-ON_OFF_S = (0.05, 0.05)  # mean ON and OFF periods of the on-off law (the rate while ON is twice the mean)
+ON_OFF_S = (0.5, 1.0)  # mean ON and OFF periods of the on-off law (the rate while ON is three times the mean)
 LAWS = {
     "poisson": TimeDistribution.poisson,
     "cbr": TimeDistribution.cbr,

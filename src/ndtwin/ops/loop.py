@@ -58,7 +58,6 @@ from ndtwin.ops.window_model import (
 STORE_FILE = "telemetry.duckdb"
 REGISTRY_DIR = "registry"
 CHECKPOINT_KEY = "loop"
-SEQ_PER_STEP = 1_000_000  # a window's key in the store: step × SEQ_PER_STEP + its index in the step
 TRAFFIC_COLUMNS = (
     "step",
     "flow_id",
@@ -131,9 +130,11 @@ class LoopSettings:
 
 @dataclass
 class Checkpoint:
-    """What the loop needs to resume: the next step, the drift bookkeeping, detectors and elapsed seconds."""
+    """What the loop needs to resume: the next step and the store key (``seq``) of its first window, the drift
+    bookkeeping, detectors and elapsed seconds."""
 
     next_step: int = 0
+    next_seq: int = 0
     drift_step: int | None = None
     last_trigger: int | None = None
     drifts: list = field(default_factory=list)
@@ -309,7 +310,7 @@ class OperatingLoop:
     ) -> None:
         """Predict one step, store its traffic, labels and predictions, and update the detectors."""
         rows = self.stream.step_windows(step)
-        rows = rows.assign(seq=step * SEQ_PER_STEP + np.arange(len(rows), dtype=np.int64)).reset_index(drop=True)
+        rows = rows.assign(seq=checkpoint.next_seq + np.arange(len(rows), dtype=np.int64)).reset_index(drop=True)
         traffic = rows[["seq", *TRAFFIC_COLUMNS] + ([BUDGET_COLUMN] if self.stream.has_budget else [])]
         store.append_traffic(self.source, traffic.reset_index(drop=True))
         measured_before = store.labelled(self.source)
@@ -334,7 +335,7 @@ class OperatingLoop:
         if fired and not (quiet and "traffic" not in fired):
             checkpoint.drift_step, checkpoint.last_trigger = step, None
             checkpoint.drifts.append({"step": step, "detectors": sorted(fired)})
-        checkpoint.next_step = step + 1
+        checkpoint.next_step, checkpoint.next_seq = step + 1, checkpoint.next_seq + len(rows)
         checkpoint.detectors = _pickled(detectors)
         labels = pd.DataFrame({"seq": rows["seq"].to_numpy(), "delay_s": measured, **predictions})
         store.append_labels(self.source, labels, state={CHECKPOINT_KEY: checkpoint.to_state()})
