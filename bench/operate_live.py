@@ -1,6 +1,6 @@
 """The self-adaptive twin on a live emulated network whose traffic changes pattern twice (needs root).
 
-    nice -n 10 .venv/bin/python bench/operate_live.py [--topology FILE] [--seconds 60] [--capacity 2e6] [--json OUT]
+    nice -n 10 .venv/bin/python bench/operate_live.py [--topology FILE] [--seconds 60] [--capacity 2e6] [--seed 0] [--json OUT]
 
 Emulates the topology (default Abilene, all-pairs flows) through three phases of ``--seconds`` each: Poisson at
 busiest-link load 0.5 (its first 30 s train the initial model), ON-OFF at 0.5, Poisson at 0.85; ``ndtwin operate``'s
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds per phase")
     parser.add_argument("--capacity", type=float, default=2e6, help="emulated bit/s of the fastest link")
     parser.add_argument("--window", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the flows' rates and of the sources")
     parser.add_argument("--json", type=Path, help="also write the whole result here")
     args = parser.parse_args()
     phases = [Phase(p.law, p.load, args.seconds) for p in DEFAULT_PHASES]
@@ -37,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as state:
         result = operate_live(
             read_topology(args.topology), args.topology.stem, phases, state, window_s=args.window,
-            capacity_bps=args.capacity,
+            capacity_bps=args.capacity, seed=args.seed,
         )  # fmt: skip
     seconds = time.perf_counter() - start
     if args.json:

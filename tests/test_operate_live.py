@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from ndtwin.cli.main import app
 from ndtwin.errors import ScenarioError
 from ndtwin.ops.live_run import Phase, parse_phase
-from ndtwin.ops.live_stream import counter_windows, detection_delays
+from ndtwin.ops.live_stream import LiveStream, counter_windows, detection_delays
 from ndtwin.scenario import PacketSizeDistribution, Topology
 from ndtwin.scenario.generate import all_pairs_scenario
 
@@ -56,6 +56,14 @@ def test_detection_delay_is_to_the_first_alarm_after_each_change():
     )
     drifts = [{"step": 3}, {"step": 12}, {"step": 15}]
     assert detection_delays(stream, drifts) == [4.0, None]  # step 12 done at 104 s; no alarm after step 20
+
+
+def test_training_must_leave_windows_of_the_first_phase():
+    emulation = types.SimpleNamespace(durations_s=[10.0, 10.0])
+    with pytest.raises(ScenarioError, match="--train-seconds"):
+        LiveStream(emulation, ["a", "b"], window_s=2.0, train_s=8.0, name="x")
+    stream = LiveStream(emulation, ["a", "b"], window_s=2.0, train_s=4.0, name="x")
+    assert stream.concept_starts == (0, 3, 8) and stream.n_steps == 8
 
 
 def test_cli_refuses_bad_live_input_before_building(tmp_path):

@@ -91,8 +91,8 @@ def operate_live(
     patterns = [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
     settings = EmulationSettings(duration_s=sum(durations), capacity_bps=capacity_bps, seed=seed)
     emulation = LiveEmulation(scenarios, durations, settings)  # checks the packet rates before building
-    stream_args = {"window_s": window_s, "train_s": train_s, "name": f"live-{name}"}
-    with emulation, LiveStream(emulation, patterns, **stream_args) as stream:
+    stream = LiveStream(emulation, patterns, window_s=window_s, train_s=train_s, name=f"live-{name}")
+    with emulation, stream:
 
         def record(step: int, event: str) -> None:
             stream.record_done(step, event)

@@ -24,6 +24,7 @@ import pandas as pd
 from ndtwin.data.robust_ndt import BUDGET_COLUMN
 from ndtwin.emulate.host import HostError
 from ndtwin.emulate.live import LiveEmulation
+from ndtwin.errors import ScenarioError
 from ndtwin.ops.sim_stream import BUDGET_FACTOR, flow_windows
 from ndtwin.scenario import Scenario
 
@@ -64,7 +65,9 @@ class LiveStream:
         phase_windows = [round(d / window_s) for d in emulation.durations_s]
         self.train_windows = round(train_s / window_s)
         if self.train_windows < 1 or phase_windows[0] - self.train_windows < 2:
-            raise ValueError(f"train_s: the first phase must outlast it by 2 windows, got {train_s} s")
+            raise ScenarioError(
+                "--train-seconds", "at least one window, 2 windows shorter than the first phase", train_s
+            )
         bounds = np.concatenate([[0], np.cumsum(phase_windows)]) - self.train_windows
         bounds[0] = 0
         self.concept_starts = tuple(int(b) for b in bounds)
