@@ -233,7 +233,10 @@ class OperatingLoop:
                 background=self.settings.background,
             ) as manager,
         ):
-            checkpoint = Checkpoint(**store.get_state(CHECKPOINT_KEY, {}))
+            stored = store.get_state(CHECKPOINT_KEY, {})
+            checkpoint = Checkpoint(**stored)
+            if "next_seq" not in stored:  # a checkpoint written before it was kept: seq was the window's index
+                checkpoint.next_seq = len(store.labelled(self.source))
             detectors = _unpickled(checkpoint.detectors) if checkpoint.detectors else self._detectors()
             serving_id, serving = self._serving()
             end = (
