@@ -20,6 +20,21 @@ def operate_command(
         None, "--replay", help="A robust-ndt DATABASE/TOPOLOGY folder, e.g. robust_ndt/delay_app_database/passion."
     ),
     sim: bool = typer.Option(False, "--sim", help="Operate on a simulated stream (Poisson → ON-OFF → CBR) instead."),
+    live: Path | None = typer.Option(
+        None, "--live", help="A GraphML/GML topology to emulate (as root) and operate on while its traffic changes."
+    ),
+    phases: list[str] = typer.Option(
+        [], "--phase", help="--live: LAW:LOAD:SECONDS (poisson, onoff, cbr; busiest-link load), repeatable, in order."
+    ),
+    duration: float | None = typer.Option(
+        None, "--duration", help="--live without --phase: seconds of the default Poisson → ON-OFF → heavier schedule."
+    ),
+    window: float = typer.Option(2.0, "--window", help="--live: seconds per measurement window (one loop step)."),
+    train_seconds: float = typer.Option(
+        30.0, "--train-seconds", help="--live: first seconds of the first phase that train the initial model."
+    ),
+    capacity: float = typer.Option(2e6, "--capacity", help="--live: emulated bit/s of the fastest link."),
+    seed: int = typer.Option(0, "--seed", help="--live: seed of the flows' rates and of the sources."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     plots: Path | None = typer.Option(None, "--plots", help="Folder for PNG plots over time."),
     state: Path | None = typer.Option(
@@ -41,10 +56,15 @@ def operate_command(
     nmse_db_per_concept, nmse_db_pooled_per_concept, drifts_detected, retrains, retrain_outcomes, promotions,
     model_swaps, concept_changes, swaps_per_concept_change, sla (accuracy, precision, recall, f1 of the twin's
     flags), sla_accuracy, sla_predicted_above_budget (the plain rule), sla_alarms (precision, recall, f1, pr_auc,
-    alarm_rate of the twin's alarms "twin", of the plain rule "plain_rule" and of "never_alarm").
+    alarm_rate of the twin's alarms "twin", of the plain rule "plain_rule" and of "never_alarm"). With --live (as
+    root): the topology emulated through the --phase schedule, plus detection_delay_s (per pattern change),
+    windows_per_pattern, mean_delay_s_per_pattern, capacity_scale, cpu and cpu_saturated.
     """
-    if (replay is None) == (not sim):
-        fail(ValueError("give exactly one of --replay DIR and --sim"))
+    if sum((replay is not None, sim, live is not None)) != 1:
+        fail(ValueError("give exactly one of --replay DIR, --sim and --live TOPOLOGY"))
+    if live is not None:
+        _operate_live(live, phases, duration, window, train_seconds, capacity, seed, state, as_json)
+        return
     from ndtwin.ops.loop import LoopSettings, OperatingLoop
 
     try:
@@ -79,9 +99,58 @@ def operate_command(
     console.print(_table(summary))
 
 
-def _report(step: int, event: str, n_steps: int) -> None:
+def _operate_live(
+    topology_file: Path,
+    phase_texts: list[str],
+    duration: float | None,
+    window: float,
+    train_seconds: float,
+    capacity: float,
+    seed: int,
+    state: Path | None,
+    as_json: bool,
+) -> None:
+    """``--live``: check every input, then emulate the schedule and operate on it."""
+    from ndtwin.data.topology_io import read_topology
+    from ndtwin.emulate.host import HostError, check_host
+    from ndtwin.errors import ScenarioError
+    from ndtwin.ops.live_run import DEFAULT_PHASES, Phase, operate_live, parse_phase
+
+    try:
+        if phase_texts and duration is not None:
+            raise ScenarioError("--duration", "no --duration with --phase (each phase gives its seconds)", duration)
+        if phase_texts:
+            schedule = [parse_phase(text) for text in phase_texts]
+        else:
+            share = (duration or sum(p.duration_s for p in DEFAULT_PHASES)) / len(DEFAULT_PHASES)
+            schedule = [Phase(p.law, p.load, share) for p in DEFAULT_PHASES]
+        if state is not None:
+            check_output_path(state, "--state")
+            if state.is_dir() and any(state.iterdir()):
+                raise ScenarioError("--state", "a new or empty folder (a live run cannot resume)", str(state))
+        topology = read_topology(topology_file)
+        check_host()
+        with tempfile.TemporaryDirectory(prefix="ndtwin-operate-") as scratch:
+            result = operate_live(
+                topology, topology_file.stem, schedule, state or Path(scratch), window_s=window,
+                train_s=train_seconds, capacity_bps=capacity, seed=seed,
+                on_step=None if as_json else lambda step, event: _report(step, event, None),
+            )  # fmt: skip
+    except (DatasetError, ScenarioError, HostError, ValueError) as error:
+        fail(error)
+    if state is not None:
+        (state / "result.json").write_text(json.dumps(_plain(result)))
+    summary = {key: value for key, value in result.items() if key != "per_step_nmse_db"}
+    if as_json:
+        print(json.dumps(_plain(summary)))
+        return
+    console.print(_table(summary))
+    console.print(f"detection delay after each pattern change (s): {summary['detection_delay_s']}")
+
+
+def _report(step: int, event: str, n_steps: int | None) -> None:
     if event == "done":
-        console.print(f"step {step + 1}/{n_steps}", style="dim")
+        console.print(f"step {step + 1}/{n_steps or '?'}", style="dim")
     else:
         console.print(f"step {step}: {event}")
 

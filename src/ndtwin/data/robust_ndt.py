@@ -65,6 +65,11 @@ class ReplayStream:
         """Index of the concept each step belongs to."""
         return np.searchsorted(np.asarray(self.concept_starts[1:]), step, side="right")
 
+    def step_windows(self, step: int) -> pd.DataFrame:
+        """The windows of one stream element, in stream order (``windows`` is sorted by step)."""
+        first, end = np.searchsorted(self.windows["step"].to_numpy(), [step, step + 1])
+        return self.windows.iloc[first:end]
+
     def truncated(self, steps_per_concept: int) -> ReplayStream:
         """The same experiment keeping only the first ``steps_per_concept`` elements of each concept."""
         keep = np.zeros(self.n_steps, dtype=bool)

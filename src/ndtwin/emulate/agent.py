@@ -8,7 +8,8 @@ the agent's own scheduling latency does not enter the measured delay.
 
 Sources: ``poisson`` (exponential gaps), ``cbr`` (constant gap, random phase), ``onoff`` (exponential ON and OFF
 periods, Poisson or — ``periodic`` — evenly spaced packets while ON). A packet whose time has passed is sent at
-once; how late each packet left is recorded. Results (``CONFIG["out"]``, JSON): per flow sent packets and bits
+once; how late each packet left is recorded. ``CONFIG["phases"]`` (optional) changes the laws mid-run: at each
+phase's ``at_ns`` the node's sources restart with that phase's flows (same flows, new laws and rates). Results (``CONFIG["out"]``, JSON): per flow sent packets and bits
 of the measured window, and per received measured packet its flow, size and one-way delay.
 """
 
@@ -145,10 +146,11 @@ class LiveCounters:
         receiver.bucket_ns = [round(b * 1e9) for b in bucket_s]
         self.sent = dict.fromkeys(flows, 0)
         self.next_ns = 0
+        self.period_ns = int(LIVE_PERIOD_S * 1e9)
 
     def maybe_write(self, now_ns: int) -> None:
         if now_ns >= self.next_ns:
-            self.next_ns = now_ns + int(LIVE_PERIOD_S * 1e9)
+            self.next_ns = now_ns + self.period_ns
             record = {"time_ns": now_ns, "sent": self.sent, "received": self.receiver.live}
             with open(self.path + ".tmp", "w") as file:
                 json.dump(record, file)
@@ -175,12 +177,16 @@ class Sender:
                 sock.bind((config["address"], 0))
                 sock.setblocking(False)
                 self.sockets[flow["tos_byte"]] = sock
-        rng = random.Random(config["seed"])
-        self.sources = [Source(flow, random.Random(rng.getrandbits(64)), start_ns) for flow in config["flows"]]
+        self.rng = random.Random(config["seed"])
+        self.switch(config["flows"], start_ns)
         n = len(self.sources)
         self.sent, self.sent_bits, self.refused, self.sequence = [0] * n, [0] * n, [0] * n, [0] * n
         self.lateness = array("q")
         self.buffer = bytearray(65535)
+
+    def switch(self, flows: list[dict], at_ns: int) -> None:
+        """From ``at_ns`` on, send ``flows`` (the same flows in the same order, with new laws)."""
+        self.sources = [Source(flow, random.Random(self.rng.getrandbits(64)), at_ns) for flow in flows]
         self.heap = [(source.next_ns, i) for i, source in enumerate(self.sources)]
         heapq.heapify(self.heap)
 
@@ -230,18 +236,23 @@ def run(config: dict) -> dict:
     if config.get("live"):
         flow_ids = [flow["id"] for flow in config["flows"]]
         live = LiveCounters(config["live"], receiver, flow_ids, config["live_buckets_s"])
+        live.period_ns = int(config.get("live_period_s", LIVE_PERIOD_S) * 1e9)
     sender = Sender(config, start_ns, live)
+    phases = sorted(config.get("phases", []), key=lambda phase: phase["at_ns"])
     while time.time_ns() < start_ns:
         time.sleep(min(0.01, max(0.0, (start_ns - time.time_ns()) / 1e9)))
     while (now := time.time_ns()) < end_ns + drain_ns:
+        while phases and now >= phases[0]["at_ns"]:
+            phase = phases.pop(0)
+            sender.switch(phase["flows"], phase["at_ns"])
         if now < end_ns:
-            sender.send_due(end_ns)
-            wake = min(sender.next_due_ns(end_ns), end_ns)
+            sender.send_due(min(end_ns, phases[0]["at_ns"]) if phases else end_ns)
+            wake = min(sender.next_due_ns(end_ns), end_ns, phases[0]["at_ns"] if phases else end_ns)
         else:
             wake = end_ns + drain_ns
         if live is not None:
             live.maybe_write(now)
-            wake = min(wake, now + LIVE_PERIOD_S * 1e9)
+            wake = min(wake, now + live.period_ns)
         if select.select([receiver.sock], [], [], max(0.0, (wake - time.time_ns()) / 1e9))[0]:
             receiver.drain()
     receiver.drain()

@@ -97,7 +97,7 @@ def emulate(
     """
     emulated, scale = prepare(scenario, settings)
     window = RunWindow(settings.warmup_fraction * settings.duration_s, settings.duration_s)
-    drain_s = 0.5 + _longest_queueing_s(emulated)
+    drain_s = 0.5 + longest_queueing_s(emulated)
     with LiveNetwork(emulated) as network, tempfile.TemporaryDirectory(prefix="ndtwin-emulate-") as folder:
         start_ns = time.time_ns() + int(STARTUP_S * 1e9)
         configs = agent_configs(
@@ -110,14 +110,14 @@ def emulate(
             seed=settings.seed,
         )
         agents = []
-        used_before = _children_cpu_s()
+        used_before = children_cpu_s()
         for node, config in enumerate(configs):
             config["out"] = str(Path(folder) / f"node{node}.json")
             if exporter_port is not None:
                 config["live"], config["live_buckets_s"] = str(Path(folder) / f"live-{node}.json"), DELAY_BUCKETS_S
             path = Path(folder) / f"node{node}.config.json"
             path.write_text(json.dumps(config))
-            agents.append(_launch(network.layout.namespace(node), path))
+            agents.append(launch_agent(network.layout.namespace(node), path))
         exporter = (
             _exporter(emulated, network, Path(folder), exporter_port) if exporter_port is not None else nullcontext()
         )
@@ -126,11 +126,11 @@ def emulate(
             before = queue_counters(emulated, network.layout)
             _sleep_until(start_ns + int(window.end_s * 1e9))
             after = queue_counters(emulated, network.layout)
-            results = _collect(agents, configs, timeout_s=drain_s + 30)
+            results = collect_agents(agents, configs, timeout_s=drain_s + 30)
             if exporter_port is not None:
                 time.sleep(EXPORTER_LINGER_S)
-        agents_s = _children_cpu_s() - used_before
-        cpu = _cpu_report(monitor.samples, results, emulated, agents_s / (cores() * (time.time_ns() - start_ns) / 1e9))
+        agents_s = children_cpu_s() - used_before
+        cpu = cpu_report(monitor.samples, results, emulated, agents_s / (cores() * (time.time_ns() - start_ns) / 1e9))
     run_id = network.layout.run_id
     meta = {"sample_id": f"emu-{run_id}-seed{settings.seed}", "run_id": run_id, "capacity_scale": scale, "cpu": cpu}
     meta["settings"] = asdict(settings)
@@ -145,7 +145,7 @@ def _exporter(scenario: Scenario, network: LiveNetwork, folder: Path, port: int)
     return Exporter(EmulationCollector(scenario, network.layout, folder), port)
 
 
-def _longest_queueing_s(scenario: Scenario) -> float:
+def longest_queueing_s(scenario: Scenario) -> float:
     """An upper bound of any packet's time in the network: every buffer on its path full of largest packets."""
     largest = max(max(flow.size.sizes_bits) for flow in scenario.traffic.flows)
     per_link = np.array([
@@ -161,7 +161,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _launch(namespace: str, config: Path) -> subprocess.Popen:
+def launch_agent(namespace: str, config: Path) -> subprocess.Popen:
     return subprocess.Popen(
         in_namespace(namespace, [sys.executable, str(AGENT), str(config)]),
         stdout=subprocess.DEVNULL,
@@ -176,7 +176,7 @@ def _sleep_until(deadline_ns: int) -> None:
         time.sleep(min(left / 1e9, 0.5))
 
 
-def _collect(agents: list[subprocess.Popen], configs: list[dict], timeout_s: float) -> list[dict]:
+def collect_agents(agents: list[subprocess.Popen], configs: list[dict], timeout_s: float) -> list[dict]:
     """Every agent's results; HostError naming the node of an agent that failed."""
     results = []
     for node, (agent, config) in enumerate(zip(agents, configs)):
@@ -191,14 +191,14 @@ def _collect(agents: list[subprocess.Popen], configs: list[dict], timeout_s: flo
     return results
 
 
-def _children_cpu_s() -> float:
+def children_cpu_s() -> float:
     """CPU seconds (user + system) of the waited-for child processes: the agents, and the kernel forwarding done
     in their context."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def _cpu_report(samples: list[float], results: list[dict], scenario: Scenario, agents_share: float) -> dict:
+def cpu_report(samples: list[float], results: list[dict], scenario: Scenario, agents_share: float) -> dict:
     """Host busy share during the run (all processes, this run's and others'), the share of the host's CPU the
     agents used (sending, receiving and the forwarding done in their context) and the sources' lateness. The
     run is flagged saturated when the host was busy above

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ndtwin.emulate.layout import Layout
@@ -38,12 +40,20 @@ def flow_config(index: int, flow: Flow, layout: Layout) -> dict:
     }
 
 
-def agent_configs(scenario: Scenario, layout: Layout, *, start_ns: int, warmup_ns: int, end_ns: int, drain_ns: int,
-                  seed: int) -> list[dict]:  # fmt: skip
-    """One configuration per node (index = node); ``out`` is filled in by the caller."""
+def node_flows(scenario: Scenario, layout: Layout) -> list[list[dict]]:
+    """Each node's flows as its agent sends them (index = node)."""
     flows: list[list[dict]] = [[] for _ in range(layout.n_nodes)]
     for i, flow in enumerate(scenario.traffic.flows):
         flows[flow.src].append(flow_config(i, flow, layout))
+    return flows
+
+
+def agent_configs(scenario: Scenario, layout: Layout, *, start_ns: int, warmup_ns: int, end_ns: int, drain_ns: int,
+                  seed: int, phases: Sequence[tuple[int, Scenario]] = ()) -> list[dict]:  # fmt: skip
+    """One configuration per node (index = node); ``out`` is filled in by the caller. ``phases``: (time in ns,
+    scenario with the same flows) pairs at which the sources switch to that scenario's laws and rates."""
+    flows = node_flows(scenario, layout)
+    later = [(at_ns, node_flows(phase, layout)) for at_ns, phase in phases]
     return [
         {
             "node": node,
@@ -55,6 +65,7 @@ def agent_configs(scenario: Scenario, layout: Layout, *, start_ns: int, warmup_n
             "drain_ns": drain_ns,
             "seed": seed * 1_000_003 + node,
             "flows": flows[node],
+            **({"phases": [{"at_ns": at_ns, "flows": f[node]} for at_ns, f in later]} if later else {}),
         }
         for node in range(layout.n_nodes)
     ]

@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from ndtwin.data.metrics import nmse_db
-from ndtwin.data.robust_ndt import BUDGET_COLUMN, ReplayStream
+from ndtwin.data.robust_ndt import BUDGET_COLUMN
 from ndtwin.ops.drift import AnyOf, KswinDetector, ResidualDetector, relative_error
 from ndtwin.ops.registry import ModelRegistry
 from ndtwin.ops.retrain import RetrainManager, RetrainResult
@@ -96,6 +96,8 @@ class LoopSettings:
     candidate has not seen, so it must generalise beyond the connections it was trained on.
     SLA violations are flagged by :class:`~ndtwin.ops.sla.ResidualViolationRule` with ``sla_neighbours``,
     ``sla_min_windows`` and ``sla_threshold``, learned from the windows measured since the last drift.
+    ``background`` runs retraining in another process; ``wait_for_retrain`` makes each step wait for a running
+    job (replays, faster than the measurement clock) instead of serving on until it ends (a live stream).
     """
 
     kswin_alpha: float = 0.001
@@ -116,6 +118,7 @@ class LoopSettings:
     sla_min_windows: int = 100
     sla_threshold: float = 0.45
     background: bool = True
+    wait_for_retrain: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.holdout_steps < self.min_steps_after_drift:
@@ -127,9 +130,11 @@ class LoopSettings:
 
 @dataclass
 class Checkpoint:
-    """What the loop needs to resume: the next step, the drift bookkeeping, detectors and elapsed seconds."""
+    """What the loop needs to resume: the next step and the store key (``seq``) of its first window, the drift
+    bookkeeping, detectors and elapsed seconds."""
 
     next_step: int = 0
+    next_seq: int = 0
     drift_step: int | None = None
     last_trigger: int | None = None
     drifts: list = field(default_factory=list)
@@ -181,17 +186,36 @@ def holdout_step_scores(model_dir: Path, holdout: pd.DataFrame) -> list[float]:
     return [float(10 ** (v / 10)) for v in step_nmse_db(holdout["delay_s"], model.predict(holdout), holdout["step"])]
 
 
-class OperatingLoop:
-    """Runs a :class:`ReplayStream` through the predict-then-learn loop, persisting everything in ``state_dir``."""
+class WindowStream(Protocol):
+    """What the loop reads from a stream: :class:`ReplayStream`, or a live one (``ndtwin.ops.live_stream``)."""
 
-    def __init__(self, stream: ReplayStream, state_dir: str | Path, settings: LoopSettings = LoopSettings()) -> None:
+    topology: str
+    concept_starts: tuple[int, ...]
+    patterns: tuple[str, ...]
+
+    @property
+    def n_steps(self) -> int: ...
+
+    @property
+    def has_budget(self) -> bool: ...
+
+    @property
+    def initial_training(self) -> pd.DataFrame: ...
+
+    def concept_of_step(self, step: np.ndarray | int) -> np.ndarray: ...
+
+    def step_windows(self, step: int) -> pd.DataFrame: ...
+
+
+class OperatingLoop:
+    """Runs a stream (:class:`WindowStream`) through the predict-then-learn loop, persisting everything in
+    ``state_dir``."""
+
+    def __init__(self, stream: WindowStream, state_dir: str | Path, settings: LoopSettings = LoopSettings()) -> None:
         self.stream, self.settings = stream, settings
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.source = f"stream/{stream.topology}"
-        windows = stream.windows.reset_index(drop=True)
-        self.windows = windows.assign(seq=np.arange(len(windows), dtype=np.int64))
-        self._step_rows = np.concatenate([[0], np.flatnonzero(np.diff(windows["step"].to_numpy())) + 1, [len(windows)]])
         self.registry = ModelRegistry(self.state_dir / REGISTRY_DIR)
 
     def run(self, *, max_steps: int | None = None, on_step: Callable[[int, str], None] | None = None) -> dict:
@@ -209,7 +233,10 @@ class OperatingLoop:
                 background=self.settings.background,
             ) as manager,
         ):
-            checkpoint = Checkpoint(**store.get_state(CHECKPOINT_KEY, {}))
+            stored = store.get_state(CHECKPOINT_KEY, {})
+            checkpoint = Checkpoint(**stored)
+            if "next_seq" not in stored:  # a checkpoint written before it was kept: seq was the window's index
+                checkpoint.next_seq = len(store.labelled(self.source))
             detectors = _unpickled(checkpoint.detectors) if checkpoint.detectors else self._detectors()
             serving_id, serving = self._serving()
             end = (
@@ -217,7 +244,8 @@ class OperatingLoop:
             )
             for step in range(checkpoint.next_step, end):
                 started = time.perf_counter()
-                outcome = manager.wait() if self.settings.background else manager.poll()
+                waits = self.settings.background and self.settings.wait_for_retrain
+                outcome = manager.wait() if waits else manager.poll()
                 if outcome is not None:
                     checkpoint.retrain_outcomes.append(_outcome_record(outcome, step))
                     if on_step:
@@ -284,7 +312,8 @@ class OperatingLoop:
         checkpoint: Checkpoint,
     ) -> None:
         """Predict one step, store its traffic, labels and predictions, and update the detectors."""
-        rows = self.windows.iloc[self._step_rows[step] : self._step_rows[step + 1]]
+        rows = self.stream.step_windows(step)
+        rows = rows.assign(seq=checkpoint.next_seq + np.arange(len(rows), dtype=np.int64)).reset_index(drop=True)
         traffic = rows[["seq", *TRAFFIC_COLUMNS] + ([BUDGET_COLUMN] if self.stream.has_budget else [])]
         store.append_traffic(self.source, traffic.reset_index(drop=True))
         measured_before = store.labelled(self.source)
@@ -309,7 +338,7 @@ class OperatingLoop:
         if fired and not (quiet and "traffic" not in fired):
             checkpoint.drift_step, checkpoint.last_trigger = step, None
             checkpoint.drifts.append({"step": step, "detectors": sorted(fired)})
-        checkpoint.next_step = step + 1
+        checkpoint.next_step, checkpoint.next_seq = step + 1, checkpoint.next_seq + len(rows)
         checkpoint.detectors = _pickled(detectors)
         labels = pd.DataFrame({"seq": rows["seq"].to_numpy(), "delay_s": measured, **predictions})
         store.append_labels(self.source, labels, state={CHECKPOINT_KEY: checkpoint.to_state()})
@@ -395,7 +424,7 @@ def _outcome_record(outcome: RetrainResult, step: int) -> dict:
 
 
 def summarize(
-    stream: ReplayStream, labelled: pd.DataFrame, checkpoint: Checkpoint, registry: ModelRegistry, *, finished: bool
+    stream: WindowStream, labelled: pd.DataFrame, checkpoint: Checkpoint, registry: ModelRegistry, *, finished: bool
 ) -> dict:
     """The experiment's figures from the stored windows (measured delay + predictions) and the registry.
 

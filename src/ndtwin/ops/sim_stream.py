@@ -48,7 +48,7 @@ def ring_topology(n_nodes: int = 6, capacity_bps: float = 10e6, prop_delay_s: fl
     return Topology.from_edges(n_nodes, edges, prop_delay_s=prop_delay_s)
 
 
-def _windows(scenario: Scenario, flow_labels: pd.DataFrame) -> pd.DataFrame:
+def flow_windows(scenario: Scenario, flow_labels: pd.DataFrame) -> pd.DataFrame:
     """One row per flow in the measurement-window layout."""
     hops = scenario.hops
     topology = scenario.topology
@@ -79,7 +79,7 @@ def _step_windows(base: Scenario, concept: SimConcept, rng: np.random.Generator,
     factor = concept.utilisation * rng.uniform(0.85, 1.15)
     scenario = all_pairs_scenario(base.topology, max_utilization=factor, seed=0, time=concept.time)
     sample = simulate(scenario, packets_per_flow=packets_per_flow, seed=int(rng.integers(2**31)))
-    return _windows(scenario, sample.flow_labels)
+    return flow_windows(scenario, sample.flow_labels)
 
 
 def simulated_stream(
