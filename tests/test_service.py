@@ -525,6 +525,13 @@ def test_token_create_command(tmp_path) -> None:
     assert refused.exit_code == 2 and "--role" in refused.output
     open_bind = runner.invoke(app, ["serve", "--state", str(tmp_path), "--no-auth", "--host", "0.0.0.0"])
     assert open_bind.exit_code == 2 and "loopback" in open_bind.output
+    (tmp_path / "blocker").write_text("kept")
+    blocked = runner.invoke(
+        app, ["serve", "token", "create", "--state", str(tmp_path / "blocker" / "s"), "--role", "read"]
+    )
+    assert blocked.exit_code == 2 and "--state cannot be written" in " ".join(blocked.output.split())
+    assert blocked.exception is None or isinstance(blocked.exception, SystemExit)
+    assert (tmp_path / "blocker").read_text() == "kept"
 
 
 def test_a_job_on_a_scenario_deleted_before_it_starts_fails_with_the_reason(api) -> None:

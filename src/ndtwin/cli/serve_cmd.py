@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ndtwin.cli.common import fail
+from ndtwin.cli.common import check_output_path, fail
+from ndtwin.errors import DatasetError, ScenarioError
 
 serve_app = typer.Typer(help="Serve the twin over HTTP (REST API, dashboard, metrics).")
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens of a service's state folder.")
@@ -49,8 +50,6 @@ def serve_command(
         fail(ValueError("--state: expected a folder for the service's state"))
     if not auth and not loopback(host):
         fail(ValueError(f"--no-auth: only on a loopback address, got --host {host}"))
-    from ndtwin.errors import DatasetError, ScenarioError
-
     try:
         config = ServiceConfig(state, model=model, auth=auth, datasets=datasets, operate=operate, registry=registry,
                                workers=workers, max_body_bytes=int(max_body_mb * 2**20))  # fmt: skip
@@ -70,4 +69,10 @@ def token_create_command(
 
     if role not in ROLES:
         fail(ValueError(f"--role: expected one of {list(ROLES)}, got {role!r}"))
-    print(TokenStore(state).create(role))
+    store = TokenStore(state)
+    try:
+        check_output_path(store.path, "--state")
+        token = store.create(role)
+    except (DatasetError, OSError) as error:
+        fail(error)
+    print(token)
