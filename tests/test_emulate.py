@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +206,15 @@ def test_the_cli_contract_prints_one_json_object_with_the_simulators_errors(live
     assert stored.meta["source"] == "ndtwin-emulate"
     assert stored.scenario.topology.capacity_bps.max() == pytest.approx(1e6)
     assert not _our_namespaces(f"ndt-{stored.meta['run_id']}-")
+
+
+@pytest.mark.parametrize(("option", "value"), [("--duration", "0"), ("--load", "-1"), ("--capacity", "0")])
+def test_cli_options_are_checked_by_their_own_names_before_anything_is_built(option, value):
+    from typer.testing import CliRunner
+
+    from ndtwin.cli.main import app
+
+    abilene = str(Path(__file__).resolve().parents[1] / "src/ndtwin/resources/Abilene.graphml")
+    result = CliRunner().invoke(app, ["emulate", abilene, option, value])
+    assert result.exit_code == 2
+    assert f"{option}: expected a finite number > 0" in " ".join(result.output.split())

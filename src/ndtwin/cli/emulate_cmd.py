@@ -20,7 +20,7 @@ from ndtwin.data.native import DatasetWriter
 from ndtwin.data.sample import Sample
 from ndtwin.emulate import DEFAULT_CAPACITY_BPS, EmulationSettings, HostError, emulate, prepare
 from ndtwin.emulate.host import check_host
-from ndtwin.errors import DatasetError, ScenarioError
+from ndtwin.errors import DatasetError, ScenarioError, check_number
 from ndtwin.sim import simulate
 from ndtwin.twin.catalog import load_twin
 from ndtwin.twin.evaluate import evaluate_predictions
@@ -68,6 +68,8 @@ def emulate_command(
     flow's delay, jitter and loss. Capacities and rates are scaled together (utilisations kept); propagation delay is
     not emulated. Needs root; removes everything it creates."""
     try:
+        for option, value in (("--duration", duration), ("--load", load), ("--capacity", capacity)):
+            check_number(option, value, minimum=0, strict=True)
         scenario = load_scenario(source, sample, load, seed)
         settings = EmulationSettings(duration_s=duration, capacity_bps=capacity, seed=seed)
         prepare(scenario, settings)  # reject a scenario the host cannot carry before building anything
