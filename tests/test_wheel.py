@@ -1,5 +1,5 @@
 """The wheel carries what the package needs at run time outside the source tree: shipped models, topology, ns-3
-model source and the ``ndtwin`` command. (bench/wheel_check.py installs it in a fresh venv and runs the demo.)"""
+model source, the dashboard's assets and the ``ndtwin`` command. (bench/wheel_check.py installs it in a fresh venv and runs the demo.)"""
 
 import subprocess
 import sys
@@ -22,7 +22,11 @@ def test_the_wheel_holds_the_shipped_models_and_topology(tmp_path):
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     (wheel,) = tmp_path.glob("ndtwin-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    data_files = [p for p in (PACKAGE / "resources").rglob("*") if p.is_file()] + [PACKAGE / "sim" / "ns3_model.cc"]
+    data_files = [  # every file of the package that is not Python: models, topology, ns-3 source, dashboard assets
+        p
+        for p in PACKAGE.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    ]
     missing = [
         str(p.relative_to(PACKAGE.parent)) for p in data_files if p.relative_to(PACKAGE.parent).as_posix() not in names
     ]
