@@ -105,6 +105,8 @@ def test_a_whatif_through_the_dashboard_form(server, browser, tmp_path) -> None:
     assert len(rows) == 10
     first = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
     assert "[" in first[2] and float(first[3]) > 0, first  # an interval, and the largest delay increase
+    assert len(first) == 6 and 0 <= float(first[5]) <= 100, first  # loss after, in %
+    assert "flows lose ≥ 0.1 % after" in summary, summary
     assert browser.find_elements(By.CSS_SELECTOR, "#whatif-plot .main-svg")
     assert browser.find_element(By.ID, "map-note").text.startswith("after: traffic ×1.2")  # the map shows the change
     busiest = browser.find_element(By.CSS_SELECTOR, "#loaded-links tbody tr").find_elements(By.TAG_NAME, "td")

@@ -4,6 +4,7 @@
 const state = { scenario: null, topology: null, prediction: null };
 const $ = (id) => document.getElementById(id);
 const ms = (seconds) => (seconds === null || seconds === undefined ? "–" : (seconds * 1e3).toPrecision(4));
+const pct = (share) => (share === null || share === undefined ? "–" : (share * 100).toFixed(2));
 
 function headers(extra = {}) {
   const token = sessionStorage.getItem("ndtwin-token");
@@ -122,8 +123,8 @@ function drawMap(links = state.topology.links, note = "as stored") {
   const axis = { showgrid: false, zeroline: false, showticklabels: where.geo };
   Plotly.react("map", traces, {
     margin: { t: 10, r: 10, b: 30, l: 40 },
-    xaxis: { ...axis, title: where.geo ? "longitude" : "" },
-    yaxis: { ...axis, title: where.geo ? "latitude" : "", scaleanchor: "x" },
+    xaxis: { ...axis, title: { text: where.geo ? "longitude" : "" } },
+    yaxis: { ...axis, title: { text: where.geo ? "latitude" : "" }, scaleanchor: "x" },
     legend: { orientation: "h" },
   }, { displaylogo: false });
   const top = [...links].sort((a, b) => b.utilization - a.utilization).slice(0, 10);
@@ -142,8 +143,8 @@ function drawDelays() {
       name: "predicted delay" },
   ], {
     margin: { t: 10, r: 10, b: 40, l: 50 },
-    xaxis: { title: "flows, by predicted delay" },
-    yaxis: { title: "mean delay (ms)" },
+    xaxis: { title: { text: "flows, by predicted delay" } },
+    yaxis: { title: { text: "mean delay (ms)" } },
     shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: budget, y1: budget, line: { color: "#d7191c", dash: "dash" } }],
   }, { displaylogo: false });
   $("delay-summary").textContent = `${over} of ${flows.length} flows above the ${budget} ms budget (model ${state.prediction.model}).`;
@@ -190,6 +191,8 @@ function showWhatIf(result) {
       text += ` (${sla.certain_violations_after}–${sla.possible_violations_after} within the intervals)`;
     }
   }
+  const lossy = (key) => result.flows.filter((f) => f[key] !== null && f[key] >= 1e-3).length;
+  text += `; ${lossy("loss_after")} flows lose ≥ 0.1 % after (${lossy("loss_before")} before)`;
   text += result.interval_note ? `. ${result.interval_note}` : `. ${Math.round(result.interval_coverage * 100)} % intervals.`;
   $("whatif-summary").textContent = text;
   const after = result.links
@@ -215,14 +218,17 @@ function showWhatIf(result) {
   const bounds = [Math.min(...all), Math.max(...all)];
   Plotly.react("whatif-plot", [trace, { x: bounds, y: bounds, mode: "lines", line: { color: "#999" }, name: "no change" }], {
     margin: { t: 10, r: 10, b: 45, l: 55 },
-    xaxis: { title: `delay before (ms, ${result.anchored_on_measured_baseline ? "measured" : "predicted"})`, type: "log" },
-    yaxis: { title: "delay after (ms)", type: "log" },
+    xaxis: { title: { text: `delay before (ms, ${result.anchored_on_measured_baseline ? "measured" : "predicted"})` }, type: "log" },
+    yaxis: { title: { text: "delay after (ms)" }, type: "log" },
   }, { displaylogo: false });
   const rows = Object.fromEntries(result.flows.map((f) => [f.flow, f]));
   fillTable("whatif-worst", result.summary.worst_by_delay_increase.map((w) => {
     const f = rows[w.flow];
     const interval = f.delay_s_after_lo !== undefined ? ` [${ms(f.delay_s_after_lo)}, ${ms(f.delay_s_after_hi)}]` : "";
-    return [`${w.src}→${w.dst}`, ms(w.delay_s_before), ms(w.delay_s_after) + interval, ms(w.delay_s_delta)];
+    return [
+      `${w.src}→${w.dst}`, ms(w.delay_s_before), ms(w.delay_s_after) + interval, ms(w.delay_s_delta),
+      pct(f.loss_before), pct(f.loss_after),
+    ];
   }));
 }
 
@@ -266,7 +272,7 @@ async function refreshOps() {
     const series = operate.per_step_nmse_db || {};
     const traces = Object.entries(series).map(([name, values]) => ({ y: values, mode: "lines", name: `NMSE dB ${name.replace("_", " ")}` }));
     const shapes = operate.drifts_detected.map((d) => ({ type: "line", yref: "paper", y0: 0, y1: 1, x0: d.step, x1: d.step, line: { color: "#d7191c", dash: "dot" } }));
-    Plotly.react("drift", traces, { margin: { t: 10, r: 10, b: 40, l: 50 }, xaxis: { title: "step" }, shapes }, { displaylogo: false });
+    Plotly.react("drift", traces, { margin: { t: 10, r: 10, b: 40, l: 50 }, xaxis: { title: { text: "step" } }, shapes }, { displaylogo: false });
   }
   fillTable("versions", registry.versions.map((v) => [v.id === registry.serving ? "serving" : "", v.id, v.created, v.parent || "–", v.note]));
 }
