@@ -17,6 +17,7 @@ import pandas as pd
 
 from ndtwin.optimize import Objective, Sla, evolve, greedy, plan_capacity, single_link_failures
 from ndtwin.optimize.planning import physical_links
+from ndtwin.optimize.report import capacity_records, failure_records, routing_records
 from ndtwin.scenario import Scenario
 from ndtwin.twin.base import Twin
 from ndtwin.twin.catalog import load_twin
@@ -68,11 +69,6 @@ def expected_predictions(kind: str, scenario: Scenario, params: dict[str, Any]) 
     return 1 + links
 
 
-def _link_name(scenario: Scenario, link: tuple[int, int]) -> str:
-    names = scenario.topology.node_names
-    return f"{names[link[0]]}–{names[link[1]]}"
-
-
 def run_routing(scenario: Scenario, twin: ReportingTwin, params: dict[str, Any]) -> dict[str, Any]:
     goal, sla = Objective.parse(params["objective"]), _sla(params)
     symmetric = not params["per_direction"]
@@ -80,54 +76,18 @@ def run_routing(scenario: Scenario, twin: ReportingTwin, params: dict[str, Any])
                       parents=params["parents"], offspring=params["offspring"], symmetric=symmetric,
                       seed=params["seed"])  # fmt: skip
     baseline = greedy(scenario, twin.predict, goal, sla=sla, symmetric=symmetric)
-    names = scenario.topology.node_names
-    changed = []
-    if searched.weights is not None:
-        for gene, weight in zip(searched.genes.links, searched.weights):
-            link = scenario.topology.links[gene[0]]
-            if weight != link.weight:
-                changed.append({"src": names[link.src], "dst": names[link.dst], "from": link.weight, "to": int(weight)})
-    return {
-        "objective": goal.value,
-        "predicted": {"start": searched.start_score, "evolution": searched.score, "greedy": baseline.score},
-        "evaluations": {"evolution": searched.evaluations, "greedy": baseline.evaluations},
-        "weights": changed,
-    }
+    return routing_records(scenario, goal.value, searched, baseline)
 
 
 def run_capacity(scenario: Scenario, twin: ReportingTwin, params: dict[str, Any]) -> dict[str, Any]:
     plan = plan_capacity(scenario, twin.predict, _sla(params), growth=params["growth"],
                          max_steps=params["max_steps"], upgrade_factor=params["upgrade_factor"])  # fmt: skip
-
-    def entry(link: tuple[int, int] | None, breaks: Any) -> dict[str, Any]:
-        return {
-            "link": None if link is None else _link_name(scenario, link),
-            "break_step": breaks.step,
-            "load_factor": None if breaks.step is None else plan.load_factor(breaks.step),
-            "violations": breaks.violations,
-        }
-
-    return {
-        "growth": plan.growth,
-        "upgrade_factor": plan.upgrade_factor,
-        "baseline": entry(None, plan.baseline),
-        "upgrades": [entry(u.link, u.breaks) for u in plan.upgrades],
-    }
+    return capacity_records(scenario, plan)
 
 
 def run_failures(scenario: Scenario, twin: ReportingTwin, params: dict[str, Any]) -> dict[str, Any]:
     intact, failures = single_link_failures(scenario, twin.predict, _sla(params))
-
-    def entry(f: Any) -> dict[str, Any]:
-        return {
-            "disconnected_pairs": f.disconnected_pairs,
-            "dropped_flows": f.dropped_flows,
-            "mean_delay_s": f.mean_delay_s,
-            "mean_effective_delay_s": f.mean_effective_delay_s,
-            "violations": f.violations,
-        }
-
-    return {"intact": entry(intact), "failures": [{"link": _link_name(scenario, f.link)} | entry(f) for f in failures]}
+    return failure_records(scenario, intact, failures)
 
 
 TASKS = {"routing": run_routing, "capacity": run_capacity, "failures": run_failures}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -19,6 +18,7 @@ from ndtwin.cli.optimize.inputs import (
 )
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.optimize import confirm_plan, plan_capacity, simulation_oracle
+from ndtwin.optimize.report import capacity_records
 from ndtwin.twin.catalog import load_twin
 
 
@@ -49,24 +49,7 @@ def capacity_command(
         confirmed = confirm_plan(scenario, plan, simulation_oracle(packets_per_flow), sla) if simulate else None
     except (DatasetError, ScenarioError) as error:
         fail(error)
-    names = scenario.topology.node_names
-
-    def entry(link: tuple[int, int] | None, breaks: Any) -> dict[str, Any]:
-        return {
-            "link": None if link is None else f"{names[link[0]]}–{names[link[1]]}",
-            "break_step": breaks.step,
-            "load_factor": None if breaks.step is None else round(plan.load_factor(breaks.step), 4),
-            "violations": breaks.violations,
-        }
-
-    result = {
-        "model": twin.name,
-        "growth": growth,
-        "upgrade_factor": upgrade_factor,
-        "baseline": entry(None, plan.baseline),
-        "upgrades": [entry(u.link, u.breaks) for u in plan.upgrades],
-        "simulated": confirmed,
-    }
+    result = {"model": twin.name, **capacity_records(scenario, plan), "simulated": confirmed}
     rows = {"as is": result["baseline"]} | {f"×{upgrade_factor:g} {u['link']}": u for u in result["upgrades"][:top]}
     title = f"{twin.name}: SLA {budget_ms:g} ms / {max_loss:g} loss, traffic ×{growth:g} per step"
     if confirmed:

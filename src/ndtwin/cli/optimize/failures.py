@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -19,6 +18,7 @@ from ndtwin.cli.optimize.inputs import (
 )
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.optimize import single_link_failures
+from ndtwin.optimize.report import failure_records
 from ndtwin.twin.catalog import load_twin
 
 
@@ -41,21 +41,6 @@ def failures_command(
         intact, failures = single_link_failures(scenario, twin.predict, sla)
     except (DatasetError, ScenarioError) as error:
         fail(error)
-    names = scenario.topology.node_names
-
-    def entry(f: Any) -> dict[str, Any]:
-        return {
-            "disconnected_pairs": f.disconnected_pairs,
-            "dropped_flows": f.dropped_flows,
-            "mean_delay_ms": f.mean_delay_s * 1e3,
-            "mean_effective_delay_ms": f.mean_effective_delay_s * 1e3,
-            "violations": f.violations,
-        }
-
-    result = {
-        "model": twin.name,
-        "intact": entry(intact),
-        "failures": [{"link": f"{names[f.link[0]]}–{names[f.link[1]]}"} | entry(f) for f in failures],
-    }
+    result = {"model": twin.name, **failure_records(scenario, intact, failures)}
     rows = {"intact": result["intact"]} | {f"fail {f['link']}": f for f in result["failures"][:top]}
     print_result(as_json, result, figures_table(f"{twin.name}: single link failures, worst first", rows))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -20,7 +19,7 @@ from ndtwin.cli.optimize.inputs import (
 )
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.optimize import Objective, evolve, greedy, simulation_oracle, summary
-from ndtwin.scenario import Scenario
+from ndtwin.optimize.report import routing_records
 from ndtwin.twin.catalog import load_twin
 
 
@@ -68,12 +67,9 @@ def routing_command(
         oracle = simulation_oracle(packets_per_flow, seed) if simulate else None
         result = {
             "model": twin.name,
-            "objective": goal.value,
             "flows": scenario.n_flows,
-            "predicted": {"start": searched.start_score, "evolution": searched.score, "greedy": baseline.score},
-            "evaluations": {"evolution": searched.evaluations, "greedy": baseline.evaluations},
             "evolution_seconds": round(es_s, 3),
-            "weights": _changed_weights(scenario, searched),
+            **routing_records(scenario, goal.value, searched, baseline),
             "simulated": {
                 name: summary(oracle(s), sla)
                 for name, s in (("start", scenario), ("evolution", searched.scenario), ("greedy", baseline.scenario))
@@ -92,24 +88,3 @@ def routing_command(
         result,
         figures_table(f"{twin.name}, objective {goal.value}: {searched.evaluations} evaluations in {es_s:.1f} s", rows),
     )
-
-
-def _changed_weights(scenario: Scenario, searched: Any) -> list[dict[str, Any]]:
-    """The links whose weight the search changed, with old and new weights."""
-    if searched.weights is None:
-        return []
-    names = scenario.topology.node_names
-    changed = []
-    for gene, weight in zip(searched.genes.links, searched.weights):
-        link = scenario.topology.links[gene[0]]
-        if weight != link.weight:
-            changed.append(
-                {
-                    "src": names[link.src],
-                    "dst": names[link.dst],
-                    "both_directions": len(gene) > 1,
-                    "from": link.weight,
-                    "to": int(weight),
-                }
-            )
-    return changed
