@@ -16,6 +16,15 @@ import pandas as pd
 
 from ndtwin.errors import DatasetError
 
+# What a window's traffic and path look like, known before its delay is measured (the twin's inputs).
+MEASUREMENT_COLUMNS = (
+    "traffic_kbps",
+    "loss_pkts_per_s",
+    "packet_size_bytes",
+    "path_length",
+    "propag_delay_s",
+    "min_link_capacity_mbps",
+)
 WINDOW_COLUMNS = (
     "experiment",
     "traffic_pattern",
@@ -23,12 +32,7 @@ WINDOW_COLUMNS = (
     "window_idx",
     "connection_idx",
     "conn_element_idx",
-    "traffic_kbps",
-    "loss_pkts_per_s",
-    "packet_size_bytes",
-    "path_length",
-    "propag_delay_s",
-    "min_link_capacity_mbps",
+    *MEASUREMENT_COLUMNS,
     "delay_s",
 )
 BUDGET_COLUMN = "delay_budget_s"

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.data.metrics import nmse_db
-from ndtwin.data.robust_ndt import BUDGET_COLUMN
+from ndtwin.data.robust_ndt import BUDGET_COLUMN, MEASUREMENT_COLUMNS
 from ndtwin.ops.drift import AnyOf, KswinDetector, ResidualDetector, relative_error
 from ndtwin.ops.registry import ModelRegistry
 from ndtwin.ops.retrain import RetrainManager, RetrainResult
@@ -58,17 +58,7 @@ from ndtwin.ops.window_model import (
 STORE_FILE = "telemetry.duckdb"
 REGISTRY_DIR = "registry"
 CHECKPOINT_KEY = "loop"
-TRAFFIC_COLUMNS = (
-    "step",
-    "flow_id",
-    "window_idx",
-    "traffic_kbps",
-    "loss_pkts_per_s",
-    "packet_size_bytes",
-    "path_length",
-    "propag_delay_s",
-    "min_link_capacity_mbps",
-)
+TRAFFIC_COLUMNS = ("step", "flow_id", "window_idx", *MEASUREMENT_COLUMNS)
 SERVED_COLUMN = "served_delay_s"
 INITIAL_COLUMN = "initial_model_delay_s"
 SERVED_FLAG_COLUMN = "served_violation_flag"

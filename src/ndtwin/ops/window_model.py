@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from ndtwin.data.robust_ndt import MEASUREMENT_COLUMNS
 from ndtwin.errors import DatasetError
 
 HISTORY_COLUMN = "flow_mean_delay_s"
@@ -103,12 +104,7 @@ def features(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [
         c
         for c in (
-            "traffic_kbps",
-            "loss_pkts_per_s",
-            "packet_size_bytes",
-            "path_length",
-            "propag_delay_s",
-            "min_link_capacity_mbps",
+            *MEASUREMENT_COLUMNS,
             HISTORY_COLUMN,
             ELEMENT_TRAFFIC_COLUMN,
             PREVIOUS_TRAFFIC_COLUMN,
