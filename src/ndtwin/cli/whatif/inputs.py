@@ -13,7 +13,7 @@ from ndtwin.errors import ScenarioError, check_number
 from ndtwin.generate.topologies import resolve_sources
 from ndtwin.scenario import Scenario, Topology
 from ndtwin.whatif import inputs
-from ndtwin.whatif.perturb import Compose
+from ndtwin.whatif.perturb import Compose, Outcome
 
 OPTION_NAMES = {
     "scale": "--scale",
@@ -52,7 +52,7 @@ def parse_loads(text: str) -> tuple[float, ...]:
     return tuple(check_number("--loads", v, minimum=0, strict=True) for v in text.split(","))
 
 
-def build_perturbation(scenario: Scenario, **options: object) -> Compose:
-    """The command-line options (keywords of ``ndtwin.whatif.inputs.build_perturbation``) as one Perturbation;
-    errors name the options."""
-    return inputs.build_perturbation(scenario, **options, names=OPTION_NAMES)  # type: ignore[arg-type]
+def checked_perturbation(scenario: Scenario, **options: object) -> tuple[Compose, Outcome]:
+    """The command-line options (keywords of ``ndtwin.whatif.inputs.checked_perturbation``) as one Perturbation with
+    its outcome on ``scenario``; errors name the options."""
+    return inputs.checked_perturbation(scenario, **options, names=OPTION_NAMES)  # type: ignore[arg-type]

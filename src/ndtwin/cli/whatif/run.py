@@ -9,7 +9,7 @@ import typer
 
 from ndtwin.cli.common import check_output_path, fail
 from ndtwin.cli.progress import console
-from ndtwin.cli.whatif.inputs import build_perturbation, load_scenario
+from ndtwin.cli.whatif.inputs import checked_perturbation, load_scenario
 from ndtwin.errors import DatasetError, ScenarioError, check_number
 from ndtwin.generate.topologies import TOPOLOGY_SUFFIXES
 from ndtwin.twin.catalog import load_twin
@@ -60,7 +60,7 @@ def run_command(
             )
         measured_sample = dataset_sample(source, sample) if anchored else None
         scenario = measured_sample.scenario if measured_sample else load_scenario(source, sample, load, seed)
-        perturbation = build_perturbation(
+        perturbation, outcome = checked_perturbation(
             scenario,
             scale=scale,
             fail_links=fail_links,
@@ -78,6 +78,7 @@ def run_command(
             delay_budget_s=budget,
             top=top,
             measured=measured_sample.flow_labels if measured_sample else None,
+            outcome=outcome,
         )
     except (DatasetError, ScenarioError) as error:
         fail(error)
