@@ -309,3 +309,10 @@ def test_size_aware_variance_is_own_size_variance_at_light_load():
 def test_unknown_service_model_is_rejected():
     with pytest.raises(ValueError, match="service"):
         QueueingTheoryTwin(service="deterministic")
+
+
+def test_weighted_fair_capacity_of_an_unsaturated_queue_is_its_backlogged_share():
+    # Queue 0 needs little; queues 1 and 2 split the rest equally while backlogged (43.65 each), so queue 1,
+    # which offers 41, is served at 43.65 — not at its own demand, which queue 2's overload would leave it.
+    capacity = weighted_fair_capacity(np.array([[12.7, 41.0, 67.0]]), np.array([[0.8, 0.1, 0.1]]), np.array([100.0]))
+    assert capacity == pytest.approx(np.array([[80.0, 43.65, 46.3]]))

@@ -87,13 +87,16 @@ def water_filling(demand: np.ndarray, weights: np.ndarray, capacity: np.ndarray)
 def weighted_fair_capacity(demand: np.ndarray, weights: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     """Service capacity of each queue of work-conserving weighted-fair ports (WFQ, DRR, and FIFO as one queue).
 
-    A queue is served with the capacity the other queues of its port leave (their water-filling allocation),
-    and never less than its guaranteed weight share. A queue demanding more than its share gets exactly its
-    water-filling allocation. Same grid shapes as ``water_filling``; ``weights`` normalised per row.
+    A queue is served, while it holds packets, with what it would get if it were always backlogged: its
+    water-filling allocation against the other queues' demands (at least its guaranteed weight share). Same grid
+    shapes as ``water_filling``; ``weights`` normalised per row.
     """
-    allocation = water_filling(demand, weights, capacity)
-    others = allocation.sum(axis=1, keepdims=True) - allocation
-    return np.maximum(capacity[:, None] - others, weights * capacity[:, None])
+    served = np.empty_like(demand)
+    for queue in range(demand.shape[1]):
+        backlogged = demand.copy()
+        backlogged[:, queue] = capacity  # it can use no more
+        served[:, queue] = water_filling(backlogged, weights, capacity)[:, queue]
+    return served
 
 
 def strict_priority_capacity(carried: np.ndarray, capacity: np.ndarray) -> np.ndarray:
