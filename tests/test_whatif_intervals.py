@@ -7,6 +7,7 @@ import pytest
 
 from ndtwin.errors import DatasetError
 from ndtwin.scenario import PortConfig, Scheduling, Topology
+from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.scenario.generate import all_pairs_scenario
 from ndtwin.twin.catalog import SHIPPED_MODELS
 from ndtwin.twin.qt import QueueingTheoryTwin
@@ -113,3 +114,28 @@ def test_calibrate_help_fits_on_one_screen():
     assert len(result.output.splitlines()) <= 40
     for retired in ("--adaptive", "--cross-fit", "--spread-model", "--size-edges", "--load-edges", "--equal-scenarios"):
         assert retired not in result.output
+
+
+def test_upper_ends_never_exceed_the_physical_bounds():
+    fifo_ring = Topology.from_edges(6, [(i, (i + 1) % 6, 1e5) for i in range(6)], prop_delay_s=0.001)
+    runs = []
+    for k, sigma in enumerate((3.0, 3.0, 3.0)):  # residuals far wider than any buffer allows
+        scenario = all_pairs_scenario(fifo_ring, max_utilization=0.8, seed=k)
+        pred = TWIN.predict(scenario)
+        truth = pred.copy()
+        fixed = propagation_s(scenario)
+        rng = np.random.default_rng(k)
+        truth["delay_s"] = fixed + (pred["delay_s"] - fixed) * np.exp(rng.normal(0, sigma, len(pred)))
+        truth["delay_var_s2"] = pred["delay_var_s2"] * np.exp(rng.normal(0, sigma, len(pred)))
+        runs.append((scenario, pred, truth))
+    intervals = calibrate(runs, edges=(), tos_groups=1, size_edges=())
+    scenario, pred, _ = runs[0]
+    physical = flow_bounds(scenario)
+    unbounded = propagation_s(scenario) + (pred["delay_s"] - propagation_s(scenario)) * np.exp(
+        intervals.quantiles["delay_s"][0][1]
+    )
+    assert (unbounded > physical.delay_s).any()  # the cap is exercised
+    got = intervals.bounds(scenario, pred)
+    for metric, ceiling in (("delay_s", physical.delay_s), ("delay_var_s2", physical.delay_var_s2)):
+        assert (got[f"{metric}_hi"] <= ceiling * (1 + 1e-12)).all()
+        assert (got[f"{metric}_hi"] >= pred[metric]).all()

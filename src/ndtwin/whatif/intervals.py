@@ -9,7 +9,8 @@ calibration scenario weighs the same, whatever its number of flows.
 Residuals are ``log(true / pred)`` for jitter and for delay beyond propagation (so an interval scales with the
 prediction; the propagation delay is known exactly), and ``true − pred`` for loss. An interval is
 ``[pred·e^lo, pred·e^hi]`` (delay: propagation + that on the rest; loss: ``[pred + lo, pred + hi]`` clipped to
-[0, 1]). A bin with fewer than MIN_BIN_FLOWS calibration flows uses the quantiles of its size class, or of all
+[0, 1]). Upper ends never exceed the scenario's physical bounds (``ndtwin.scenario.bounds``: what the buffers
+and capacities allow; none through starvable strict-priority queues). A bin with fewer than MIN_BIN_FLOWS calibration flows uses the quantiles of its size class, or of all
 flows if that class has too few too. A network larger than every calibration one falls in the largest class.
 
 An interval is meant to hold a flow's mean metric; ``ndtwin.whatif.validate`` judges its coverage against long
@@ -34,6 +35,7 @@ import pandas as pd
 
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.scenario import Scenario
+from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.scenario.generate import path_utilization
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 
@@ -111,6 +113,8 @@ class Intervals:
         """``bounds`` as arrays by column name."""
         bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges)
         fixed = propagation_s(scenario)  # known exactly: the delay interval is on the rest of the delay
+        physical = flow_bounds(scenario)
+        ceiling = {"delay_s": physical.delay_s, "delay_var_s2": physical.delay_var_s2}
         columns = {}
         for metric, table in self.quantiles.items():
             scale = (widths or {}).get(metric, 1.0)
@@ -118,12 +122,14 @@ class Intervals:
             pred = prediction[metric].to_numpy(dtype=float)
             if metric == "delay_s":
                 rest = np.maximum(pred - fixed, 0.0)
-                columns["delay_s_lo"], columns["delay_s_hi"] = fixed + rest * np.exp(lo), fixed + rest * np.exp(hi)
+                lo_end, hi_end = fixed + rest * np.exp(lo), fixed + rest * np.exp(hi)
             elif metric in LOG_METRICS:
-                columns[f"{metric}_lo"], columns[f"{metric}_hi"] = pred * np.exp(lo), pred * np.exp(hi)
+                lo_end, hi_end = pred * np.exp(lo), pred * np.exp(hi)
             else:
-                columns[f"{metric}_lo"] = np.clip(pred + lo, 0.0, 1.0)
-                columns[f"{metric}_hi"] = np.clip(pred + hi, 0.0, 1.0)
+                lo_end, hi_end = np.clip(pred + lo, 0.0, 1.0), np.clip(pred + hi, 0.0, 1.0)
+            if metric in ceiling:
+                hi_end = np.maximum(np.minimum(hi_end, ceiling[metric]), pred)
+            columns[f"{metric}_lo"], columns[f"{metric}_hi"] = lo_end, hi_end
         return columns
 
     def to_dict(self) -> dict[str, Any]:
