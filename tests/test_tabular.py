@@ -8,6 +8,7 @@ from ndtwin.data.metrics import mape
 from ndtwin.errors import DatasetError
 from ndtwin.generate import GenerationSpec, generate_sample
 from ndtwin.scenario import Flow, PacketSizeDistribution, PortConfig, Scenario, Scheduling, Topology, Traffic
+from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.tabular import FEATURES, TabularTwin, fit_tabular, flow_features
 from ndtwin.tabular.models import MANIFEST
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
@@ -122,3 +123,16 @@ def test_a_tabular_model_directory_serves_the_command_line(samples, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["model"] == "tabular:xgb" and len(report["failures"]) == 4
+
+
+def test_predictions_stay_within_the_physical_bounds(samples):
+    model = fit_tabular(samples[:4], "dnn", epochs=20, seed=1)
+    for target in ("log_delay_ratio", "log_jitter_ratio"):
+        model.target_range[target] = (10.0, 10.0)  # whatever the network outputs: 22,026× the reference
+    scenario = samples[8].scenario
+    physical = flow_bounds(scenario)
+    reference = flow_features(scenario)["reference_delay_s"].to_numpy()
+    assert (reference * np.exp(10.0) > physical.delay_s).all()  # every flow is held by its bound
+    predicted = model.predict(scenario)
+    assert predicted["delay_s"].to_numpy() == pytest.approx(physical.delay_s, rel=1e-12)
+    assert (predicted["delay_var_s2"].to_numpy() <= physical.delay_var_s2 * (1 + 1e-12)).all()

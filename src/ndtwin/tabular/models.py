@@ -1,6 +1,7 @@
 """Tabular twins: gradient-boosted trees (XGBoost) or a small MLP (torch) over per-flow path features.
 
-Both learn the targets of ``ndtwin.tabular.features`` and are Twins (``predict(scenario)``). A model directory
+Both learn the targets of ``ndtwin.tabular.features`` and are Twins (``predict(scenario)``); their delay and
+delay variance are held within the scenario's physical bounds (``ndtwin.scenario.bounds``). A model directory
 holds ``tabular.json`` (format, kind, feature names, input scaling, training record) and the fitted model:
 ``delay.json`` / ``jitter.json`` / ``loss.json`` (XGBoost) or ``weights.safetensors`` (MLP).
 """
@@ -18,6 +19,7 @@ from scipy.special import expit
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError, check_int
 from ndtwin.scenario import Scenario
+from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.tabular.features import FEATURES, TARGETS, flow_features, from_targets, training_table
 
 FORMAT = "ndtwin-tabular"
@@ -70,7 +72,11 @@ class TabularTwin:
         else:
             outputs = list(_mlp_outputs(self.models, self.scaling, x).T)
         clipped = [np.clip(values, *self.target_range[t]) for t, values in zip(TARGETS, outputs)]
-        return from_targets(features, *clipped)
+        prediction = from_targets(features, *clipped)
+        physical = flow_bounds(scenario)  # per flow, what the buffers and capacities allow
+        prediction["delay_s"] = np.minimum(prediction["delay_s"], physical.delay_s)
+        prediction["delay_var_s2"] = np.minimum(prediction["delay_var_s2"], physical.delay_var_s2)
+        return prediction
 
     def save(self, path: str | Path) -> Path:
         """Write the model directory (created if needed)."""
