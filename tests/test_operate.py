@@ -236,3 +236,14 @@ def test_loop_settings_need_training_steps_before_the_held_back_ones():
     with pytest.raises(ValueError, match="holdout_steps"):
         LoopSettings(holdout_steps=4, min_steps_after_drift=4)
     assert LoopSettings(holdout_steps=3, min_steps_after_drift=4).holdout_steps == 3
+
+
+def test_required_gain_grows_with_the_streams_own_noise():
+    from ndtwin.ops.loop import required_gain_db
+
+    steady = np.array([-10.0, -12.0, -8.0, -10.0, 20.0])  # one step of another concept does not count
+    assert required_gain_db(steady, holdout_steps=4, z=2.0) == pytest.approx(2 * 1.4826 * 2 / 2)
+    noisy = -10 + 3 * (steady + 10)
+    assert required_gain_db(noisy, holdout_steps=4, z=2.0) == pytest.approx(3 * required_gain_db(steady, 4, 2.0))
+    assert required_gain_db(steady + 25, holdout_steps=4, z=2.0) == pytest.approx(required_gain_db(steady, 4, 2.0))
+    assert required_gain_db(np.array([np.nan]), holdout_steps=3, z=2.0) == 0.0

@@ -40,6 +40,7 @@ from ndtwin.ops.retrain import RetrainManager, RetrainResult
 from ndtwin.ops.sla import (
     ResidualViolationRule,
     alarm_scores,
+    f1_threshold,
     flag_scores,
     mean_db,
     sla_scores,
@@ -80,12 +81,15 @@ class LoopSettings:
     the last drift are ignored (the loop is already adapting). Retraining starts ``min_steps_after_drift`` steps
     after a drift and repeats every ``retrain_every`` steps up to ``adapt_steps`` steps after it; each candidate
     is trained on the steps since the drift except the last ``holdout_steps``, on which it is scored, and
-    promoted only when its NMSE is below the serving model's × (1 − ``promotion_margin``) on each of them. A
+    promoted only when its NMSE is below the serving model's on each of them and its mean gain in dB exceeds
+    ``promotion_z`` standard errors of the stream's own step-to-step noise (:func:`required_gain_db`). A
     candidate is trained only when those held-back steps carry at least ``holdout_min_flows`` flows: when a step
     is one connection (the robust-ndt replay), the held-back steps then include the start of a connection the
     candidate has not seen, so it must generalise beyond the connections it was trained on.
     SLA violations are flagged by :class:`~ndtwin.ops.sla.ResidualViolationRule` with ``sla_neighbours``,
-    ``sla_min_windows`` and ``sla_threshold``, learned from the windows measured since the last drift.
+    ``sla_min_windows``, learned from the windows measured since the last drift; the alarm threshold is the one
+    that maximised F1 on all windows measured so far (:func:`~ndtwin.ops.sla.f1_threshold`), ``sla_threshold``
+    until ``sla_min_violations`` violations have been measured.
     ``background`` runs retraining in another process; ``wait_for_retrain`` makes each step wait for a running
     job (replays, faster than the measurement clock) instead of serving on until it ends (a live stream).
     """
@@ -102,11 +106,12 @@ class LoopSettings:
     adapt_steps: int = 40
     holdout_steps: int = 3
     holdout_min_flows: int = 2
-    promotion_margin: float = 0.2
+    promotion_z: float = 2.0
     quiet_steps: int = 6
     sla_neighbours: int = 200
     sla_min_windows: int = 100
-    sla_threshold: float = 0.45
+    sla_min_violations: int = 10
+    sla_threshold: float = 0.5
     background: bool = True
     wait_for_retrain: bool = True
 
@@ -219,7 +224,6 @@ class OperatingLoop:
                 self.registry,
                 train_candidate,
                 holdout_step_scores,
-                margin=self.settings.promotion_margin,
                 background=self.settings.background,
             ) as manager,
         ):
@@ -359,7 +363,14 @@ class OperatingLoop:
             SERVED_ALARM_COLUMN: (probability[SERVED_COLUMN] + probability[INITIAL_COLUMN]) / 2,
             INITIAL_ALARM_COLUMN: probability[INITIAL_COLUMN],
         }
-        return {**scores, **{flag: rule.flags_of(scores[alarm]) for _, _, flag, alarm in PREDICTORS}}
+        scored = measured_before.reindex(columns=["delay_s", BUDGET_COLUMN, *scores])
+        measured = violations(scored["delay_s"], scored[BUDGET_COLUMN])
+        flags = {
+            flag: scores[alarm]
+            > f1_threshold(measured, scored[alarm], min_violations=s.sla_min_violations, fallback=s.sla_threshold)
+            for _, _, flag, alarm in PREDICTORS
+        }
+        return {**scores, **flags}
 
     def _maybe_retrain(
         self,
@@ -386,12 +397,14 @@ class OperatingLoop:
             return
         drift_id = f"drift{drift}-step{step}"
         warm_dir = str(self.registry.serving_dir())
+        served_db = step_nmse_db(frame["delay_s"], frame[SERVED_COLUMN], frame["step"])
         started = manager.trigger(
             drift_id,
             {"frame": frame[frame["step"] < cut], "warm_dir": warm_dir},
             holdout,
             data_window={"source": self.source, "steps": [drift, step], "holdout_steps": [cut, step]},
             note=f"retrained after the drift at step {drift}",
+            min_gain_db=required_gain_db(served_db, s.holdout_steps, s.promotion_z),
         )
         if started:
             checkpoint.last_trigger = step
@@ -400,6 +413,17 @@ class OperatingLoop:
 
     def _summary(self, store: Any, checkpoint: Checkpoint, *, finished: bool) -> dict:
         return summarize(self.stream, store.labelled(self.source), checkpoint, self.registry, finished=finished)
+
+
+def required_gain_db(served_step_db: np.ndarray, holdout_steps: int, z: float) -> float:
+    """The mean gain (dB) over ``holdout_steps`` held-back steps a candidate needs to be promoted: ``z`` standard
+    errors of a mean of that many steps, with the step-to-step spread of the served NMSE (dB) since the drift as
+    the noise (1.4826 × its median absolute deviation, robust to a few steps of another concept). Scale-free: a
+    noisy stream needs a larger gain, a steady one a small gain."""
+    values = np.asarray(served_step_db, dtype=float)
+    values = values[np.isfinite(values)]
+    spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) if values.size else 0.0
+    return z * spread / np.sqrt(holdout_steps)
 
 
 def _outcome_record(outcome: RetrainResult, step: int) -> dict:
