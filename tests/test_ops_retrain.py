@@ -224,15 +224,6 @@ def test_promotion_needs_a_better_score_on_every_held_back_step():
     assert promotion_refusal([0.5], None) == ""
 
 
-def test_promotion_needs_a_mean_gain_above_the_required_one():
-    serving = [1.0, 1.0, 1.0]
-    one_db_better = [10**-0.1] * 3  # better on every step by 1 dB
-    assert "mean gain 1 dB is not above 2 dB" in promotion_refusal(one_db_better, serving, min_gain_db=2.0)
-    assert promotion_refusal(one_db_better, serving, min_gain_db=0.5) == ""
-    # one step far better does not buy a worse one
-    assert "on 1 of 3" in promotion_refusal([0.01, 0.01, 1.01], serving, min_gain_db=0.5)
-
-
 def score_per_step(model_dir: Path, holdout: dict) -> list[float]:
     """One score per held-back step: each step's difficulty divided by the model's quality on that step."""
     quality = json.loads((model_dir / "weights.json").read_text())["quality"]
@@ -255,7 +246,11 @@ def test_manager_promotes_only_a_candidate_better_on_all_held_back_steps(tmp_pat
     # ... one better on all three is promoted
     assert manager.trigger("all-steps", {"quality": {"default": 1.25}}, holdout, data_window={})
     assert manager.poll().status == "promoted" and registry.serving().id == "v0003"
-    # the same candidate is refused when the trigger asks for a larger mean gain (1.25 x better is ~0.97 dB)
-    assert manager.trigger("noisy", {"quality": {"default": 1.25 * 1.25}}, holdout, data_window={}, min_gain_db=1.0)
+    # the trigger's own margin replaces the manager's: 1.25 x better again is not 30 % better
+    assert manager.trigger("noisy", {"quality": {"default": 1.25 * 1.25}}, holdout, data_window={}, margin=0.3)
     result = manager.poll()
-    assert result.status == "rejected" and "mean gain" in result.reason
+    assert result.status == "rejected" and "margin 0.3" in result.reason
+    assert manager.trigger("steady", {"quality": {"default": 1.25 * 1.25}}, holdout, data_window={}, margin=0.1)
+    assert manager.poll().status == "promoted"
+    with pytest.raises(ValueError, match="margin"):
+        manager.trigger("bad", {"quality": {"default": 2.0}}, holdout, data_window={}, margin=1.0)

@@ -81,8 +81,8 @@ class LoopSettings:
     the last drift are ignored (the loop is already adapting). Retraining starts ``min_steps_after_drift`` steps
     after a drift and repeats every ``retrain_every`` steps up to ``adapt_steps`` steps after it; each candidate
     is trained on the steps since the drift except the last ``holdout_steps``, on which it is scored, and
-    promoted only when its NMSE is below the serving model's on each of them and its mean gain in dB exceeds
-    ``promotion_z`` standard errors of the stream's own step-to-step noise (:func:`required_gain_db`). A
+    promoted only when its NMSE is lower than the serving model's on each of them by more than ``promotion_z``
+    times the stream's own step-to-step noise (:func:`required_gain_db`). A
     candidate is trained only when those held-back steps carry at least ``holdout_min_flows`` flows: when a step
     is one connection (the robust-ndt replay), the held-back steps then include the start of a connection the
     candidate has not seen, so it must generalise beyond the connections it was trained on.
@@ -404,7 +404,7 @@ class OperatingLoop:
             holdout,
             data_window={"source": self.source, "steps": [drift, step], "holdout_steps": [cut, step]},
             note=f"retrained after the drift at step {drift}",
-            min_gain_db=required_gain_db(served_db, s.holdout_steps, s.promotion_z),
+            margin=1 - 10 ** (-required_gain_db(served_db, s.promotion_z) / 10),
         )
         if started:
             checkpoint.last_trigger = step
@@ -415,15 +415,14 @@ class OperatingLoop:
         return summarize(self.stream, store.labelled(self.source), checkpoint, self.registry, finished=finished)
 
 
-def required_gain_db(served_step_db: np.ndarray, holdout_steps: int, z: float) -> float:
-    """The mean gain (dB) over ``holdout_steps`` held-back steps a candidate needs to be promoted: ``z`` standard
-    errors of a mean of that many steps, with the step-to-step spread of the served NMSE (dB) since the drift as
-    the noise (1.4826 × its median absolute deviation, robust to a few steps of another concept). Scale-free: a
-    noisy stream needs a larger gain, a steady one a small gain."""
+def required_gain_db(served_step_db: np.ndarray, z: float) -> float:
+    """The gain (dB) a candidate needs on every held-back step to be promoted: ``z`` times the stream's own
+    step-to-step noise, the spread of successive differences of the served per-step NMSE (dB) since the drift
+    (1.4826 × their median absolute deviation / √2: robust to the level shifts between connections or concepts).
+    Scale-free: a noisy stream needs a larger gain, a steady one a small gain."""
     values = np.asarray(served_step_db, dtype=float)
-    values = values[np.isfinite(values)]
-    spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) if values.size else 0.0
-    return z * spread / np.sqrt(holdout_steps)
+    steps = np.diff(values[np.isfinite(values)])
+    return z * 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
 
 
 def _outcome_record(outcome: RetrainResult, step: int) -> dict:

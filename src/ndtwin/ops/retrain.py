@@ -13,7 +13,7 @@ answering and a crash in training cannot corrupt the serving process. The job (i
 
 :meth:`~RetrainManager.poll` then promotes the candidate (in the calling process) only if it is better with
 confidence (:func:`promotion_refusal`: its score is below ``serving_score * (1 - margin)`` on every held-back step,
-so one lucky step does not swap the model, and its mean gain in dB exceeds the trigger's ``min_gain_db``) and the serving version did not change meanwhile; with no serving version
+so one lucky step does not swap the model; ``margin`` is the manager's, or the trigger's own) and the serving version did not change meanwhile; with no serving version
 it is promoted as is. ``train_fn`` and ``score_fn`` must be module-level functions (they are pickled into the worker),
 and should limit their own threads (e.g. ``torch.set_num_threads(1)``). The worker dies with the process that
 started it (Linux), and the work directory of a killed job is removed by the next :class:`ModelRegistry` opened.
@@ -81,7 +81,7 @@ class _JobSpec:
     data_window: dict
     note: str
     starter_pid: int
-    min_gain_db: float
+    margin: float
 
 
 class RetrainManager:
@@ -98,10 +98,9 @@ class RetrainManager:
     ) -> None:
         """``margin``: relative improvement required to promote (0.05 = the candidate's score must be at least
         5 % lower; scores must be positive, lower is better, e.g. an error). ``background=False`` runs jobs synchronously inside :meth:`trigger` (deterministic replays)."""
-        if not 0 <= margin < 1:
-            raise ValueError(f"margin: expected a number in [0, 1), got {margin!r}")
+        self.margin = _checked_margin(margin)
         self.registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
-        self.train_fn, self.score_fn, self.margin, self.background = train_fn, score_fn, margin, background
+        self.train_fn, self.score_fn, self.background = train_fn, score_fn, background
         self._triggered: set[str] = set()
         self._spec: _JobSpec | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -122,13 +121,14 @@ class RetrainManager:
         *,
         data_window: dict,
         note: str = "",
-        min_gain_db: float = 0.0,
+        margin: float | None = None,
     ) -> bool:
         """Start retraining for drift ``drift_id``; return False (and start nothing) if a job is running, in this
         or another process on the same registry, or if ``drift_id`` was already triggered (by this manager or as
-        the tag of a registered version). ``min_gain_db``: the candidate's mean gain over the held-back steps
-        (:func:`promotion_refusal`) must exceed it."""
+        the tag of a registered version). ``margin`` replaces the manager's for this job (e.g. one scaled to the
+        data's noise)."""
         drift_id = str(drift_id)
+        margin = self.margin if margin is None else _checked_margin(margin)
         if self.running or drift_id in self._triggered or self.registry.find(drift_id=drift_id):
             return False
         if not self._acquire_lock():
@@ -146,7 +146,7 @@ class RetrainManager:
             data_window=data_window,
             note=note,
             starter_pid=os.getpid(),
-            min_gain_db=min_gain_db,
+            margin=margin,
         )
         if not self.background:
             self._outcome = _outcome_of(self._spec)
@@ -234,7 +234,7 @@ class RetrainManager:
         now_serving = history[-1] if history else None
         if now_serving != spec.parent:
             return f"the serving version changed during training ({spec.parent} -> {now_serving})"
-        return promotion_refusal(candidate, serving, self.margin, spec.min_gain_db)
+        return promotion_refusal(candidate, serving, spec.margin)
 
     def _acquire_lock(self) -> bool:
         lock = open(self.registry.root / RETRAIN_LOCK, "a")
@@ -258,13 +258,12 @@ class RetrainManager:
         self._spec = self._process = self._connection = self._outcome = self._lock = None
 
 
-def promotion_refusal(candidate: Scores, serving: Scores | None, margin: float = 0.0, min_gain_db: float = 0.0) -> str:
+def promotion_refusal(candidate: Scores, serving: Scores | None, margin: float = 0.0) -> str:
     """Why a candidate must not replace the serving model ("" when it may), from their scores (lower is better) on
     the same held-back steps: one score each, or one per step.
 
     The candidate must score below ``serving * (1 - margin)`` on every step: being better on some steps only, or
-    on the pooled score thanks to one step, is not better with confidence. Its mean gain, 10·log10(serving /
-    candidate) averaged over the steps, must also exceed ``min_gain_db``. Without a (finite) serving score the
+    on the pooled score thanks to one step, is not better with confidence. Without a (finite) serving score the
     candidate is accepted if its own scores are finite."""
     cand = np.atleast_1d(np.asarray(candidate, dtype=float))
     if cand.size == 0 or not np.all(np.isfinite(cand)):
@@ -278,15 +277,18 @@ def promotion_refusal(candidate: Scores, serving: Scores | None, margin: float =
         return ""
     needed = serv * (1 - margin)
     worse = int(np.sum(cand >= needed))
-    if worse:
-        return (
-            f"candidate score {_listed(cand)} is not below {_listed(needed)} (serving {_listed(serv)}, margin "
-            f"{margin:g})" + (f" on {worse} of {cand.size} held-back steps" if cand.size > 1 else "")
-        )
-    gain_db = float(np.mean(10 * np.log10(serv / cand)))
-    if gain_db <= min_gain_db:
-        return f"mean gain {gain_db:.3g} dB is not above {min_gain_db:.3g} dB"
-    return ""
+    if not worse:
+        return ""
+    return (
+        f"candidate score {_listed(cand)} is not below {_listed(needed)} (serving {_listed(serv)}, margin {margin:g})"
+        + (f" on {worse} of {cand.size} held-back steps" if cand.size > 1 else "")
+    )
+
+
+def _checked_margin(margin: float) -> float:
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin: expected a number in [0, 1), got {margin!r}")
+    return float(margin)
 
 
 def _listed(values: np.ndarray) -> str:
