@@ -34,7 +34,9 @@ def operate_command(
         30.0, "--train-seconds", help="--live: first seconds of the first phase that train the initial model."
     ),
     capacity: float = typer.Option(2e6, "--capacity", help="--live: emulated bit/s of the fastest link."),
-    seed: int = typer.Option(0, "--seed", help="--live: seed of the flows' rates and of the sources."),
+    seed: int = typer.Option(
+        0, "--seed", help="--live: seed of the flows' rates and of the sources; --sim: seed of the simulated stream."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     plots: Path | None = typer.Option(None, "--plots", help="Folder for PNG plots over time."),
     state: Path | None = typer.Option(
@@ -74,7 +76,7 @@ def operate_command(
         if sim:
             from ndtwin.ops.sim_stream import LOOP_SETTINGS, simulated_stream
 
-            stream = simulated_stream(steps_per_concept=steps_per_concept or 25)
+            stream = simulated_stream(steps_per_concept=steps_per_concept or 25, seed=seed)
             settings = LoopSettings(**LOOP_SETTINGS)
         else:
             from ndtwin.data.robust_ndt import read_replay
