@@ -6,13 +6,15 @@ delays (and, for comparison, the initial model, which is never retrained), a KSW
 residual detector. After a drift, candidates are retrained in the background every few steps, only on labelled
 windows the stream has delivered since the drift (the most recent steps held back to score them), and promoted
 through the registry only when they beat the serving model with confidence: on every one of the held-back steps
-(:func:`~ndtwin.ops.retrain.promotion_refusal`), not on one lucky step. The store holds the loop's checkpoint (in the
+(:func:`~ndtwin.ops.retrain.promotion_refusal`), not on one lucky step, and by more than the stream's own
+step-to-step noise (:func:`required_gain_db`). The store holds the loop's checkpoint (in the
 same transaction as the step's labels), so a killed loop resumes at the first step it had not finished.
 
 When the windows carry an SLA delay budget, each step's windows are also flagged as violations before their labels
 arrive, by :class:`~ndtwin.ops.sla.ResidualViolationRule` fitted on the windows measured since the last drift (the
 serving model's own errors; likewise for the initial model), and stored with the predictions and the alarm scores
-they threshold (for the synchronised twin, the mean of both models' violation probabilities).
+they threshold (for the synchronised twin, the mean of both models' violation probabilities); the threshold is the
+one that maximised F1 on the windows measured so far (:func:`~ndtwin.ops.sla.f1_threshold`).
 
 A replay runs far faster than the measurement clock (an element spans 100 s of traffic, a retraining takes
 seconds), so before each step the loop waits for a running job, which in real operation would have finished

@@ -10,7 +10,7 @@ probability that its measured delay exceeds the budget, given the prediction, is
 that maximises expected accuracy — estimating that probability from the serving model's own errors on windows
 already measured. Violations are rare, so accuracy rewards never alarming; alarms are judged by precision, recall,
 F1 and the area under the precision-recall curve (:func:`alarm_scores`), and the rule's ``threshold`` trades one
-for the other.
+for the other; :func:`f1_threshold` chooses it on the windows already measured.
 """
 
 from __future__ import annotations
