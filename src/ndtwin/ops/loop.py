@@ -348,11 +348,10 @@ class OperatingLoop:
         Without synchronisation the score is the initial model's violation probability; the synchronised twin
         alarms on the mean of its serving model's and its initial model's probabilities: the initial model, trained
         on the most windows, ranks the spikes inside a connection well even after a concept change has moved its
-        level (which the residual rule corrects), while the retrained model tracks the new level."""
+        level (which the residual rule corrects), while the retrained model tracks the new level. A window is
+        flagged when its score is above the threshold that maximised F1 on all windows measured so far."""
         s = self.settings
-        rule = ResidualViolationRule(
-            neighbours=s.sla_neighbours, min_windows=s.sla_min_windows, threshold=s.sla_threshold
-        )
+        rule = ResidualViolationRule(neighbours=s.sla_neighbours, min_windows=s.sla_min_windows)
         past = measured_before.reindex(columns=["step", "delay_s", BUDGET_COLUMN, SERVED_COLUMN, INITIAL_COLUMN])
         past = past[past["step"] >= since_step]
         probability = {
