@@ -236,3 +236,15 @@ def test_loop_settings_need_training_steps_before_the_held_back_ones():
     with pytest.raises(ValueError, match="holdout_steps"):
         LoopSettings(holdout_steps=4, min_steps_after_drift=4)
     assert LoopSettings(holdout_steps=3, min_steps_after_drift=4).holdout_steps == 3
+
+
+def test_required_gain_grows_with_the_streams_own_noise():
+    from ndtwin.ops.loop import required_gain_db
+
+    # two connections at levels -20 and -5 dB with +-1 dB step-to-step jitter, then a jump to another concept
+    steady = np.array([-20.0, -19.0, -20.0, -19.0, -5.0, -4.0, -5.0, -4.0, 10.0])
+    noise = 1.4826 * 1.0 / np.sqrt(2)  # the successive differences: +-1, and two jumps of 14 dB that do not count
+    assert required_gain_db(steady, z=2.0) == pytest.approx(2 * noise)
+    assert required_gain_db(3 * steady, z=2.0) == pytest.approx(3 * required_gain_db(steady, z=2.0))
+    assert required_gain_db(steady + 25, z=2.0) == pytest.approx(required_gain_db(steady, z=2.0))
+    assert required_gain_db(np.array([-3.0, np.nan]), z=2.0) == 0.0

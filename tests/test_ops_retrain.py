@@ -246,3 +246,11 @@ def test_manager_promotes_only_a_candidate_better_on_all_held_back_steps(tmp_pat
     # ... one better on all three is promoted
     assert manager.trigger("all-steps", {"quality": {"default": 1.25}}, holdout, data_window={})
     assert manager.poll().status == "promoted" and registry.serving().id == "v0003"
+    # the trigger's own margin replaces the manager's: 1.25 x better again is not 30 % better
+    assert manager.trigger("noisy", {"quality": {"default": 1.25 * 1.25}}, holdout, data_window={}, margin=0.3)
+    result = manager.poll()
+    assert result.status == "rejected" and "margin 0.3" in result.reason
+    assert manager.trigger("steady", {"quality": {"default": 1.25 * 1.25}}, holdout, data_window={}, margin=0.1)
+    assert manager.poll().status == "promoted"
+    with pytest.raises(ValueError, match="margin"):
+        manager.trigger("bad", {"quality": {"default": 2.0}}, holdout, data_window={}, margin=1.0)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ndtwin.ops.sla import ResidualViolationRule, alarm_scores, average_precision, flag_scores
+from ndtwin.ops.sla import ResidualViolationRule, alarm_scores, average_precision, f1_threshold, flag_scores
 
 
 def test_flag_scores_on_hand_counted_windows():
@@ -86,3 +86,24 @@ def test_rule_falls_back_to_the_prediction_without_enough_history():
     assert list(rule.flags(*past, [0.3, 0.1], [0.2, 0.2])) == [True, False]
     with pytest.raises(ValueError, match="neighbours, min_windows"):
         ResidualViolationRule(neighbours=0)
+
+
+def test_f1_threshold_is_chosen_on_the_measured_past():
+    actual = [True, False, True, True, False, False]
+    score = [0.9, 0.8, 0.7, 0.6, 0.3, 0.1]
+    # flag >= 0.9: F1 2/4; >= 0.8: 2/5; >= 0.7: 4/6; >= 0.6: 6/7 (best); >= 0.3: 6/8; >= 0.1: 6/9
+    threshold = f1_threshold(actual, score, min_violations=1, fallback=0.5)
+    assert threshold == pytest.approx(0.45)  # midway between 0.6 and the next lower score
+    assert flag_scores(actual, np.asarray(score) > threshold)["f1"] == pytest.approx(6 / 7)
+    # flagging every window is best when the lowest-scored window is a violation too
+    assert f1_threshold([True, False, True], [0.9, 0.8, 0.2], min_violations=1, fallback=0.5) == -np.inf
+    # ties in F1 (>= 0.9: 2/3, >= 0.6: 4/6) keep the higher threshold; unscored windows (NaN) are left out
+    tied = f1_threshold([True, False, True, False, True], [0.9, 0.8, 0.6, 0.6, np.nan], min_violations=1, fallback=0.5)
+    assert tied == pytest.approx(0.85)
+
+
+def test_f1_threshold_falls_back_until_enough_violations_are_measured():
+    assert f1_threshold([True, False, False], [0.9, 0.2, 0.1], min_violations=2, fallback=0.5) == 0.5
+    assert f1_threshold([], [], min_violations=1, fallback=0.4) == 0.4
+    with pytest.raises(ValueError, match="equal lengths"):
+        f1_threshold([True], [0.1, 0.2], min_violations=1, fallback=0.5)

@@ -6,13 +6,15 @@ delays (and, for comparison, the initial model, which is never retrained), a KSW
 residual detector. After a drift, candidates are retrained in the background every few steps, only on labelled
 windows the stream has delivered since the drift (the most recent steps held back to score them), and promoted
 through the registry only when they beat the serving model with confidence: on every one of the held-back steps
-(:func:`~ndtwin.ops.retrain.promotion_refusal`), not on one lucky step. The store holds the loop's checkpoint (in the
+(:func:`~ndtwin.ops.retrain.promotion_refusal`), not on one lucky step, and by more than the stream's own
+step-to-step noise (:func:`required_gain_db`). The store holds the loop's checkpoint (in the
 same transaction as the step's labels), so a killed loop resumes at the first step it had not finished.
 
 When the windows carry an SLA delay budget, each step's windows are also flagged as violations before their labels
 arrive, by :class:`~ndtwin.ops.sla.ResidualViolationRule` fitted on the windows measured since the last drift (the
 serving model's own errors; likewise for the initial model), and stored with the predictions and the alarm scores
-they threshold (for the synchronised twin, the mean of both models' violation probabilities).
+they threshold (for the synchronised twin, the mean of both models' violation probabilities); the threshold is the
+one that maximised F1 on the windows measured so far (:func:`~ndtwin.ops.sla.f1_threshold`).
 
 A replay runs far faster than the measurement clock (an element spans 100 s of traffic, a retraining takes
 seconds), so before each step the loop waits for a running job, which in real operation would have finished
@@ -40,6 +42,7 @@ from ndtwin.ops.retrain import RetrainManager, RetrainResult
 from ndtwin.ops.sla import (
     ResidualViolationRule,
     alarm_scores,
+    f1_threshold,
     flag_scores,
     mean_db,
     sla_scores,
@@ -80,12 +83,15 @@ class LoopSettings:
     the last drift are ignored (the loop is already adapting). Retraining starts ``min_steps_after_drift`` steps
     after a drift and repeats every ``retrain_every`` steps up to ``adapt_steps`` steps after it; each candidate
     is trained on the steps since the drift except the last ``holdout_steps``, on which it is scored, and
-    promoted only when its NMSE is below the serving model's × (1 − ``promotion_margin``) on each of them. A
+    promoted only when its NMSE is lower than the serving model's on each of them by more than ``promotion_z``
+    times the stream's own step-to-step noise (:func:`required_gain_db`). A
     candidate is trained only when those held-back steps carry at least ``holdout_min_flows`` flows: when a step
     is one connection (the robust-ndt replay), the held-back steps then include the start of a connection the
     candidate has not seen, so it must generalise beyond the connections it was trained on.
     SLA violations are flagged by :class:`~ndtwin.ops.sla.ResidualViolationRule` with ``sla_neighbours``,
-    ``sla_min_windows`` and ``sla_threshold``, learned from the windows measured since the last drift.
+    ``sla_min_windows``, learned from the windows measured since the last drift; the alarm threshold is the one
+    that maximised F1 on all windows measured so far (:func:`~ndtwin.ops.sla.f1_threshold`), ``sla_threshold``
+    until ``sla_min_violations`` violations have been measured.
     ``background`` runs retraining in another process; ``wait_for_retrain`` makes each step wait for a running
     job (replays, faster than the measurement clock) instead of serving on until it ends (a live stream).
     """
@@ -102,11 +108,12 @@ class LoopSettings:
     adapt_steps: int = 40
     holdout_steps: int = 3
     holdout_min_flows: int = 2
-    promotion_margin: float = 0.2
+    promotion_z: float = 2.0
     quiet_steps: int = 6
     sla_neighbours: int = 200
     sla_min_windows: int = 100
-    sla_threshold: float = 0.45
+    sla_min_violations: int = 10
+    sla_threshold: float = 0.5
     background: bool = True
     wait_for_retrain: bool = True
 
@@ -219,7 +226,6 @@ class OperatingLoop:
                 self.registry,
                 train_candidate,
                 holdout_step_scores,
-                margin=self.settings.promotion_margin,
                 background=self.settings.background,
             ) as manager,
         ):
@@ -342,11 +348,10 @@ class OperatingLoop:
         Without synchronisation the score is the initial model's violation probability; the synchronised twin
         alarms on the mean of its serving model's and its initial model's probabilities: the initial model, trained
         on the most windows, ranks the spikes inside a connection well even after a concept change has moved its
-        level (which the residual rule corrects), while the retrained model tracks the new level."""
+        level (which the residual rule corrects), while the retrained model tracks the new level. A window is
+        flagged when its score is above the threshold that maximised F1 on all windows measured so far."""
         s = self.settings
-        rule = ResidualViolationRule(
-            neighbours=s.sla_neighbours, min_windows=s.sla_min_windows, threshold=s.sla_threshold
-        )
+        rule = ResidualViolationRule(neighbours=s.sla_neighbours, min_windows=s.sla_min_windows)
         past = measured_before.reindex(columns=["step", "delay_s", BUDGET_COLUMN, SERVED_COLUMN, INITIAL_COLUMN])
         past = past[past["step"] >= since_step]
         probability = {
@@ -359,7 +364,14 @@ class OperatingLoop:
             SERVED_ALARM_COLUMN: (probability[SERVED_COLUMN] + probability[INITIAL_COLUMN]) / 2,
             INITIAL_ALARM_COLUMN: probability[INITIAL_COLUMN],
         }
-        return {**scores, **{flag: rule.flags_of(scores[alarm]) for _, _, flag, alarm in PREDICTORS}}
+        scored = measured_before.reindex(columns=["delay_s", BUDGET_COLUMN, *scores])
+        measured = violations(scored["delay_s"], scored[BUDGET_COLUMN])
+        flags = {
+            flag: scores[alarm]
+            > f1_threshold(measured, scored[alarm], min_violations=s.sla_min_violations, fallback=s.sla_threshold)
+            for _, _, flag, alarm in PREDICTORS
+        }
+        return {**scores, **flags}
 
     def _maybe_retrain(
         self,
@@ -386,12 +398,14 @@ class OperatingLoop:
             return
         drift_id = f"drift{drift}-step{step}"
         warm_dir = str(self.registry.serving_dir())
+        served_db = step_nmse_db(frame["delay_s"], frame[SERVED_COLUMN], frame["step"])
         started = manager.trigger(
             drift_id,
             {"frame": frame[frame["step"] < cut], "warm_dir": warm_dir},
             holdout,
             data_window={"source": self.source, "steps": [drift, step], "holdout_steps": [cut, step]},
             note=f"retrained after the drift at step {drift}",
+            margin=1 - 10 ** (-required_gain_db(served_db, s.promotion_z) / 10),
         )
         if started:
             checkpoint.last_trigger = step
@@ -400,6 +414,16 @@ class OperatingLoop:
 
     def _summary(self, store: Any, checkpoint: Checkpoint, *, finished: bool) -> dict:
         return summarize(self.stream, store.labelled(self.source), checkpoint, self.registry, finished=finished)
+
+
+def required_gain_db(served_step_db: np.ndarray, z: float) -> float:
+    """The gain (dB) a candidate needs on every held-back step to be promoted: ``z`` times the stream's own
+    step-to-step noise, the spread of successive differences of the served per-step NMSE (dB) since the drift
+    (1.4826 × their median absolute deviation / √2: robust to the level shifts between connections or concepts).
+    Scale-free: a noisy stream needs a larger gain, a steady one a small gain."""
+    values = np.asarray(served_step_db, dtype=float)
+    steps = np.diff(values[np.isfinite(values)])
+    return z * 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
 
 
 def _outcome_record(outcome: RetrainResult, step: int) -> dict:

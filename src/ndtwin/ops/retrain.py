@@ -13,7 +13,7 @@ answering and a crash in training cannot corrupt the serving process. The job (i
 
 :meth:`~RetrainManager.poll` then promotes the candidate (in the calling process) only if it is better with
 confidence (:func:`promotion_refusal`: its score is below ``serving_score * (1 - margin)`` on every held-back step,
-so one lucky step does not swap the model) and the serving version did not change meanwhile; with no serving version
+so one lucky step does not swap the model; ``margin`` is the manager's, or the trigger's own) and the serving version did not change meanwhile; with no serving version
 it is promoted as is. ``train_fn`` and ``score_fn`` must be module-level functions (they are pickled into the worker),
 and should limit their own threads (e.g. ``torch.set_num_threads(1)``). The worker dies with the process that
 started it (Linux), and the work directory of a killed job is removed by the next :class:`ModelRegistry` opened.
@@ -81,6 +81,7 @@ class _JobSpec:
     data_window: dict
     note: str
     starter_pid: int
+    margin: float
 
 
 class RetrainManager:
@@ -97,10 +98,9 @@ class RetrainManager:
     ) -> None:
         """``margin``: relative improvement required to promote (0.05 = the candidate's score must be at least
         5 % lower; scores must be positive, lower is better, e.g. an error). ``background=False`` runs jobs synchronously inside :meth:`trigger` (deterministic replays)."""
-        if not 0 <= margin < 1:
-            raise ValueError(f"margin: expected a number in [0, 1), got {margin!r}")
+        self.margin = _checked_margin(margin)
         self.registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
-        self.train_fn, self.score_fn, self.margin, self.background = train_fn, score_fn, margin, background
+        self.train_fn, self.score_fn, self.background = train_fn, score_fn, background
         self._triggered: set[str] = set()
         self._spec: _JobSpec | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -113,11 +113,22 @@ class RetrainManager:
         """Whether a job was started and its result not yet collected by :meth:`poll`."""
         return self._spec is not None
 
-    def trigger(self, drift_id: str, train_data: Any, holdout: Any, *, data_window: dict, note: str = "") -> bool:
+    def trigger(
+        self,
+        drift_id: str,
+        train_data: Any,
+        holdout: Any,
+        *,
+        data_window: dict,
+        note: str = "",
+        margin: float | None = None,
+    ) -> bool:
         """Start retraining for drift ``drift_id``; return False (and start nothing) if a job is running, in this
         or another process on the same registry, or if ``drift_id`` was already triggered (by this manager or as
-        the tag of a registered version)."""
+        the tag of a registered version). ``margin`` replaces the manager's for this job (e.g. one scaled to the
+        data's noise)."""
         drift_id = str(drift_id)
+        margin = self.margin if margin is None else _checked_margin(margin)
         if self.running or drift_id in self._triggered or self.registry.find(drift_id=drift_id):
             return False
         if not self._acquire_lock():
@@ -135,6 +146,7 @@ class RetrainManager:
             data_window=data_window,
             note=note,
             starter_pid=os.getpid(),
+            margin=margin,
         )
         if not self.background:
             self._outcome = _outcome_of(self._spec)
@@ -222,7 +234,7 @@ class RetrainManager:
         now_serving = history[-1] if history else None
         if now_serving != spec.parent:
             return f"the serving version changed during training ({spec.parent} -> {now_serving})"
-        return promotion_refusal(candidate, serving, self.margin)
+        return promotion_refusal(candidate, serving, spec.margin)
 
     def _acquire_lock(self) -> bool:
         lock = open(self.registry.root / RETRAIN_LOCK, "a")
@@ -271,6 +283,12 @@ def promotion_refusal(candidate: Scores, serving: Scores | None, margin: float =
         f"candidate score {_listed(cand)} is not below {_listed(needed)} (serving {_listed(serv)}, margin {margin:g})"
         + (f" on {worse} of {cand.size} held-back steps" if cand.size > 1 else "")
     )
+
+
+def _checked_margin(margin: float) -> float:
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin: expected a number in [0, 1), got {margin!r}")
+    return float(margin)
 
 
 def _listed(values: np.ndarray) -> str:

@@ -10,7 +10,7 @@ probability that its measured delay exceeds the budget, given the prediction, is
 that maximises expected accuracy — estimating that probability from the serving model's own errors on windows
 already measured. Violations are rare, so accuracy rewards never alarming; alarms are judged by precision, recall,
 F1 and the area under the precision-recall curve (:func:`alarm_scores`), and the rule's ``threshold`` trades one
-for the other.
+for the other; :func:`f1_threshold` chooses it on the windows already measured.
 """
 
 from __future__ import annotations
@@ -79,17 +79,11 @@ def average_precision(actual: ArrayLike, score: ArrayLike) -> float:
     precision: the sum over distinct score thresholds t (descending) of (recall(t) − recall(previous t)) ·
     precision(t), where a window is flagged when its score is ≥ t. A constant score gives the violation rate;
     NaN when no violation is measured."""
-    actual = np.asarray(actual, dtype=bool).ravel()
-    score = np.asarray(score, dtype=float).ravel()
-    if actual.size != score.size:
-        raise ValueError(f"actual, score: expected equal lengths, got {actual.size}, {score.size}")
+    actual, score = _paired(actual, score)
     if not actual.any():
         return float("nan")
-    order = np.argsort(-score, kind="stable")
-    score, actual = score[order], actual[order]
-    last_of_threshold = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
-    hits = np.cumsum(actual)[last_of_threshold]
-    precision = hits / (last_of_threshold + 1)
+    _, flagged, hits = _ranked(actual, score)
+    precision = hits / flagged
     recall_gain = np.diff(np.r_[0, hits]) / actual.sum()
     return float(np.sum(recall_gain * precision))
 
@@ -105,6 +99,25 @@ def alarm_scores(actual: ArrayLike, flagged: ArrayLike, score: ArrayLike) -> dic
         "pr_auc": average_precision(actual, score),
         "alarm_rate": flags["predicted_violation_rate"],
     }
+
+
+def f1_threshold(actual: ArrayLike, score: ArrayLike, *, min_violations: int, fallback: float) -> float:
+    """The alarm threshold (flag when score > threshold) that maximised F1 on already-measured windows.
+
+    In a live twin a window's true SLA outcome is known once it is measured, so the threshold is chosen on the
+    stream's own past: among the midpoints between its distinct past scores, the one whose alarms had the highest
+    F1 (the highest threshold on ties). With fewer than ``min_violations`` measured violations the past says too
+    little and ``fallback`` is returned.
+    """
+    actual, score = _paired(actual, score)
+    known = np.isfinite(score)
+    actual, score = actual[known], score[known]
+    if int(actual.sum()) < min_violations:
+        return fallback
+    thresholds, flagged, hits = _ranked(actual, score)
+    best = int(np.argmax(2 * hits / (flagged + actual.sum())))
+    below = thresholds[best + 1] if best + 1 < thresholds.size else -np.inf
+    return float((thresholds[best] + below) / 2)
 
 
 @dataclass(frozen=True)
@@ -187,3 +200,19 @@ class ResidualViolationRule:
 def _log_ratio(numerator: ArrayLike, denominator: ArrayLike) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(np.asarray(numerator, dtype=float).ravel() / np.asarray(denominator, dtype=float).ravel())
+
+
+def _paired(actual: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    actual = np.asarray(actual, dtype=bool).ravel()
+    score = np.asarray(score, dtype=float).ravel()
+    if actual.size != score.size:
+        raise ValueError(f"actual, score: expected equal lengths, got {actual.size}, {score.size}")
+    return actual, score
+
+
+def _ranked(actual: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each distinct score t (descending): t, the number of windows scoring ≥ t and the violations among them."""
+    order = np.argsort(-score, kind="stable")
+    score, actual = score[order], actual[order]
+    last_of_threshold = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
+    return score[last_of_threshold], last_of_threshold + 1, np.cumsum(actual)[last_of_threshold]
