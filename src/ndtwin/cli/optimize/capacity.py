@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from ndtwin.cli.common import fail
 from ndtwin.cli.optimize.inputs import (
-    CAPACITY_HELP,
-    MODEL_HELP,
-    SOURCE_HELP,
+    AsJson,
+    BudgetMs,
+    CapacityBps,
+    Load,
+    MaxLoss,
+    Model,
+    PacketsPerFlow,
+    SampleIndex,
+    Source,
     figures_table,
     load_scenario,
     print_result,
@@ -23,20 +27,20 @@ from ndtwin.twin.catalog import load_twin
 
 
 def capacity_command(
-    source: Path = typer.Argument(..., help=SOURCE_HELP),
-    budget_ms: float = typer.Option(..., "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
-    max_loss: float = typer.Option(0.01, "--max-loss", help="Per-flow loss budget of the SLA."),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    source: Source,
+    budget_ms: BudgetMs,
+    max_loss: MaxLoss = 0.01,
+    model: Model = "default",
     growth: float = typer.Option(1.1, "--growth", help="Traffic multiplier per step."),
     max_steps: int = typer.Option(30, "--max-steps", help="Steps of growth to try."),
     upgrade_factor: float = typer.Option(2.0, "--upgrade-factor", help="Capacity multiplier of an upgraded link."),
     simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Confirm at the break point by simulation."),
-    packets_per_flow: int = typer.Option(1000, "--packets-per-flow", help="Simulation length (slowest flow)."),
-    sample: int = typer.Option(0, "--sample", help="Which sample of a dataset."),
-    load: float = typer.Option(0.5, "--load", help="Busiest link's utilisation for a topology file's traffic."),
-    capacity_bps: float = typer.Option(10e9, "--capacity-bps", help=CAPACITY_HELP),
+    packets_per_flow: PacketsPerFlow = 1000,
+    sample: SampleIndex = 0,
+    load: Load = 0.5,
+    capacity_bps: CapacityBps = 10e9,
     top: int = typer.Option(5, "--top", help="Upgrades shown in the table."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    as_json: AsJson = False,
 ) -> None:
     """First traffic-growth step at which the SLA breaks, and the single link upgrade that postpones it most."""
     try:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from ndtwin.cli.common import fail
 from ndtwin.cli.optimize.inputs import (
-    CAPACITY_HELP,
-    MODEL_HELP,
-    SOURCE_HELP,
+    AsJson,
+    BudgetMs,
+    CapacityBps,
+    Load,
+    MaxLoss,
+    Model,
+    SampleIndex,
+    Source,
     figures_table,
     load_scenario,
     print_result,
@@ -23,15 +26,15 @@ from ndtwin.twin.catalog import load_twin
 
 
 def failures_command(
-    source: Path = typer.Argument(..., help=SOURCE_HELP),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    budget_ms: float | None = typer.Option(None, "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
-    max_loss: float = typer.Option(0.01, "--max-loss", help="Per-flow loss budget of the SLA."),
-    sample: int = typer.Option(0, "--sample", help="Which sample of a dataset."),
-    load: float = typer.Option(0.5, "--load", help="Busiest link's utilisation for a topology file's traffic."),
-    capacity_bps: float = typer.Option(10e9, "--capacity-bps", help=CAPACITY_HELP),
+    source: Source,
+    model: Model = "default",
+    budget_ms: BudgetMs = None,
+    max_loss: MaxLoss = 0.01,
+    sample: SampleIndex = 0,
+    load: Load = 0.5,
+    capacity_bps: CapacityBps = 10e9,
     top: int = typer.Option(10, "--top", help="Failures shown in the table."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    as_json: AsJson = False,
 ) -> None:
     """Every single link failure predicted by the twin, worst first (disconnected pairs, violations, delay)."""
     try:

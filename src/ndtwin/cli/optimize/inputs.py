@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.table import Table
 
 from ndtwin.cli.progress import console
@@ -24,6 +25,17 @@ SOURCE_HELP = (
 )
 MODEL_HELP = "'qt', 'default', 'attention', 'testbed' or a model directory (GNN or tabular)."
 CAPACITY_HELP = "Capacity (bit/s) of a topology file's links that give no speed."
+
+# Parameters every optimize command takes (typer reads the option from the annotation; defaults stay per command).
+Source = Annotated[Path, typer.Argument(help=SOURCE_HELP)]
+Model = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
+BudgetMs = Annotated[float | None, typer.Option("--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA.")]
+MaxLoss = Annotated[float, typer.Option("--max-loss", help="Per-flow loss budget of the SLA.")]
+PacketsPerFlow = Annotated[int, typer.Option("--packets-per-flow", help="Simulation length (slowest flow).")]
+SampleIndex = Annotated[int, typer.Option("--sample", help="Which sample of a dataset.")]
+Load = Annotated[float, typer.Option("--load", help="Busiest link's utilisation for a topology file's traffic.")]
+CapacityBps = Annotated[float, typer.Option("--capacity-bps", help=CAPACITY_HELP)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
 def load_scenario(source: Path, *, sample: int = 0, load: float = 0.9, capacity_bps: float = 10e9,

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import typer
 
 from ndtwin.cli.common import fail
 from ndtwin.cli.optimize.inputs import (
-    CAPACITY_HELP,
-    MODEL_HELP,
-    SOURCE_HELP,
+    AsJson,
+    BudgetMs,
+    CapacityBps,
+    Load,
+    MaxLoss,
+    Model,
+    PacketsPerFlow,
+    SampleIndex,
+    Source,
     figures_table,
     load_scenario,
     print_result,
@@ -24,11 +29,11 @@ from ndtwin.twin.catalog import load_twin
 
 
 def routing_command(
-    source: Path = typer.Argument(..., help=SOURCE_HELP),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    source: Source,
+    model: Model = "default",
     objective: str = typer.Option("mean", "--objective", help="mean | p95 (of per-flow effective delay) | sla."),
-    budget_ms: float | None = typer.Option(None, "--budget-ms", help="Per-flow mean-delay budget (ms) of the SLA."),
-    max_loss: float = typer.Option(0.01, "--max-loss", help="Per-flow loss budget of the SLA."),
+    budget_ms: BudgetMs = None,
+    max_loss: MaxLoss = 0.01,
     generations: int = typer.Option(30, "--generations", help="Generations of the evolution strategy."),
     parents: int = typer.Option(4, "--parents", help="μ: configurations kept per generation."),
     offspring: int = typer.Option(12, "--offspring", help="λ: new configurations per generation."),
@@ -37,11 +42,11 @@ def routing_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the evolution strategy."),
     simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Re-simulate the start and the result."),
-    packets_per_flow: int = typer.Option(1000, "--packets-per-flow", help="Simulation length (slowest flow)."),
-    sample: int = typer.Option(0, "--sample", help="Which sample of a dataset."),
-    load: float = typer.Option(0.9, "--load", help="Busiest link's utilisation for a topology file's traffic."),
-    capacity_bps: float = typer.Option(10e9, "--capacity-bps", help=CAPACITY_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    packets_per_flow: PacketsPerFlow = 1000,
+    sample: SampleIndex = 0,
+    load: Load = 0.9,
+    capacity_bps: CapacityBps = 10e9,
+    as_json: AsJson = False,
 ) -> None:
     """Search OSPF-like link weights that minimise the objective predicted by the twin (evolution strategy, with
     a greedy baseline), then confirm with the simulator."""
