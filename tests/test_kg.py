@@ -326,7 +326,7 @@ def test_prefix_siblings_take_the_most_specific_level():
 
 def test_residual_gnn_adds_its_correction_to_the_offset_feature(tmp_path):
     from ndtwin.kg.models.gnn import PairEnsemble, PairGNN
-    from ndtwin.kg.models.graph import OFFSET, PAIR_FEATURES
+    from ndtwin.kg.models.graph import LOSS_OFFSET, OFFSET, PAIR_FEATURES
     from ndtwin.kg.models.modeldir import SavedPairGNN, save_pair_gnn
 
     torch.manual_seed(0)
@@ -336,9 +336,10 @@ def test_residual_gnn_adds_its_correction_to_the_offset_feature(tmp_path):
     plain.load_state_dict(residual.state_dict())
     plain_out = plain(x, edges, pairs, extra)
     torch.testing.assert_close(residual(x, edges, pairs, extra)[:, 0], plain_out[:, 0] + extra[:, OFFSET])
-    torch.testing.assert_close(residual(x, edges, pairs, extra)[:, 1:], plain_out[:, 1:])
+    torch.testing.assert_close(residual(x, edges, pairs, extra)[:, 1], plain_out[:, 1])
+    torch.testing.assert_close(residual(x, edges, pairs, extra)[:, 2], plain_out[:, 2] + extra[:, LOSS_OFFSET])
     ensemble = PairEnsemble([residual, plain])
-    torch.testing.assert_close(ensemble(x, edges, pairs, extra)[:, 1:], plain_out[:, 1:])
+    torch.testing.assert_close(ensemble(x, edges, pairs, extra)[:, 1], plain_out[:, 1])
     torch.testing.assert_close(ensemble(x, edges, pairs, extra)[:, 0], plain_out[:, 0] + extra[:, OFFSET] / 2)
     twin = PairEnsemble([residual, PairGNN("sage", 5)])  # two residual members, saved and reloaded
     save_pair_gnn(tmp_path / "m", SavedPairGNN(twin, "sage", 5, (4.0, 1.0), {}, {}, residual=True, members=2))

@@ -2,9 +2,10 @@
 
 Architecture: a linear input projection, two graph-convolution layers of the chosen kind (residual, ReLU), then
 a pair head, an MLP over [h_probe, h_target, h_probe ⊙ h_target, pair features], with three outputs: standardised
-log RTT, log(1 + jitter in ms), and a loss-share logit. With ``residual=True`` (the default) the log-RTT output is
-the pair's offset feature (its most specific classical estimate, see ``GraphInputs.pair_features``) plus the
-network's correction, so the network learns only where the graph knows better than the anchor.
+log RTT, log(1 + jitter in ms), and a loss-share logit. With ``residual=True`` (the default) the log-RTT output and
+the loss logit are the pair's offset features (its most specific classical estimates, see
+``GraphInputs.pair_features``) plus the network's corrections, so the network learns only where the graph knows
+better than the anchor.
 
 Training hides the supervised pairs from the graph: each epoch a random 30 % of the fit pairs (``unit='pair'``)
 or all pairs of a random 30 % of the probes (``unit='probe'``, for the unseen-probe split) are supervised and
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import ChebConv, ResGatedGraphConv, SAGEConv, TransformerConv
 
-from ndtwin.kg.models.graph import OFFSET, PAIR_FEATURES, GraphInputs, graph_inputs
+from ndtwin.kg.models.graph import LOSS_OFFSET, OFFSET, PAIR_FEATURES, GraphInputs, graph_inputs
 
 ARCHS = ("sage", "cheb", "resgated", "transformer")
 HIDDEN = 64
@@ -70,7 +71,8 @@ class PairGNN(nn.Module):
         out = self.head(torch.cat([a, b, a * b, extra], dim=1))
         if not self.residual:
             return out
-        return torch.cat([out[:, :1] + extra[:, OFFSET : OFFSET + 1], out[:, 1:]], dim=1)
+        offsets = torch.stack([extra[:, OFFSET], torch.zeros_like(extra[:, OFFSET]), extra[:, LOSS_OFFSET]], dim=1)
+        return out + offsets
 
 
 @dataclass
