@@ -8,11 +8,12 @@ quantities the models predict and the ASKG layer stores).
 Prints, per application, (1) the ceilings of daily agreement on the validation and test rows: the best agreement any
 one-class-per-pair prediction can reach (each pair's most frequent measured class) and the agreement of a pair's
 measured class with its own class on the next day (the per-window ceiling is 1: one measured class per pair);
-(2) per granularity (``day``, ``window``), the validation agreement of four per-pair class predictors — classes from
+(2) per granularity (``day``, ``window``), the validation agreement of five per-pair class predictors — classes from
 the GNN's predicted metrics (``--arch``/``--members``, retrained on this split into ``OUT/qoe-models`` unless
 ``--models-dir`` holds it), from the GNN's RTT with the typical (median) loss and jitter of the pair's country
-combination, the most frequent class of the pair's country combination, and the most frequent class overall (on fit
-days for ``day``, on fit pairs' whole fit windows for ``window``); (3) the test agreement of the predictor chosen on
+combination, from the GNN's RTT and jitter with the larger of its probe's and target's median loss, the most frequent
+class of the pair's country combination, and the most frequent class overall (on fit days for ``day``, on fit pairs'
+whole fit windows for ``window``); (3) the test agreement of the predictor chosen on
 validation (per application and granularity). Then, on the future split, where a pair's own history is an input: its
 most frequent class over all its earlier windows or over its last 7, chosen on validation likewise.
 """
@@ -23,9 +24,11 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
+from ndtwin.kg.models import anchors
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import prepare_split
 from ndtwin.kg.models.run import train_arch, trained_predictions
@@ -56,7 +59,7 @@ def majority_classes(fit_rows: pd.DataFrame, query: pd.DataFrame, app: str) -> p
 
 
 def candidates(args: argparse.Namespace, data, tables, stage: str, app: str, per_window: bool) -> dict:
-    """The four per-pair class predictions for the query pairs of a stage; the typical and modal classes from the
+    """The five per-pair class predictions for the query pairs of a stage; the typical and modal classes from the
     fit days, or with ``per_window`` from the fit pairs' values over their fit windows."""
     query = data.stages[f"{stage}_query"]
     fit_rows = data.stages[stage][0] if per_window else data.fit_rows(tables, stage)
@@ -66,7 +69,16 @@ def candidates(args: argparse.Namespace, data, tables, stage: str, app: str, per
         "country_pair_class": query[PAIR].assign(qoe_class=country_pair_classes(fit_rows, query, app)),
         "majority_class": majority_classes(fit_rows, query, app),
         f"{args.arch}_rtt_typical_window": gnn_classes(typical_window(predicted, fit_rows, query), app),
+        f"{args.arch}_rtt_end_loss": gnn_classes(with_end_loss(predicted, fit_rows, query), app),
     }
+
+
+def with_end_loss(predicted: pd.DataFrame, fit_rows: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
+    """The GNN's RTT and jitter with the larger of the probe's and the target's median loss share over the fit
+    rows (``anchors.end_loss``; the GNN's own loss where neither end has one)."""
+    aligned = query[PAIR].merge(predicted, on=PAIR, how="left")
+    loss = anchors.end_loss(fit_rows, query)
+    return aligned.assign(loss_share=np.where(np.isfinite(loss), loss, aligned["loss_share"]))
 
 
 def typical_window(predicted: pd.DataFrame, fit_rows: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:

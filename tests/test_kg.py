@@ -376,3 +376,13 @@ def test_qoe_agreement_per_day_and_per_window():
     classes = predicted[["prb_id", "dst_addr"]].assign(qoe_class=["fair"])
     assert class_agreement(rows, classes, "web", per_window=True) == 1.0
     assert class_agreement(rows, classes, "web") == 0.0
+
+
+def test_end_loss_takes_the_lossier_end():
+    fit = pd.DataFrame(
+        {"prb_id": [1, 1, 1, 2, 2], "dst_addr": ["a", "b", "c", "a", "c"], "loss_share": [0.0, 0.0, 0.9, 1.0, np.nan]}
+    )
+    query = pd.DataFrame({"prb_id": [1, 2, 3, 3], "dst_addr": ["c", "b", "b", "z"]})
+    # probe 1 median 0, target c median 0.9 → 0.9; probe 2 median 1.0 (its NaN day ignored); probe 3 unknown → the
+    # target's 0; neither end known → NaN.
+    np.testing.assert_allclose(anchors.end_loss(fit, query), [0.9, 1.0, 0.0, np.nan])

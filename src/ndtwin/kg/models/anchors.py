@@ -40,6 +40,19 @@ def prefix_pair(fit: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def end_medians(fit: pd.DataFrame, query: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per query pair, the median ``loss_share`` over the fit rows of its probe and of its target (NaN: none)."""
+    known = fit.dropna(subset=["loss_share"])
+    probe, target = (query[key].map(known.groupby(key)["loss_share"].median()).to_numpy(float) for key in PAIR)
+    return probe, target
+
+
+def end_loss(fit: pd.DataFrame, query: pd.DataFrame) -> np.ndarray:
+    """Per query pair, the larger of its probe's and its target's median loss share over the fit rows (loss is
+    mostly a property of one end: a filtering target, a probe behind a lossy link); NaN where neither end has one."""
+    return np.fmax(*end_medians(fit, query))
+
+
 def vivaldi(fit: pd.DataFrame, query: pd.DataFrame, *, dims: int = 2, rounds: int = 40, seed: int = 0):
     """Vivaldi coordinates (Dabek et al., 2004: Euclidean + height, adaptive timestep, cc = ce = 0.25) fitted on
     the fit pairs' median RTTs; the RTT of a query pair is its nodes' distance. No loss prediction; pairs with a

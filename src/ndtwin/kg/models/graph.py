@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ndtwin.kg.models.anchors import PAIR, end_medians
 from ndtwin.kg.models.siblings import LEVELS, PREFIX_COLUMNS, sibling_median
 
 KINDS = ("probe", "target", "hop", "country")
@@ -44,7 +45,7 @@ class GraphInputs:
     pair_combo: np.ndarray  # P: index of the pair's (probe country, target country) combination
     combo_of: dict[tuple, int]
     pair_index: dict[tuple, int]
-    pair_keys: pd.DataFrame  # per fit pair: prb_id and the address prefixes of ndtwin.kg.models.siblings
+    pair_keys: pd.DataFrame  # per fit pair: prb_id, dst_addr and the address prefixes of ndtwin.kg.models.siblings
 
     def pair_features(self, query: pd.DataFrame, hidden_pairs: np.ndarray | None = None) -> torch.Tensor:
         """Per query pair (``prb_id``, ``dst_addr``, ``src_cc``, ``dst_cc`` and the prefix columns): median
@@ -71,7 +72,7 @@ class GraphInputs:
         own_loss = np.where(own_shown, self.pair_loss[np.maximum(own, 0)], 0.0)
         sibling, level = sibling_median(self.pair_keys[shown], self.pair_log_rtt[shown], query)
         offset = np.where(np.isfinite(own_rtt), own_rtt, np.where(np.isfinite(sibling), sibling, np.nan_to_num(rtt)))
-        probe_loss, target_loss = self._end_loss(query, shown)
+        probe_loss, target_loss = end_medians(self.pair_keys[shown].assign(loss_share=self.pair_loss[shown]), query)
         typical = np.fmax(probe_loss, target_loss)
         typical = np.where(np.isfinite(typical), typical, np.median(self.pair_loss[shown]) if shown.any() else 0.0)
         loss_offset = _logit(np.where(own_shown, own_loss, typical))
@@ -93,14 +94,6 @@ class GraphInputs:
             ]
         )
         return torch.tensor(features, dtype=torch.float32)
-
-    def _end_loss(self, query: pd.DataFrame, shown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per query pair, the median loss share of the shown fit pairs of its probe and of its target (NaN: none)."""
-        ends = []
-        for side, prefix, column in ((0, "p", "prb_id"), (1, "t", "dst_addr")):
-            median = pd.Series(self.pair_loss[shown]).groupby(self.pair_nodes[shown, side]).median()
-            ends.append(median.reindex([self.node_of[f"{prefix}{key}"] for key in query[column]]).to_numpy())
-        return ends[0], ends[1]
 
     @property
     def n_nodes(self) -> int:
@@ -196,7 +189,7 @@ def graph_inputs(
         pair_combo=np.array([combo_of[c] for c in pair_countries], np.int64),
         combo_of=combo_of,
         pair_index={key: i for i, key in enumerate(zip(fit_pairs["prb_id"], fit_pairs["dst_addr"]))},
-        pair_keys=fit_pairs[["prb_id", *PREFIX_COLUMNS]].reset_index(drop=True),
+        pair_keys=fit_pairs[[*PAIR, *PREFIX_COLUMNS]].reset_index(drop=True),
     )
 
 
