@@ -218,7 +218,9 @@ def test_train_and_eval_contract(tmp_path, monkeypatch):
     tables.probes.to_parquet(out / "probes.parquet")
     tables.targets.to_parquet(out / "targets.parquet")
     runner = CliRunner()
-    result = runner.invoke(app, ["kg", "train", str(out), "--arch", "sage", "--registry", str(tmp_path / "reg")])
+    result = runner.invoke(
+        app, ["kg", "train", str(out), "--arch", "sage", "--members", "1", "--registry", str(tmp_path / "reg")]
+    )
     assert result.exit_code == 0, result.output
     _check_model_directory(out, tables)
     registered = ModelRegistry(tmp_path / "reg", create=False).find(model="kg-gnn", arch="sage")
