@@ -120,9 +120,10 @@ def report_test(args: argparse.Namespace, tables, data, runs: dict[str, list[dic
 
 
 def _mean_prediction(predictions: list[pd.DataFrame]) -> pd.DataFrame:
-    """The geometric-mean RTT of several runs' per-pair predictions (the runs' log outputs averaged)."""
+    """The geometric-mean RTT and the mean loss share of several runs' per-pair predictions."""
     logs = np.mean([np.log(p["rtt_ms"].to_numpy(float)) for p in predictions], axis=0)
-    return predictions[0][PAIR].assign(rtt_ms=np.exp(logs))
+    loss = np.mean([p["loss_share"].to_numpy(float) for p in predictions], axis=0)
+    return predictions[0][PAIR].assign(rtt_ms=np.exp(logs), loss_share=loss)
 
 
 def mae_difference_interval(
