@@ -192,6 +192,7 @@ def train_gnn(
     start = time.perf_counter()
     trained = []
     for member in range(members):
+        torch.manual_seed(seed + 1000 * member)
         model = PairGNN(arch, val_inputs.x.shape[1], residual=residual)
         epochs = _fit(model, graph, stages, unit, rtt_scale, val_inputs, val_score, seed + 1000 * member)
         trained.append((model, *epochs))
@@ -213,8 +214,8 @@ def train_gnn(
 
 
 def _fit(model, graph, stages, unit, rtt_scale, val_inputs: _Inputs, val_score, seed: int) -> tuple[int, int]:
-    """Train ``model`` in place, keep the weights of the best validation score; (best epoch, epochs run)."""
-    torch.manual_seed(seed)
+    """Train ``model`` in place, keep the weights of the best validation score; (best epoch, epochs run). ``seed``
+    draws the hidden pairs of each epoch."""
     rng = np.random.default_rng(seed)
     with_history = "train" in stages
     fit = stages["val"][0] if not with_history else stages["train"][0]
