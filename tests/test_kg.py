@@ -119,7 +119,13 @@ def test_qoe_formulas_match_hand_computed_values():
 def _synthetic_tables(seed: int = 0, days: int = 20) -> MeasurementTables:
     """12 probes and 10 targets in 3 countries; RTT = country-pair base + probe and target offsets + noise."""
     rng = np.random.default_rng(seed)
-    probes = pd.DataFrame({"prb_id": np.arange(1, 13), "country": ["AA", "BB", "CC"] * 4})
+    probes = pd.DataFrame(
+        {
+            "prb_id": np.arange(1, 13),
+            "country": ["AA", "BB", "CC"] * 4,
+            "address": [f"192.0.{i % 2}.{i}" for i in range(12)],
+        }
+    )
     targets = pd.DataFrame(
         {"dst_addr": [f"10.0.{i}.1" for i in range(10)], "country": ["AA", "BB", "CC", "AA", "BB"] * 2}
     )
