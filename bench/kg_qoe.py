@@ -31,6 +31,7 @@ import torch
 from ndtwin.kg.models import anchors
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import prepare_split
+from ndtwin.kg.models.gnn import MEMBERS
 from ndtwin.kg.models.run import train_arch, trained_predictions
 from ndtwin.qoe.agreement import (
     by_country_pair,
@@ -127,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("/tmp/kg-bench"))
     parser.add_argument("--arch", default="transformer", help="The GNN with the lowest validation MAE.")
-    parser.add_argument("--members", type=int, default=1, help="Networks averaged in that GNN.")
+    parser.add_argument("--members", type=int, default=MEMBERS, help="Networks averaged in that GNN.")
     parser.add_argument("--models-dir", type=Path, help="Where that GNN's predictions are (default: train it).")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -23,7 +23,7 @@ import pandas as pd
 from ndtwin.kg.models import anchors as anchors_module
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import evaluate_anchors, prepare_split, score_rows
-from ndtwin.kg.models.gnn import ARCHS
+from ndtwin.kg.models.gnn import ARCHS, MEMBERS
 from ndtwin.kg.models.run import train_arch, trained_predictions
 
 REFERENCES = ("country_pair", "prefix_pair")
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--archs", nargs="*", default=list(ARCHS))
     parser.add_argument("--skip-train", action="store_true", help="Score the predictions of an earlier run.")
     parser.add_argument("--split", default="unseen_pairs", choices=["unseen_pairs", "unseen_probes"])
-    parser.add_argument("--members", type=int, default=1, help="Networks averaged per trained model.")
+    parser.add_argument("--members", type=int, default=MEMBERS, help="Networks averaged per trained model.")
     parser.add_argument("--no-residual", action="store_true", help="Log-RTT output not offset by the anchor.")
     parser.add_argument("--validation-only", action="store_true", help="Train and print validation figures only.")
     args = parser.parse_args()

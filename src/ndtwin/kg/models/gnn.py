@@ -33,6 +33,7 @@ HIDE_SHARE = 0.3
 MAX_EPOCHS = 600
 EVAL_EVERY = 20
 PATIENCE = 10
+MEMBERS = 3  # networks averaged by default (chosen on unseen-pair validation, docs/history/KG-2026-12-07.md)
 
 
 def _conv(arch: str, size: int) -> nn.Module:

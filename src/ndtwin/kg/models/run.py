@@ -16,7 +16,7 @@ import torch
 
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import evaluate_anchors, prepare_split, save_predictions, score_rows
-from ndtwin.kg.models.gnn import ARCHS, train_gnn
+from ndtwin.kg.models.gnn import ARCHS, MEMBERS, train_gnn
 from ndtwin.kg.models.modeldir import SavedPairGNN, save_pair_gnn
 from ndtwin.kg.models.splits import SPLITS, history_label_roles
 
@@ -32,7 +32,7 @@ def train_arch(
     splits: tuple[str, ...] = SPLITS,
     models_dir: Path | None = None,
     residual: bool = True,
-    members: int = 1,
+    members: int = MEMBERS,
 ) -> dict[str, dict]:
     """Train ``arch`` on each split (single-threaded); the training facts per split.
 
