@@ -1,16 +1,21 @@
 """QoE class agreement on the unseen-pair split: how far a per-pair prediction can go, and which per-pair class
-prediction to use, chosen on the validation rows and scored once on the test rows.
+prediction to use, chosen on the validation rows and scored once on the test rows — against each measured day, and
+against each pair's class over the whole evaluated window (its median RTT, mean jitter and mean loss there, the
+quantities the models predict and the ASKG layer stores).
 
-    nice -n 10 .venv/bin/python bench/kg_qoe.py --out /tmp/kg-bench --arch transformer
+    nice -n 10 .venv/bin/python bench/kg_qoe.py --out /tmp/kg-bench --arch transformer --members 3
 
-Prints, per application, (1) the ceilings on the validation and test rows: the best agreement any one-class-per-pair
-prediction can reach (each pair's most frequent measured class) and the agreement of a pair's measured class with
-its own class on the next day; (2) the validation agreement of four per-pair class predictors — classes from the
-GNN's predicted metrics (``--arch``, retrained on this split into ``OUT/qoe-models``), from the GNN's RTT with the
-typical (median) window loss and jitter of the pair's country combination, the most frequent class of the fit
-windows of the pair's country combination, and the most frequent class of all fit windows; (3) the test agreement
-of the predictor chosen on validation (per application). Then, on the future split, where a pair's own history is
-an input: its most frequent class over all its earlier windows or over its last 7, chosen on validation likewise.
+Prints, per application, (1) the ceilings of daily agreement on the validation and test rows: the best agreement any
+one-class-per-pair prediction can reach (each pair's most frequent measured class) and the agreement of a pair's
+measured class with its own class on the next day (the per-window ceiling is 1: one measured class per pair);
+(2) per granularity (``day``, ``window``), the validation agreement of five per-pair class predictors — classes from
+the GNN's predicted metrics (``--arch``/``--members``, retrained on this split into ``OUT/qoe-models`` unless
+``--models-dir`` holds it), from the GNN's RTT with the typical (median) loss and jitter of the pair's country
+combination, from the GNN's RTT and jitter with the larger of its probe's and target's median loss, the most frequent
+class of the pair's country combination, and the most frequent class overall (on fit days for ``day``, on fit pairs'
+whole fit windows for ``window``); (3) the test agreement of the predictor chosen on
+validation (per application and granularity). Then, on the future split, where a pair's own history is an input: its
+most frequent class over all its earlier windows or over its last 7, chosen on validation likewise.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
+from ndtwin.kg.models import anchors
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import prepare_split
+from ndtwin.kg.models.gnn import MEMBERS
 from ndtwin.kg.models.run import train_arch, trained_predictions
 from ndtwin.qoe.agreement import (
     by_country_pair,
@@ -36,6 +44,7 @@ from ndtwin.qoe.agreement import (
 from ndtwin.qoe.scores import PROFILES, mos, qoe_class
 
 SPLIT = "unseen_pairs"
+PER_WINDOW = {"day": False, "window": True}
 
 
 def gnn_classes(predicted: pd.DataFrame, app: str) -> pd.DataFrame:
@@ -50,17 +59,27 @@ def majority_classes(fit_rows: pd.DataFrame, query: pd.DataFrame, app: str) -> p
     return query[PAIR].assign(qoe_class=pd.Series(measured_classes(fit_rows, app)).value_counts().index[0])
 
 
-def candidates(args: argparse.Namespace, data, tables, stage: str, app: str) -> dict[str, pd.DataFrame]:
-    """The four per-pair class predictions for the query pairs of a stage."""
+def candidates(args: argparse.Namespace, data, tables, stage: str, app: str, per_window: bool) -> dict:
+    """The five per-pair class predictions for the query pairs of a stage; the typical and modal classes from the
+    fit days, or with ``per_window`` from the fit pairs' values over their fit windows."""
     query = data.stages[f"{stage}_query"]
-    fit_rows = data.fit_rows(tables, stage)
-    predicted, _ = trained_predictions(args.out, args.arch, SPLIT, models_dir=args.out / "qoe-models", stage=stage)
+    fit_rows = data.stages[stage][0] if per_window else data.fit_rows(tables, stage)
+    predicted, _ = trained_predictions(args.out, args.arch, SPLIT, models_dir=args.models_dir, stage=stage)
     return {
         f"{args.arch}_metrics": gnn_classes(predicted, app),
         "country_pair_class": query[PAIR].assign(qoe_class=country_pair_classes(fit_rows, query, app)),
         "majority_class": majority_classes(fit_rows, query, app),
         f"{args.arch}_rtt_typical_window": gnn_classes(typical_window(predicted, fit_rows, query), app),
+        f"{args.arch}_rtt_end_loss": gnn_classes(with_end_loss(predicted, fit_rows, query), app),
     }
+
+
+def with_end_loss(predicted: pd.DataFrame, fit_rows: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
+    """The GNN's RTT and jitter with the larger of the probe's and the target's median loss share over the fit
+    rows (``anchors.end_loss``; the GNN's own loss where neither end has one)."""
+    aligned = query[PAIR].merge(predicted, on=PAIR, how="left")
+    loss = anchors.end_loss(fit_rows, query)
+    return aligned.assign(loss_share=np.where(np.isfinite(loss), loss, aligned["loss_share"]))
 
 
 def typical_window(predicted: pd.DataFrame, fit_rows: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
@@ -109,25 +128,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("/tmp/kg-bench"))
     parser.add_argument("--arch", default="transformer", help="The GNN with the lowest validation MAE.")
+    parser.add_argument("--members", type=int, default=MEMBERS, help="Networks averaged in that GNN.")
+    parser.add_argument("--models-dir", type=Path, help="Where that GNN's predictions are (default: train it).")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tables = load_tables(args.out)
     data = prepare_split(tables, SPLIT, seed=0)
     rows = {stage: data.rows(tables, stage) for stage in ("val", "test")}
     for stage, stage_rows in rows.items():
-        print(f"ceilings on the {stage} rows:", json.dumps(class_ceiling(stage_rows), indent=1), flush=True)
-    train_arch(args.out, args.arch, splits=(SPLIT,), models_dir=args.out / "qoe-models")
-    report = {}
-    for app in PROFILES:
-        val = {
-            name: class_agreement(rows["val"], classes, app)
-            for name, classes in candidates(args, data, tables, "val", app).items()
-        }
-        chosen = max(val, key=val.get)
-        test = class_agreement(rows["test"], candidates(args, data, tables, "test", app)[chosen], app)
-        report[app] = {"val": val, "chosen": chosen, "test": test}
-        print(app, json.dumps(report[app]), flush=True)
-    predicted, _ = trained_predictions(args.out, args.arch, SPLIT, models_dir=args.out / "qoe-models")
+        print(f"daily ceilings on the {stage} rows:", json.dumps(class_ceiling(stage_rows), indent=1), flush=True)
+    if args.models_dir is None:
+        args.models_dir = args.out / "qoe-models"
+        train_arch(args.out, args.arch, splits=(SPLIT,), models_dir=args.models_dir, members=args.members)
+    for granularity, per_window in PER_WINDOW.items():
+        for app in PROFILES:
+            val = {
+                name: class_agreement(rows["val"], classes, app, per_window=per_window)
+                for name, classes in candidates(args, data, tables, "val", app, per_window).items()
+            }
+            chosen = max(val, key=val.get)
+            test_classes = candidates(args, data, tables, "test", app, per_window)[chosen]
+            test = class_agreement(rows["test"], test_classes, app, per_window=per_window)
+            print(granularity, app, json.dumps({"val": val, "chosen": chosen, "test": test}), flush=True)
+    predicted, _ = trained_predictions(args.out, args.arch, SPLIT, models_dir=args.models_dir)
     print("MOS from the GNN's metrics on the test rows:", json.dumps(qoe_agreement(rows["test"], predicted)))
     future_from_history(tables)
 

@@ -119,7 +119,13 @@ def test_qoe_formulas_match_hand_computed_values():
 def _synthetic_tables(seed: int = 0, days: int = 20) -> MeasurementTables:
     """12 probes and 10 targets in 3 countries; RTT = country-pair base + probe and target offsets + noise."""
     rng = np.random.default_rng(seed)
-    probes = pd.DataFrame({"prb_id": np.arange(1, 13), "country": ["AA", "BB", "CC"] * 4})
+    probes = pd.DataFrame(
+        {
+            "prb_id": np.arange(1, 13),
+            "country": ["AA", "BB", "CC"] * 4,
+            "address": [f"192.0.{i % 2}.{i}" for i in range(12)],
+        }
+    )
     targets = pd.DataFrame(
         {"dst_addr": [f"10.0.{i}.1" for i in range(10)], "country": ["AA", "BB", "CC", "AA", "BB"] * 2}
     )
@@ -218,7 +224,9 @@ def test_train_and_eval_contract(tmp_path, monkeypatch):
     tables.probes.to_parquet(out / "probes.parquet")
     tables.targets.to_parquet(out / "targets.parquet")
     runner = CliRunner()
-    result = runner.invoke(app, ["kg", "train", str(out), "--arch", "sage", "--registry", str(tmp_path / "reg")])
+    result = runner.invoke(
+        app, ["kg", "train", str(out), "--arch", "sage", "--members", "1", "--registry", str(tmp_path / "reg")]
+    )
     assert result.exit_code == 0, result.output
     _check_model_directory(out, tables)
     registered = ModelRegistry(tmp_path / "reg", create=False).find(model="kg-gnn", arch="sage")
@@ -300,3 +308,89 @@ def test_history_model_labels_come_after_its_inputs():
         <= window[roles == "val"].max()
         < window[roles == "test"].min()
     )
+
+
+def test_prefix_siblings_take_the_most_specific_level():
+    from ndtwin.kg.models.siblings import prefix, sibling_median, with_prefixes
+
+    assert prefix("10.1.2.3", 24) == "10.1.2" and prefix("10.1.2.3", 16) == "10.1"
+    assert prefix("2001:db8::1", 16) is None and prefix(None, 24) is None
+    address = {1: "192.0.2.7", 2: "192.0.9.9", 3: "198.51.100.1"}
+    known = with_prefixes(
+        pd.DataFrame({"prb_id": [1, 1, 2, 3], "dst_addr": ["10.1.2.5", "10.1.7.1", "10.1.8.1", "10.9.0.1"]}), address
+    )
+    query = with_prefixes(
+        pd.DataFrame(
+            {"prb_id": [1, 1, 2, 3, 3], "dst_addr": ["10.1.2.9", "10.1.3.1", "10.1.2.9", "10.1.2.9", "8.8.8.8"]}
+        ),
+        address,
+    )
+    values, level = sibling_median(known, [10.0, 30.0, 50.0, np.nan], query)
+    # probe 1: same /24 → 10; other /24 in the /16 → median(10, 30); probe 2: its own /16 pair (50); probe 3: a probe
+    # /16 of its own whose only pair has no value, and no sibling at all for 8.8.8.8.
+    np.testing.assert_allclose(values, [10.0, 20.0, 50.0, np.nan, np.nan])
+    assert list(level) == [0, 1, 1, -1, -1]
+
+
+def test_residual_gnn_adds_its_correction_to_the_offset_feature(tmp_path):
+    from ndtwin.kg.models.gnn import PairEnsemble, PairGNN
+    from ndtwin.kg.models.graph import LOSS_OFFSET, OFFSET, PAIR_FEATURES
+    from ndtwin.kg.models.modeldir import SavedPairGNN, save_pair_gnn
+
+    torch.manual_seed(0)
+    x, edges = torch.randn(4, 5), torch.tensor([[0, 1, 2], [1, 2, 3]])
+    pairs, extra = torch.tensor([[0, 3], [1, 2]]), torch.randn(2, PAIR_FEATURES)
+    residual, plain = PairGNN("sage", 5), PairGNN("sage", 5, residual=False)
+    plain.load_state_dict(residual.state_dict())
+    plain_out = plain(x, edges, pairs, extra)
+    torch.testing.assert_close(residual(x, edges, pairs, extra)[:, 0], plain_out[:, 0] + extra[:, OFFSET])
+    torch.testing.assert_close(residual(x, edges, pairs, extra)[:, 1], plain_out[:, 1])
+    torch.testing.assert_close(residual(x, edges, pairs, extra)[:, 2], plain_out[:, 2] + extra[:, LOSS_OFFSET])
+    ensemble = PairEnsemble([residual, plain])
+    torch.testing.assert_close(ensemble(x, edges, pairs, extra)[:, 1], plain_out[:, 1])
+    torch.testing.assert_close(ensemble(x, edges, pairs, extra)[:, 0], plain_out[:, 0] + extra[:, OFFSET] / 2)
+    twin = PairEnsemble([residual, PairGNN("sage", 5)])  # two residual members, saved and reloaded
+    save_pair_gnn(tmp_path / "m", SavedPairGNN(twin, "sage", 5, (4.0, 1.0), {}, {}, residual=True, members=2))
+    loaded = load_pair_gnn(tmp_path / "m")
+    assert loaded.members == 2 and loaded.residual
+    torch.testing.assert_close(loaded.model(x, edges, pairs, extra), twin(x, edges, pairs, extra))
+
+
+def test_qoe_agreement_per_day_and_per_window():
+    from ndtwin.qoe.agreement import class_agreement, qoe_agreement, window_metrics
+
+    # One pair, 4 days: 3 good days (30 ms, no loss) and 1 day with every packet lost.
+    rows = pd.DataFrame(
+        {
+            "prb_id": 1,
+            "dst_addr": "t",
+            "window": np.arange(4) * 86_400,
+            "rtt_median_s": [0.030, 0.030, 0.030, np.nan],
+            "jitter_s": [0.001, 0.001, 0.001, np.nan],
+            "loss_share": [0.0, 0.0, 0.0, 1.0],
+        }
+    )
+    rows = rows.assign(rtt_ms=rows.rtt_median_s * 1e3, jitter_ms=rows.jitter_s * 1e3)
+    window = window_metrics(rows).iloc[0]
+    assert window.rtt_ms == pytest.approx(30.0) and window.loss_share == pytest.approx(0.25)
+    # predicted: the good days' metrics → web class good on 3 of 4 days; over the window 25 % loss scores 1 on loss:
+    # 0.5·4.79 + 0.3·1 + 0.2·4.92 = 3.68 → fair, so the window class disagrees.
+    predicted = pd.DataFrame(
+        {"prb_id": [1], "dst_addr": ["t"], "rtt_ms": [30.0], "jitter_ms": [1.0], "loss_share": [0.0]}
+    )
+    web = qoe_agreement(rows, predicted)["web"]
+    assert web["class_agreement"] == pytest.approx(3 / 4) and web["n_rows"] == 4
+    assert web["window_class_agreement"] == 0.0 and web["n_pairs"] == 1
+    classes = predicted[["prb_id", "dst_addr"]].assign(qoe_class=["fair"])
+    assert class_agreement(rows, classes, "web", per_window=True) == 1.0
+    assert class_agreement(rows, classes, "web") == 0.0
+
+
+def test_end_loss_takes_the_lossier_end():
+    fit = pd.DataFrame(
+        {"prb_id": [1, 1, 1, 2, 2], "dst_addr": ["a", "b", "c", "a", "c"], "loss_share": [0.0, 0.0, 0.9, 1.0, np.nan]}
+    )
+    query = pd.DataFrame({"prb_id": [1, 2, 3, 3], "dst_addr": ["c", "b", "b", "z"]})
+    # probe 1 median 0, target c median 0.9 → 0.9; probe 2 median 1.0 (its NaN day ignored); probe 3 unknown → the
+    # target's 0; neither end known → NaN.
+    np.testing.assert_allclose(anchors.end_loss(fit, query), [0.9, 1.0, 0.0, np.nan])

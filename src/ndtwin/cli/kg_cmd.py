@@ -129,6 +129,9 @@ def train_command(
     out: Path = OUT_ARGUMENT,
     arch: str = typer.Option("sage", "--arch", help="sage, cheb, resgated or transformer."),
     seed: int = typer.Option(0, "--seed", help="Seed of the splits and the initialisation."),
+    members: int | None = typer.Option(
+        None, "--members", min=1, help="Networks trained from different seeds and averaged (default 3)."
+    ),
     registry: Path | None = typer.Option(
         None, "--registry", help="Also register each split's model directory as a version of this model registry."
     ),
@@ -142,7 +145,7 @@ def train_command(
 
     try:
         store = ModelRegistry(registry) if registry is not None else None
-        facts = train_arch(out, arch, seed=seed)
+        facts = train_arch(out, arch, seed=seed, **({"members": members} if members else {}))
         for split, meta in facts.items():
             version = ""
             if store is not None:

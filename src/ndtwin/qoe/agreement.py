@@ -1,5 +1,6 @@
-"""QoE of evaluated pairs from predicted metrics vs from measured ones: MOS error and class agreement; the ceiling
-of any per-pair (static) class prediction; a direct class predictor from the pair's country combination."""
+"""QoE of evaluated pairs from predicted metrics vs from measured ones: MOS error and class agreement, per measured
+day and per pair over the whole evaluated window (the granularity of the ASKG layer's measured QoE); the ceiling of
+any per-pair (static) class prediction on daily rows; a direct class predictor from the pair's country combination."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from ndtwin.kg.state import DAY_S
+from ndtwin.kg.state import DAY_S, pair_metrics
 from ndtwin.qoe.scores import PROFILES, mos, qoe_class
 
 PAIR = ["prb_id", "dst_addr"]
@@ -18,24 +19,44 @@ def measured_classes(rows: pd.DataFrame, app: str) -> np.ndarray:
     return qoe_class(mos(app, rows["rtt_ms"] / 1e3, rows["jitter_ms"] / 1e3, rows["loss_share"]))
 
 
-def qoe_agreement(rows: pd.DataFrame, predicted: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per application: MAE of MOS and share of rows whose good/fair/poor class matches.
+def window_metrics(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per pair over all its measured rows (the whole evaluated window): ``rtt_ms`` (median of the daily medians),
+    ``jitter_ms`` and ``loss_share`` (means) — the pair-level quantities the models predict and the ASKG stores."""
+    metrics = pair_metrics(rows)
+    return metrics.assign(rtt_ms=metrics.pop("rtt_s") * 1e3, jitter_ms=metrics.pop("jitter_s") * 1e3)
 
-    ``rows``: measured pair-window rows (``rtt_ms``, ``jitter_ms``, ``loss_share``); ``predicted``: one row per pair
-    with the same columns. Every row counts, including windows where every packet was lost.
+
+def qoe_agreement(rows: pd.DataFrame, predicted: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per application: MAE of MOS and share of matching good/fair/poor classes, per measured day (``mos_mae``,
+    ``class_agreement`` over ``n_rows``) and per pair over the whole window (``window_mos_mae``,
+    ``window_class_agreement`` over ``n_pairs``, measured metrics from :func:`window_metrics`).
+
+    ``rows``: measured pair-window rows (``rtt_ms``, ``jitter_ms``, ``loss_share``, and the state columns);
+    ``predicted``: one row per pair with the same metric columns. Every row counts, including days where every
+    packet was lost; rows without a sent packet (unknown loss) do not.
     """
-    merged = rows[PAIR + ["rtt_ms", "jitter_ms", "loss_share"]].merge(
-        predicted[PAIR + ["rtt_ms", "jitter_ms", "loss_share"]], on=PAIR, how="inner", suffixes=("", "_pred")
-    )
-    merged = merged[merged["loss_share"].notna()]
-    report = {}
+    rows = rows[rows["loss_share"].notna()]
+    daily = _compare(rows, predicted)
+    whole = _compare(window_metrics(rows), predicted)
+    return {
+        app: daily[app]
+        | {"n_rows": daily["n"]}
+        | {f"window_{key}": value for key, value in whole[app].items()}
+        | {"n_pairs": whole["n"]}
+        for app in PROFILES
+    }
+
+
+def _compare(measured: pd.DataFrame, predicted: pd.DataFrame) -> dict:
+    columns = ["rtt_ms", "jitter_ms", "loss_share"]
+    merged = measured[PAIR + columns].merge(predicted[PAIR + columns], on=PAIR, how="inner", suffixes=("", "_pred"))
+    report: dict = {"n": len(merged)}
     for app in PROFILES:
-        measured = mos(app, merged["rtt_ms"] / 1e3, merged["jitter_ms"] / 1e3, merged["loss_share"])
+        true = mos(app, merged["rtt_ms"] / 1e3, merged["jitter_ms"] / 1e3, merged["loss_share"])
         estimate = mos(app, merged["rtt_ms_pred"] / 1e3, merged["jitter_ms_pred"] / 1e3, merged["loss_share_pred"])
         report[app] = {
-            "mos_mae": float(np.mean(np.abs(measured - estimate))),
-            "class_agreement": float(np.mean(qoe_class(measured) == qoe_class(estimate))),
-            "n_rows": len(merged),
+            "mos_mae": float(np.mean(np.abs(true - estimate))),
+            "class_agreement": float(np.mean(qoe_class(true) == qoe_class(estimate))),
         }
     return report
 
@@ -83,8 +104,11 @@ def country_pair_classes(fit_rows: pd.DataFrame, query: pd.DataFrame, app: str) 
     return by_country_pair(fit_rows, query, measured_classes(fit_rows, app), "mode")
 
 
-def class_agreement(rows: pd.DataFrame, predicted: pd.DataFrame, app: str) -> float:
-    """Share of measured rows whose class equals the pair's predicted ``qoe_class`` (one row per pair)."""
+def class_agreement(rows: pd.DataFrame, predicted: pd.DataFrame, app: str, *, per_window: bool = False) -> float:
+    """Share of measured rows whose class equals the pair's predicted ``qoe_class`` (one row per pair); with
+    ``per_window``, share of pairs whose class over the whole window (:func:`window_metrics`) equals it."""
     rows = rows[rows["loss_share"].notna()]
+    if per_window:
+        rows = window_metrics(rows)
     merged = rows.merge(predicted[PAIR + ["qoe_class"]], on=PAIR, how="inner")
     return float(np.mean(measured_classes(merged, app) == merged["qoe_class"].to_numpy()))

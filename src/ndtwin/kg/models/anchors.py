@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ndtwin.kg.models.siblings import sibling_median
+
 PAIR = ["prb_id", "dst_addr"]
 
 
@@ -27,6 +29,28 @@ def country_pair(fit: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
         found = query[keys].merge(table, on=keys, how="left").set_index(query.index)
         out = out.fillna(found[["rtt_ms", "loss_share"]])
     return out.fillna({"rtt_ms": fit["rtt_ms"].median(), "loss_share": fit["loss_share"].mean()})
+
+
+def prefix_pair(fit: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
+    """Median RTT of the pair's address-prefix siblings among the fit pairs (:mod:`ndtwin.kg.models.siblings`, the
+    stand-in for an AS-pair median), falling back to :func:`country_pair`; loss as :func:`country_pair`."""
+    out = country_pair(fit, query)
+    rtt, _ = sibling_median(fit, fit["rtt_ms"], query)
+    out["rtt_ms"] = np.where(np.isfinite(rtt), rtt, out["rtt_ms"])
+    return out
+
+
+def end_medians(fit: pd.DataFrame, query: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per query pair, the median ``loss_share`` over the fit rows of its probe and of its target (NaN: none)."""
+    known = fit.dropna(subset=["loss_share"])
+    probe, target = (query[key].map(known.groupby(key)["loss_share"].median()).to_numpy(float) for key in PAIR)
+    return probe, target
+
+
+def end_loss(fit: pd.DataFrame, query: pd.DataFrame) -> np.ndarray:
+    """Per query pair, the larger of its probe's and its target's median loss share over the fit rows (loss is
+    mostly a property of one end: a filtering target, a probe behind a lossy link); NaN where neither end has one."""
+    return np.fmax(*end_medians(fit, query))
 
 
 def vivaldi(fit: pd.DataFrame, query: pd.DataFrame, *, dims: int = 2, rounds: int = 40, seed: int = 0):

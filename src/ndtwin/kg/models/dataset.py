@@ -10,6 +10,7 @@ import pandas as pd
 
 from ndtwin.atlas import read_table
 from ndtwin.errors import DatasetError
+from ndtwin.kg.models.siblings import with_prefixes
 from ndtwin.kg.models.splits import campaign_of, fit_mask, future_cuts
 from ndtwin.kg.state import pair_metrics
 from ndtwin.kg.topology import pair_paths
@@ -19,7 +20,8 @@ PAIR = ["prb_id", "dst_addr"]
 
 @dataclass
 class MeasurementTables:
-    """State rows (pair × window), traceroute hop replies, and the probe and target node tables with countries."""
+    """State rows (pair × window), traceroute hop replies, and the probe and target node tables with countries
+    (and, where the study lists it, the probe's first public ``address``)."""
 
     state: pd.DataFrame
     hops: pd.DataFrame
@@ -34,13 +36,16 @@ class MeasurementTables:
         metrics = pair_metrics(self.state[fit_mask(roles, stage)])
         metrics["rtt_ms"] = metrics.pop("rtt_s") * 1e3
         metrics["jitter_ms"] = metrics.pop("jitter_s") * 1e3
-        return self.with_countries(metrics)
+        return self.with_locations(metrics)
 
-    def with_countries(self, pairs: pd.DataFrame) -> pd.DataFrame:
-        """``pairs`` with ``src_cc`` (probe's design country) and ``dst_cc`` (target's catalogue country)."""
+    def with_locations(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        """``pairs`` with ``src_cc`` (probe's design country), ``dst_cc`` (target's catalogue country) and the
+        address prefixes of :func:`ndtwin.kg.models.siblings.with_prefixes`."""
         probes = self.probes.rename(columns={"country": "src_cc"})[["prb_id", "src_cc"]]
         targets = self.targets.rename(columns={"country": "dst_cc"})[["dst_addr", "dst_cc"]]
-        return pairs.merge(probes, on="prb_id", how="left").merge(targets, on="dst_addr", how="left")
+        located = pairs.merge(probes, on="prb_id", how="left").merge(targets, on="dst_addr", how="left")
+        addresses = self.probes["address"] if "address" in self.probes else pd.Series(pd.NA, index=self.probes.index)
+        return with_prefixes(located, dict(zip(self.probes["prb_id"], addresses)))
 
     def fit_paths(self, fit: pd.DataFrame, split: str, stage: str) -> pd.DataFrame:
         """Typical paths of the fit pairs, from traceroutes the split allows: in ``future``, those before the
@@ -70,4 +75,17 @@ def load_tables(out: Path) -> MeasurementTables:
         path = out / f"{name}.parquet"
         known = pd.read_parquet(path)[[key, "country"]] if path.is_file() else pd.DataFrame(columns=[key, "country"])
         table["country"] = table[key].map(dict(zip(known[key], known["country"])))
+    probes["address"] = probes["prb_id"].map(_probe_addresses(out / "probes.parquet"))
     return MeasurementTables(state=state, hops=hops, probes=probes, targets=targets)
+
+
+def _probe_addresses(path: Path) -> dict:
+    """Each probe's first public address listed by the study (``from_ips``, space-separated), if any."""
+    if not path.is_file():
+        return {}
+    table = pd.read_parquet(path)
+    if "from_ips" not in table:
+        return {}
+    return {
+        p: str(ips).split()[0] for p, ips in zip(table["prb_id"], table["from_ips"]) if isinstance(ips, str) and ips
+    }

@@ -56,7 +56,7 @@ def _window_rows(tables: MeasurementTables, mask: np.ndarray) -> pd.DataFrame:
     rows = tables.state[mask].copy()
     rows["rtt_ms"] = rows["rtt_median_s"] * 1e3
     rows["jitter_ms"] = rows["jitter_s"] * 1e3
-    return tables.with_countries(rows)
+    return tables.with_locations(rows)
 
 
 def prepare_split(tables: MeasurementTables, split: str, seed: int = 0) -> SplitData:
@@ -66,7 +66,7 @@ def prepare_split(tables: MeasurementTables, split: str, seed: int = 0) -> Split
     for stage in ("val", "test"):
         fit = tables.fit_pairs(roles, stage)
         data.stages[stage] = (fit, tables.fit_paths(fit, split, stage))
-        data.stages[f"{stage}_query"] = tables.with_countries(
+        data.stages[f"{stage}_query"] = tables.with_locations(
             tables.state.loc[roles == stage, PAIR].drop_duplicates().reset_index(drop=True)
         )
     return data

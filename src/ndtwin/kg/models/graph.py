@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ndtwin.kg.models.anchors import PAIR, end_medians
+from ndtwin.kg.models.siblings import LEVELS, PREFIX_COLUMNS, sibling_median
+
 KINDS = ("probe", "target", "hop", "country")
+PAIR_FEATURES = 12 + len(LEVELS)
+OFFSET, LOSS_OFFSET = PAIR_FEATURES - 2, PAIR_FEATURES - 1  # pair_features a residual model adds to its outputs
 
 
 @dataclass
@@ -40,11 +45,18 @@ class GraphInputs:
     pair_combo: np.ndarray  # P: index of the pair's (probe country, target country) combination
     combo_of: dict[tuple, int]
     pair_index: dict[tuple, int]
+    pair_keys: pd.DataFrame  # per fit pair: prb_id, dst_addr and the address prefixes of ndtwin.kg.models.siblings
 
     def pair_features(self, query: pd.DataFrame, hidden_pairs: np.ndarray | None = None) -> torch.Tensor:
-        """Per query pair (``prb_id``, ``dst_addr``, ``src_cc``, ``dst_cc``): median standardised log RTT and mean
-        loss of the shown fit pairs of its country combination, and the pair's own fit values if it is a shown
-        fit pair (its history), each with a flag when there is none."""
+        """Per query pair (``prb_id``, ``dst_addr``, ``src_cc``, ``dst_cc`` and the prefix columns): median
+        standardised log RTT and mean loss of the shown fit pairs of its country combination, the pair's own fit
+        values if it is a shown fit pair (its history), each with a flag when there is none; the median
+        standardised log RTT of its shown prefix siblings with a one-hot of their level; the median loss share of
+        the shown pairs of its probe and of its target; and last the offsets a residual model adds to its outputs:
+        (column :data:`OFFSET`) the most specific RTT estimate — own history, siblings, country pair, else 0 (the
+        training mean) — and (column :data:`LOSS_OFFSET`) the logit of its own loss share if shown, else of the
+        larger of its probe's and its target's median (loss is mostly a property of one end: a filtering target, a
+        probe behind a lossy link), else of the median over all shown pairs."""
         combos = np.array([self.combo_of.get((a, b), -1) for a, b in zip(query["src_cc"], query["dst_cc"])])
         own = np.array([self.pair_index.get(key, -1) for key in zip(query["prb_id"], query["dst_addr"])])
         shown = np.ones(len(self.pair_nodes), bool) if hidden_pairs is None else ~hidden_pairs
@@ -58,7 +70,13 @@ class GraphInputs:
         own_shown = (own >= 0) & shown[np.maximum(own, 0)]
         own_rtt = np.where(own_shown, self.pair_log_rtt[np.maximum(own, 0)], np.nan)
         own_loss = np.where(own_shown, self.pair_loss[np.maximum(own, 0)], 0.0)
-        features = np.stack(
+        sibling, level = sibling_median(self.pair_keys[shown], self.pair_log_rtt[shown], query)
+        offset = np.where(np.isfinite(own_rtt), own_rtt, np.where(np.isfinite(sibling), sibling, np.nan_to_num(rtt)))
+        probe_loss, target_loss = end_medians(self.pair_keys[shown].assign(loss_share=self.pair_loss[shown]), query)
+        typical = np.fmax(probe_loss, target_loss)
+        typical = np.where(np.isfinite(typical), typical, np.median(self.pair_loss[shown]) if shown.any() else 0.0)
+        loss_offset = _logit(np.where(own_shown, own_loss, typical))
+        features = np.column_stack(
             [
                 np.nan_to_num(rtt),
                 has,
@@ -67,8 +85,13 @@ class GraphInputs:
                 np.nan_to_num(own_rtt),
                 np.isfinite(own_rtt),
                 own_loss,
-            ],
-            axis=1,
+                np.nan_to_num(sibling),
+                level[:, None] == np.arange(len(LEVELS)),
+                np.nan_to_num(probe_loss),
+                np.nan_to_num(target_loss),
+                offset,
+                loss_offset,
+            ]
         )
         return torch.tensor(features, dtype=torch.float32)
 
@@ -166,7 +189,13 @@ def graph_inputs(
         pair_combo=np.array([combo_of[c] for c in pair_countries], np.int64),
         combo_of=combo_of,
         pair_index={key: i for i, key in enumerate(zip(fit_pairs["prb_id"], fit_pairs["dst_addr"]))},
+        pair_keys=fit_pairs[[*PAIR, *PREFIX_COLUMNS]].reset_index(drop=True),
     )
+
+
+def _logit(share: np.ndarray) -> np.ndarray:
+    share = np.clip(share, 0.002, 0.998)
+    return np.log(share / (1 - share))
 
 
 def _path_edges(fit_pairs, paths, node_of, target_set) -> tuple[np.ndarray, np.ndarray]:

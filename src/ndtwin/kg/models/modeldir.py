@@ -17,21 +17,24 @@ from safetensors.torch import load_file, save_file
 
 from ndtwin.errors import DatasetError
 from ndtwin.gnn.modeldir import CONFIG, FILES, METRICS_FILE, NORMALIZATION, PROVENANCE, WEIGHTS, read_json_object
-from ndtwin.kg.models.gnn import PairGNN
+from ndtwin.kg.models.gnn import PairEnsemble, PairGNN
 
 FORMAT = "ndtwin-kg-gnn"
 
 
 @dataclass
 class SavedPairGNN:
-    """A pair GNN with what is needed to use it: architecture, input width, log-RTT scale, facts."""
+    """A pair GNN (or an average of ``members`` of them) with what is needed to use it: architecture, input width,
+    whether the log-RTT output is residual to the offset feature, log-RTT scale, facts."""
 
-    model: PairGNN
+    model: PairGNN | PairEnsemble
     arch: str
     n_features: int
     rtt_scale: tuple[float, float]
     metrics: dict[str, Any]
     provenance: dict[str, Any]
+    residual: bool = True
+    members: int = 1
 
 
 def save_pair_gnn(path: str | Path, saved: SavedPairGNN) -> Path:
@@ -40,7 +43,16 @@ def save_pair_gnn(path: str | Path, saved: SavedPairGNN) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in saved.model.state_dict().items()}, str(path / WEIGHTS))
     documents = {
-        CONFIG: {"format": FORMAT, "version": 1, "model": {"arch": saved.arch, "n_features": saved.n_features}},
+        CONFIG: {
+            "format": FORMAT,
+            "version": 1,
+            "model": {
+                "arch": saved.arch,
+                "n_features": saved.n_features,
+                "residual": saved.residual,
+                "members": saved.members,
+            },
+        },
         NORMALIZATION: {"log_rtt_ms_mean": saved.rtt_scale[0], "log_rtt_ms_std": saved.rtt_scale[1]},
         METRICS_FILE: saved.metrics,
         PROVENANCE: saved.provenance,
@@ -61,13 +73,14 @@ def load_pair_gnn(path: str | Path) -> SavedPairGNN:
         raise DatasetError(path / CONFIG, f"expected format {FORMAT!r}, got {config.get('format')!r}")
     try:
         arch, n_features = config["model"]["arch"], int(config["model"]["n_features"])
-        model = PairGNN(arch, n_features)
+        residual, members = bool(config["model"].get("residual", False)), int(config["model"].get("members", 1))
+        networks = [PairGNN(arch, n_features, residual=residual) for _ in range(members)]
+        model = networks[0] if members == 1 else PairEnsemble(networks)
         model.load_state_dict(load_file(str(path / WEIGHTS)))
         scale = read_json_object(path / NORMALIZATION)
         rtt_scale = (float(scale["log_rtt_ms_mean"]), float(scale["log_rtt_ms_std"]))
     except (KeyError, TypeError, ValueError, RuntimeError, OSError) as error:
         raise DatasetError(path, f"model files do not fit a pair GNN ({error})") from None
     model.eval()
-    return SavedPairGNN(
-        model, arch, n_features, rtt_scale, read_json_object(path / METRICS_FILE), read_json_object(path / PROVENANCE)
-    )
+    metrics, provenance = read_json_object(path / METRICS_FILE), read_json_object(path / PROVENANCE)
+    return SavedPairGNN(model, arch, n_features, rtt_scale, metrics, provenance, residual, members)

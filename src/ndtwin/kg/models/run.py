@@ -16,7 +16,7 @@ import torch
 
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import evaluate_anchors, prepare_split, save_predictions, score_rows
-from ndtwin.kg.models.gnn import ARCHS, train_gnn
+from ndtwin.kg.models.gnn import ARCHS, MEMBERS, train_gnn
 from ndtwin.kg.models.modeldir import SavedPairGNN, save_pair_gnn
 from ndtwin.kg.models.splits import SPLITS, history_label_roles
 
@@ -31,12 +31,14 @@ def train_arch(
     init_seed: int | None = None,
     splits: tuple[str, ...] = SPLITS,
     models_dir: Path | None = None,
+    residual: bool = True,
+    members: int = MEMBERS,
 ) -> dict[str, dict]:
     """Train ``arch`` on each split (single-threaded); the training facts per split.
 
     ``seed`` draws the splits and, unless ``init_seed`` is given, the initialisation and the hidden pairs of each
-    epoch; ``init_seed`` varies only the latter (repeated runs on the same split). Predictions go to
-    ``models_dir`` (default ``OUT/models``)."""
+    epoch; ``init_seed`` varies only the latter (repeated runs on the same split). ``residual`` and ``members``:
+    see :func:`ndtwin.kg.models.gnn.train_gnn`. Predictions go to ``models_dir`` (default ``OUT/models``)."""
     if arch not in ARCHS:
         raise ValueError(f"--arch: expected one of {', '.join(ARCHS)}, got {arch!r}")
     torch.set_num_threads(1)
@@ -58,13 +60,16 @@ def train_arch(
             data.stages["train"] = (early, tables.fit_paths(early, split, "label"))
             data.stages["train_labels"] = tables.fit_pairs(np.where(inner == "label", "train", "unused"), "val")
         init = seed if init_seed is None else init_seed
-        result = train_gnn(arch, data.stages, tables, unit=unit, val_score=val_score, seed=init)
+        result = train_gnn(
+            arch, data.stages, tables, unit=unit, val_score=val_score, seed=init, residual=residual, members=members
+        )
         meta = {k: result[k] for k in ("epochs", "epochs_run", "train_seconds", "val")}
-        meta |= {"arch": arch, "seed": seed, "init_seed": init}
+        meta |= {"arch": arch, "seed": seed, "init_seed": init, "residual": residual, "members": members}
         base = (models_dir or Path(out) / MODELS_DIR) / arch / split
         model = result["model"]
         provenance = {"source": str(Path(out).resolve()), "split": split, "seed": seed, "init_seed": init}
-        save_pair_gnn(base, SavedPairGNN(model, arch, model.project.in_features, result["rtt_scale"], meta, provenance))
+        saved = SavedPairGNN(model, arch, model.n_features, result["rtt_scale"], meta, provenance, residual, members)
+        save_pair_gnn(base, saved)
         save_predictions(
             base,
             data.stages["test_query"],
