@@ -265,3 +265,20 @@ def test_propagation_far_beyond_the_training_range_only_adds_its_delay(samples):
     ]
     np.testing.assert_allclose(rest[2], rest[1], rtol=2e-4)  # float32 sums of seconds-long delays (unclamped: 1e-3)
     assert not np.allclose(rest[0], rest[1], rtol=1e-3)  # within the range the input is used as it is
+
+
+def test_models_saved_before_the_backlogged_reading_keep_their_inputs(samples, tmp_path):
+    examples = [example_of(s) for s in samples]
+    config = TrainConfig(epochs=1, batch_size=3, val_fraction=0.3)
+    common = {"data": [tmp_path / "data"], "report": ReadReport(), "architecture": {"hidden": 8, "iterations": 2}}
+    train_to_directory(examples, tmp_path / "m", config, command="test", **common)
+    assert load_model(tmp_path / "m").model.config.fair_share == "backlogged"
+    manifest = json.loads((tmp_path / "m" / "config.json").read_text())
+    del manifest["model"]["fair_share"]  # as written before the field existed
+    (tmp_path / "m" / "config.json").write_text(json.dumps(manifest))
+    assert load_model(tmp_path / "m").model.config.fair_share == "leftover"
+    model, _ = start_model({}, tmp_path / "m", seed=0)
+    assert model.config.fair_share == "backlogged"  # a warm start trains on the current reading
+    assert catalog.load_twin("default").model.config.fair_share == "leftover"
+    with pytest.raises(ScenarioError, match="model.fair_share"):
+        ModelConfig(fair_share="demand")

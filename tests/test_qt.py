@@ -22,7 +22,7 @@ from ndtwin.scenario import (
 )
 from ndtwin.scenario.bounds import delay_var_upper_bound_s2
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
-from ndtwin.twin.qt import QueueingTheoryTwin, water_filling, weighted_fair_capacity
+from ndtwin.twin.qt import QueueingTheoryTwin, leftover_fair_capacity, water_filling, weighted_fair_capacity
 from ndtwin.twin.queueing import mm1k_stats
 
 PKT = 1000.0  # bits
@@ -316,3 +316,10 @@ def test_weighted_fair_capacity_of_an_unsaturated_queue_is_its_backlogged_share(
     # which offers 41, is served at 43.65 — not at its own demand, which queue 2's overload would leave it.
     capacity = weighted_fair_capacity(np.array([[12.7, 41.0, 67.0]]), np.array([[0.8, 0.1, 0.1]]), np.array([100.0]))
     assert capacity == pytest.approx(np.array([[80.0, 43.65, 46.3]]))
+
+
+def test_leftover_reading_serves_an_unsaturated_queue_at_its_demand():
+    # The reading GNN models saved before the backlogged one were trained on.
+    demand, weights = np.array([[12.7, 41.0, 67.0]]), np.array([[0.8, 0.1, 0.1]])
+    capacity = leftover_fair_capacity(demand, weights, np.array([100.0]))
+    assert capacity == pytest.approx(np.array([[80.0, 41.0, 46.3]]))

@@ -19,7 +19,7 @@ import torch
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling, TimeKind
 from ndtwin.scenario.bounds import flow_bounds
-from ndtwin.twin.qt import solve_network
+from ndtwin.twin.qt import FairShare, solve_network
 
 N_TOS = 3  # ToS values beyond are folded into the last class
 TIME_KINDS = (TimeKind.POISSON, TimeKind.CBR, TimeKind.ONOFF)  # any other law sets the "other" column
@@ -133,7 +133,9 @@ def _scheduling_one_hot(scenario: Scenario, links: np.ndarray) -> np.ndarray:
     return _one_hot(codes[links], len(SCHEDULINGS)) if len(links) else np.zeros((0, len(SCHEDULINGS)))
 
 
-def queue_and_link_features(scenario: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def queue_and_link_features(
+    scenario: Scenario, fair_share: FairShare = "backlogged"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw queue features (Q, ·), link features (L, ·) and each queue's mean packet size (bits).
 
     Loads come from the queueing-theory baseline's fixed point: ``offered_load`` is the bit rate arriving at the
@@ -141,7 +143,7 @@ def queue_and_link_features(scenario: Scenario) -> tuple[np.ndarray, np.ndarray,
     the queue's service capacity under its port's scheduling; then the M/M/1/K blocking and mean wait in packets.
     """
     topo = scenario.topology
-    solution = solve_network(scenario, bounded=False)  # only the queue states are used
+    solution = solve_network(scenario, bounded=False, fair_share=fair_share)  # only the queue states are used
     setup, state = solution.setup, solution.queues
     capacity = setup.link_capacity_bps
     pkt_bits = state.mean_pkt_bits
@@ -176,10 +178,11 @@ def queue_and_link_features(scenario: Scenario) -> tuple[np.ndarray, np.ndarray,
     return queue_x, link_x, pkt_bits
 
 
-def featurize(scenario: Scenario) -> GraphTensors:
-    """All tensors of one scenario (features not yet normalised)."""
+def featurize(scenario: Scenario, fair_share: FairShare = "backlogged") -> GraphTensors:
+    """All tensors of one scenario (features not yet normalised); ``fair_share``: the model's reading of WFQ/DRR
+    service capacities (``ndtwin.twin.qt.FairShare``)."""
     hops, queues, topo = scenario.hops, scenario.queues, scenario.topology
-    queue_x, link_x, queue_pkt_bits = queue_and_link_features(scenario)
+    queue_x, link_x, queue_pkt_bits = queue_and_link_features(scenario, fair_share)
     bounds = flow_bounds(scenario)
     flow, queue, link = hops.flow, hops.queue, hops.link
     capacity = topo.capacity_bps[link]

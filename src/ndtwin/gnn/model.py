@@ -31,6 +31,7 @@ from ndtwin.gnn.features import (
     QUEUE_FEATURES,
     GraphTensors,
 )
+from ndtwin.twin.qt import FAIR_SHARES
 
 METRICS: tuple[str, ...] = ("delay", "jitter", "loss")
 LOG_CLAMP = (-20.0, 12.0)  # range of the per-hop log-occupancy scores
@@ -47,6 +48,7 @@ class ModelConfig:
     experts: int = 4
     top_k: int = 2
     bounded: bool = True
+    fair_share: str = "backlogged"  # how its WFQ/DRR inputs are read (ndtwin.twin.qt.FairShare)
 
     def __post_init__(self) -> None:
         for name in ("hidden", "iterations", "experts", "top_k"):
@@ -54,6 +56,8 @@ class ModelConfig:
                 raise ScenarioError(f"model.{name}", "an integer >= 1", getattr(self, name))
         if self.top_k > self.experts:
             raise ScenarioError("model.top_k", f"at most the number of experts ({self.experts})", self.top_k)
+        if self.fair_share not in FAIR_SHARES:
+            raise ScenarioError("model.fair_share", f"one of {', '.join(FAIR_SHARES)}", self.fair_share)
 
     def to_json(self) -> dict:
         return asdict(self)

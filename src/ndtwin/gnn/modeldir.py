@@ -82,7 +82,8 @@ def load_model(path: str | Path) -> SavedModel:
     if config.get("format") != FORMAT:
         raise DatasetError(path / CONFIG, f"expected format {FORMAT!r}, got {config.get('format')!r}")
     try:
-        model = RouteNetLike(ModelConfig(**config.get("model", {})))
+        # a directory saved before "fair_share" existed was trained on the "leftover" reading
+        model = RouteNetLike(ModelConfig(**{"fair_share": "leftover", **config.get("model", {})}))
     except (TypeError, ScenarioError) as error:
         raise DatasetError(path / CONFIG, f"invalid model section ({error})") from None
     try:

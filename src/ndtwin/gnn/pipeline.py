@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ def start_model(
     for name, value in architecture.items():
         if getattr(current, name) != value:
             raise ScenarioError(f"--{name}", f"the warm-start model's value {getattr(current, name)!r}", value)
+    saved.model.config = replace(current, fair_share=ModelConfig.fair_share)  # training examples read it so
     return saved.model, saved.normalizer
 
 

@@ -71,7 +71,8 @@ class GnnTwin:
         factors = [self.scale_factors(scenario) for scenario in scenarios]
         graphs = [
             featurize(
-                scenario if (size, speed) == (1.0, 1.0) else rescaled(scenario, size_factor=size, speed_factor=speed)
+                scenario if (size, speed) == (1.0, 1.0) else rescaled(scenario, size_factor=size, speed_factor=speed),
+                self.model.config.fair_share,
             )
             for scenario, (size, speed) in zip(scenarios, factors)
         ]

@@ -21,6 +21,11 @@ MIN_CAPACITY_SHARE = 1e-6
 # Service-time model: "exponential" is textbook M/M/1/K; "sizes" takes the variability of the packet-size laws.
 Service = Literal["exponential", "sizes"]
 
+# How a WFQ/DRR queue's service capacity is read: "backlogged" (``weighted_fair_capacity``), or "leftover"
+# (``leftover_fair_capacity``), the rule of GNN models saved before "backlogged" existed, kept for their inputs.
+FairShare = Literal["backlogged", "leftover"]
+FAIR_SHARES: tuple[str, ...] = ("backlogged", "leftover")
+
 
 @dataclass(frozen=True)
 class QueueSetup:
@@ -33,9 +38,10 @@ class QueueSetup:
     buffer_in_bits: np.ndarray  # bool
     strict_priority: np.ndarray  # bool: port scheduled by SP
     weight_share: np.ndarray  # normalised WFQ/DRR weight (1 for FIFO, unused for SP)
+    fair_share: FairShare = "backlogged"
 
     @classmethod
-    def of(cls, scenario: Scenario) -> QueueSetup:
+    def of(cls, scenario: Scenario, fair_share: FairShare = "backlogged") -> QueueSetup:
         queues = scenario.queues
         ports = [scenario.topology.links[link].port for link in queues.link]
         cells = list(zip(ports, queues.index))
@@ -47,6 +53,7 @@ class QueueSetup:
             buffer_in_bits=np.array([port.buffer_unit == "bits" for port in ports], dtype=bool),
             strict_priority=np.array([port.scheduling is Scheduling.SP for port in ports], dtype=bool),
             weight_share=np.array([port.weight_shares()[q] for port, q in cells], dtype=float),
+            fair_share=fair_share,
         )
 
     @property
@@ -97,6 +104,15 @@ def weighted_fair_capacity(demand: np.ndarray, weights: np.ndarray, capacity: np
         backlogged[:, queue] = capacity  # it can use no more
         served[:, queue] = water_filling(backlogged, weights, capacity)[:, queue]
     return served
+
+
+def leftover_fair_capacity(demand: np.ndarray, weights: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """What the other queues' water-filling allocations leave each queue, never less than its guaranteed share.
+    A queue demanding less than its share beside an overloaded one gets exactly its demand (load 1): the inputs
+    GNN models saved before ``weighted_fair_capacity`` were trained on."""
+    allocation = water_filling(demand, weights, capacity)
+    others = allocation.sum(axis=1, keepdims=True) - allocation
+    return np.maximum(capacity[:, None] - others, weights * capacity[:, None])
 
 
 def strict_priority_capacity(carried: np.ndarray, capacity: np.ndarray) -> np.ndarray:
@@ -187,7 +203,8 @@ def service_capacity(setup: QueueSetup, demand_bps: np.ndarray, carried_bps: np.
     if setup.one_queue_per_port:  # every scheduling serves a lone queue at the full link capacity
         return setup.link_capacity_bps
     capacity = setup.port_capacity_bps
-    shared = weighted_fair_capacity(setup.to_grid(demand_bps), setup.to_grid(setup.weight_share), capacity)
+    fair = weighted_fair_capacity if setup.fair_share == "backlogged" else leftover_fair_capacity
+    shared = fair(setup.to_grid(demand_bps), setup.to_grid(setup.weight_share), capacity)
     priority = strict_priority_capacity(setup.to_grid(carried_bps), capacity)
     return np.where(setup.strict_priority, setup.from_grid(priority), setup.from_grid(shared))
 
@@ -246,14 +263,16 @@ def solve_network(
     tolerance: float = 1e-9,
     service: Service = "exponential",
     bounded: bool = True,
+    fair_share: FairShare = "backlogged",
 ) -> NetworkSolution:
     """Iterate queue arrival rates and blockings to a fixed point, then sum the per-hop delays of every flow.
 
     With ``bounded``, each hop's wait and delay variance are held within the physical bounds of
     ``ndtwin.scenario.bounds`` (the exponential service model lets packets of bounded size take unbounded time, and
     the reduced-service-rate model of SP starves low priorities beyond what the offered loads allow).
+    ``fair_share``: how WFQ/DRR service capacities are read (``FairShare``).
     """
-    setup = QueueSetup.of(scenario)
+    setup = QueueSetup.of(scenario, fair_share)
     hops = _FlowHops(scenario)
 
     def admit(log_acceptance: np.ndarray) -> _Admission:
