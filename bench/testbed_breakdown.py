@@ -10,6 +10,7 @@ correlation (Spearman) of predictions and labels inside the band — how well th
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 
 from ndtwin.data.load import open_samples
 from ndtwin.data.metrics import mape
+from ndtwin.data.sample import Sample
+from ndtwin.scenario import Scenario
 from ndtwin.twin.catalog import load_twin
 from ndtwin.whatif.intervals import path_utilization
 
@@ -26,15 +29,19 @@ BANDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, np.inf)
 
 def per_flow(model: str, fold: Path) -> pd.DataFrame:
     """One row per flow of the fold: busiest-link load, label and prediction."""
-    twin = load_twin(model)
+    return flow_table(open_samples(fold), load_twin(model).predict)
+
+
+def flow_table(samples: Iterable[Sample], predict: Callable[[Scenario], pd.DataFrame]) -> pd.DataFrame:
+    """One row per flow of ``samples``: busiest-link load, label and the delay ``predict`` gives."""
     parts = []
-    for sample in open_samples(fold):
+    for sample in samples:
         parts.append(
             pd.DataFrame(
                 {
                     "load": path_utilization(sample.scenario),
                     "label": sample.flow_labels.delay_s.to_numpy(),
-                    "pred": twin.predict(sample.scenario).delay_s.to_numpy(),
+                    "pred": predict(sample.scenario).delay_s.to_numpy(),
                 }
             )
         )
