@@ -6,7 +6,7 @@ See docs/QT_BASELINE.md for the model and its approximations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ Service = Literal["exponential", "sizes"]
 # How a WFQ/DRR queue's service capacity is read: "backlogged" (``weighted_fair_capacity``), or "leftover"
 # (``leftover_fair_capacity``), the rule of GNN models saved before "backlogged" existed, kept for their inputs.
 FairShare = Literal["backlogged", "leftover"]
-FAIR_SHARES: tuple[str, ...] = ("backlogged", "leftover")
+FAIR_SHARES: tuple[str, ...] = get_args(FairShare)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ Residuals are ``log(true / pred)`` for jitter and for delay beyond propagation (
 prediction; the propagation delay is known exactly), and ``true − pred`` for loss. An interval is
 ``[pred·e^lo, pred·e^hi]`` (delay: propagation + that on the rest; loss: ``[pred + lo, pred + hi]`` clipped to
 [0, 1]). Upper ends never exceed the scenario's physical bounds (``ndtwin.scenario.bounds``: what the buffers
-and capacities allow; none through starvable strict-priority queues). A bin with fewer than MIN_BIN_FLOWS calibration flows uses the quantiles of its size class, or of all
-flows if that class has too few too. A network larger than every calibration one falls in the largest class.
+and capacities allow; none through starvable strict-priority queues). A bin with fewer than MIN_BIN_FLOWS
+calibration flows uses the quantiles of its size class, or of all flows if that class has too few too. A network
+larger than every calibration one falls in the largest class.
 
 An interval is meant to hold a flow's mean metric; ``ndtwin.whatif.validate`` judges its coverage against long
 reference runs. The residuals are taken on runs of ``ndtwin whatif calibrate --packets`` packets per flow, so
