@@ -36,13 +36,6 @@ def test_pr_auc_on_a_hand_computed_ranking():
     assert scores["pr_auc"] == pytest.approx(0.75) and scores["alarm_rate"] == pytest.approx(2 / 5)
 
 
-def test_rule_threshold_trades_precision_for_recall():
-    rule = ResidualViolationRule(threshold=0.3)
-    assert list(rule.flags_of([0.2, 0.4, 0.9])) == [False, True, True]
-    with pytest.raises(ValueError, match="threshold"):
-        ResidualViolationRule(threshold=1.0)
-
-
 def _history(predicted_over_budget: float, measured_over_budget: np.ndarray) -> tuple[np.ndarray, ...]:
     budget = np.full(measured_over_budget.size, 0.2)
     return budget * predicted_over_budget, budget * measured_over_budget, budget
@@ -53,7 +46,6 @@ def test_rule_does_not_flag_where_the_model_has_been_overshooting():
     past = _history(1.1, np.r_[np.full(180, 0.7), np.full(20, 1.3)])
     rule = ResidualViolationRule(neighbours=200, min_windows=100)
     assert rule.probabilities(*past, [0.22], [0.2]) == pytest.approx([0.1])
-    assert not rule.flags(*past, [0.22], [0.2])[0]
 
 
 def test_rule_flags_where_the_model_has_been_undershooting():
@@ -61,9 +53,8 @@ def test_rule_flags_where_the_model_has_been_undershooting():
     past = _history(0.9, np.r_[np.full(150, 1.2), np.full(50, 0.8)])
     rule = ResidualViolationRule(neighbours=200, min_windows=100)
     assert rule.probabilities(*past, [0.18], [0.2]) == pytest.approx([0.75])
-    assert rule.flags(*past, [0.18], [0.2])[0]
     # far below the budget the same residuals (x 1.33 at most) cannot reach it
-    assert not rule.flags(*past, [0.05], [0.2])[0]
+    assert rule.probabilities(*past, [0.05], [0.2]) == pytest.approx([0.0])
 
 
 def test_rule_uses_the_neighbours_nearest_in_margin():
@@ -83,7 +74,7 @@ def test_rule_falls_back_to_the_prediction_without_enough_history():
     past = (np.r_[past[0], 0.3], np.r_[past[1], np.nan], np.r_[past[2], 0.2])
     rule = ResidualViolationRule(neighbours=200, min_windows=100)
     assert np.isnan(rule.probabilities(*past, [0.3], [0.2])).all()
-    assert list(rule.flags(*past, [0.3, 0.1], [0.2, 0.2])) == [True, False]
+    assert list(rule.alarm_score(*past, [0.3, 0.1], [0.2, 0.2])) == [1.0, 0.0]  # the plain rule
     with pytest.raises(ValueError, match="neighbours, min_windows"):
         ResidualViolationRule(neighbours=0)
 

@@ -9,8 +9,8 @@ prediction is noisy (most flags are then false). :class:`ResidualViolationRule` 
 probability that its measured delay exceeds the budget, given the prediction, is above one half — the decision
 that maximises expected accuracy — estimating that probability from the serving model's own errors on windows
 already measured. Violations are rare, so accuracy rewards never alarming; alarms are judged by precision, recall,
-F1 and the area under the precision-recall curve (:func:`alarm_scores`), and the rule's ``threshold`` trades one
-for the other; :func:`f1_threshold` chooses it on the windows already measured.
+F1 and the area under the precision-recall curve (:func:`alarm_scores`); the threshold on the rule's probability,
+which trades one for the other, is chosen by :func:`f1_threshold` on the windows already measured.
 """
 
 from __future__ import annotations
@@ -122,27 +122,25 @@ def f1_threshold(actual: ArrayLike, score: ArrayLike, *, min_violations: int, fa
 
 @dataclass(frozen=True)
 class ResidualViolationRule:
-    """Flag a window when P(measured delay > budget | predicted delay) > ``threshold``, learned from measured windows.
+    """P(measured delay > budget | predicted delay) of a window, learned from measured windows (the alarm score that
+    :func:`f1_threshold` thresholds).
 
     With the log residual r = log(measured / predicted) and the margin m = log(predicted / budget), a window
     violates its budget when r > −m. For a new window the probability is the share of past windows whose residual
     exceeds −m, among the ``neighbours`` past windows nearest to it in margin (a run of that many in margin order,
     centred on its margin). So a model that overshoots near the budget, or a right-skewed delay whose typical
-    value sits below the predicted mean, is corrected by its own record. With fewer than ``min_windows`` past windows the rule falls back to the plain
-    "predicted delay > budget". The caller chooses the past windows (e.g. those measured since the last drift).
+    value sits below the predicted mean, is corrected by its own record. With fewer than ``min_windows`` past
+    windows the alarm score falls back to the plain "predicted delay > budget". The caller chooses the past windows (e.g. those measured since the last drift).
     """
 
     neighbours: int = 200
     min_windows: int = 100
-    threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.neighbours < 1 or self.min_windows < 1:
             raise ValueError(
                 f"neighbours, min_windows: expected positive integers, got {self.neighbours}, {self.min_windows}"
             )
-        if not 0 <= self.threshold < 1:
-            raise ValueError(f"threshold: expected a probability in [0, 1), got {self.threshold!r}")
 
     def probabilities(
         self,
@@ -180,21 +178,6 @@ class ResidualViolationRule:
         1 when the predicted delay exceeds the budget and 0 otherwise."""
         probability = self.probabilities(past_predicted_s, past_measured_s, past_budget_s, predicted_s, budget_s)
         return np.where(np.isnan(probability), violations(predicted_s, budget_s).astype(float), probability)
-
-    def flags_of(self, alarm_score: ArrayLike) -> np.ndarray:
-        """Whether to flag each window, given its :meth:`alarm_score`."""
-        return np.asarray(alarm_score, dtype=float) > self.threshold
-
-    def flags(
-        self,
-        past_predicted_s: ArrayLike,
-        past_measured_s: ArrayLike,
-        past_budget_s: ArrayLike,
-        predicted_s: ArrayLike,
-        budget_s: ArrayLike,
-    ) -> np.ndarray:
-        """Whether to flag each new window as an SLA violation."""
-        return self.flags_of(self.alarm_score(past_predicted_s, past_measured_s, past_budget_s, predicted_s, budget_s))
 
 
 def _log_ratio(numerator: ArrayLike, denominator: ArrayLike) -> np.ndarray:
