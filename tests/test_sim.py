@@ -69,27 +69,26 @@ def relative_error(measured: float, expected: float) -> float:
 
 # ------------------------------------------------------------------------------------------- single queues
 def test_mm1k_delay_and_loss_match_closed_form():
-    """M/M/1/K with K = buffer + 1 (the buffer holds waiting packets only).
+    """M/M/1/K with K = buffer (the buffer holds the waiting packets and the one in transmission).
 
     With ρ = λ/μ the stationary law is p_n = ρⁿ(1−ρ)/(1−ρ^(K+1)), n = 0..K. By PASTA an arrival is lost
     with probability p_K, and by Little's law an accepted packet stays L / (λ(1−p_K)) with L = Σ n p_n.
     """
-    rho, waiting_room = 0.8, 4
-    k = waiting_room + 1
+    rho, k = 0.8, 5
     p = rho ** np.arange(k + 1)
     p /= p.sum()
     loss = p[k]
     lam = rho * C / PKT
     delay = np.dot(np.arange(k + 1), p) / (lam * (1 - loss))
 
-    port = PortConfig(buffers=(float(waiting_room),))
+    port = PortConfig(buffers=(float(k),))
     sample = simulate(scenario(chain(1, port), flow(0, 1, rho)), packets_per_flow=1_000_000, seed=1)
     labels = sample.flow_labels.iloc[0]
     # Standard errors at this length: 0.3 % (delay) and 0.65 % (loss).
     assert relative_error(labels.delay_s, delay) < 0.02
     assert relative_error(labels.loss, loss) < 0.02
     assert relative_error(sample.queue_labels.loss[0], loss) < 0.02
-    assert sample.queue_labels.max_occupancy_pkts[0] == waiting_room
+    assert sample.queue_labels.max_occupancy_pkts[0] == k
 
 
 def test_md1_waiting_time_matches_pollaczek_khinchine():

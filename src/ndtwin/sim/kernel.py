@@ -8,9 +8,10 @@ Model
 -----
 * Packets are generated at their flow's source, enter the output port of every hop of the path and are
   transmitted store-and-forward (``size / capacity``), then propagate for the link's delay.
-* An output port has up to three queues and one packet in transmission. A queue's buffer counts the
-  *waiting* packets only (in packets, or in bits for bit-buffered ports); an arrival that would exceed it is
-  dropped (tail drop). A packet that finds its port idle starts transmission at once and never waits.
+* An output port has up to three queues and one packet in transmission. A queue's buffer (in packets, or in
+  bits for bit-buffered ports) counts its waiting packets and its packet in transmission, which leaves the
+  buffer when its last bit is sent; an arrival that would exceed it is dropped (tail drop). A packet that finds
+  its port idle starts transmission at once and never waits.
 * Schedulers (all non-preemptive and work-conserving):
   FIFO — one queue; SP — lowest non-empty queue index first;
   WFQ — start-time fair queueing: an arriving packet's tag is max(finish tag of its queue's previous packet,
@@ -28,7 +29,8 @@ Model
 * FIFO ports need no events of their own: a FIFO queue's departures follow Lindley's recursion (a packet starts
   at max(its arrival, the end of the previous transmission)), so an admitted packet goes straight onto the
   link's propagation line with its arrival time at the far end. Its start of transmission is kept (``P_TAG``) so
-  that the packets still waiting at a later instant — what the buffer counts — are known; the results are those
+  that the packets still waiting at a later instant and the one in transmission — what the buffer counts — are
+  known; the results are those
   of simulating every transmission end as an event, with one event per packet-hop instead of two. Where an
   arrival coincides with a transmission start or end, the transmission counts as first (the event-driven
   ports leave such ties to the event heap).
@@ -55,6 +57,7 @@ P_SIZE, P_GEN, P_TIME, P_TAG = 0, 1, 2, 3  # float fields; P_TIME: arrival at th
 QI_HEAD, QI_TAIL, QI_PKTS = 0, 1, 2  # int fields: linked list of waiting packets, their number
 # (a FIFO queue's waiting packets are the line's packets from QI_HEAD on; QI_TAIL is unused there)
 QF_BITS, QF_LAST_TAG, QF_DEFICIT = 0, 1, 2  # float fields: waiting bits, WFQ finish tag of last admitted, DRR deficit
+QF_SERVICE_BITS, QF_SERVICE_END = 3, 4  # the size of the queue's latest packet to start transmission, and its end
 # Columns of the port state (int); the WFQ virtual time is kept apart as a float array.
 LI_BUSY, LI_WAITING, LI_RR_QUEUE, LI_RR_FRESH, LI_PROP_HEAD, LI_PROP_TAIL = 0, 1, 2, 3, 4, 5
 # Columns of the per-flow statistics (measured packets).
@@ -259,17 +262,25 @@ def _start_next(link, now, qi, qf, li, virtual_time, pool_i, pool_f, l_sched, l_
     if l_sched[link] == WFQ:
         virtual_time[link] = pool_f[p, P_TAG]
     li[link, LI_BUSY] = p
-    return now + size / l_capacity[link]
+    end = now + size / l_capacity[link]
+    qf[q, QF_SERVICE_BITS] = size
+    qf[q, QF_SERVICE_END] = end
+    return end
 
 
 @_hot
-def _arrive(p, q, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, bits_buffer, state):
-    """Count packet ``p``'s arrival at queue ``q`` and return the queue's occupancy with it, or -1 after
-    tail-dropping it (the port is busy and the buffer would overflow)."""
+def _arrive(p, q, now, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, bits_buffer, state):
+    """Count packet ``p``'s arrival at queue ``q`` and return the queue's occupancy with it (waiting packets,
+    the queue's packet in transmission, ``p``), or -1 after tail-dropping it (the port is busy and the buffer
+    would overflow)."""
     measured = pool_i[p, P_MEASURED]
     if measured:
         queue_stats[q, Q_ARRIVALS] += 1
-    occupancy = qf[q, QF_BITS] + pool_f[p, P_SIZE] if bits_buffer else qi[q, QI_PKTS] + 1.0
+    sending = qf[q, QF_SERVICE_END] > now  # a transmission ending now has left the buffer
+    if bits_buffer:
+        occupancy = qf[q, QF_BITS] + pool_f[p, P_SIZE] + (qf[q, QF_SERVICE_BITS] if sending else 0.0)
+    else:
+        occupancy = qi[q, QI_PKTS] + 1.0 + (1.0 if sending else 0.0)
     if not idle and occupancy > q_buffer[q]:
         if measured:
             queue_stats[q, Q_DROPS] += 1
@@ -285,7 +296,7 @@ def _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, qu
     """Packet ``p`` arrives at queue ``q``: tail-drop it or append it. A packet finding the port idle is admitted."""
     link = q_link[q]
     idle = li[link, LI_BUSY] == NO_PACKET
-    occupancy = _arrive(p, q, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, l_bits_buffer[link],
+    occupancy = _arrive(p, q, now, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, l_bits_buffer[link],
                         state)  # fmt: skip
     if occupancy < 0.0:
         return
@@ -320,12 +331,15 @@ def _propagate(p, link, arrival, li, pool_i, pool_f, heap_time, heap_entity, sta
 
 # ---------------------------------------------------------------------------------------------- FIFO ports
 @_hot
-def _fifo_settle(q, now, qi, qf, pool_i, pool_f):
-    """Forget the FIFO queue's packets whose transmission has started by ``now``: they no longer wait."""
+def _fifo_settle(q, now, capacity, qi, qf, pool_i, pool_f):
+    """Forget the FIFO queue's packets whose transmission has started by ``now``: they no longer wait (the
+    latest of them is the queue's packet in transmission)."""
     p = qi[q, QI_HEAD]
     while p != NO_PACKET and pool_f[p, P_TAG] <= now:
         qi[q, QI_PKTS] -= 1
         qf[q, QF_BITS] -= pool_f[p, P_SIZE]
+        qf[q, QF_SERVICE_BITS] = pool_f[p, P_SIZE]
+        qf[q, QF_SERVICE_END] = pool_f[p, P_TAG] + pool_f[p, P_SIZE] / capacity
         p = pool_i[p, P_NEXT]
     qi[q, QI_HEAD] = p
     if p == NO_PACKET:
@@ -339,9 +353,9 @@ def _fifo_admit(p, q, now, qi, qf, li, free_at, pool_i, pool_f, flow_stats, queu
     ahead of it and put it on the link's propagation line (an event for ``line_entity`` + link if the line was
     empty)."""
     link = q_link[q]
-    _fifo_settle(q, now, qi, qf, pool_i, pool_f)
+    _fifo_settle(q, now, l_capacity[link], qi, qf, pool_i, pool_f)
     idle = free_at[link] <= now
-    occupancy = _arrive(p, q, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, l_bits_buffer[link],
+    occupancy = _arrive(p, q, now, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_buffer, l_bits_buffer[link],
                         state)  # fmt: skip
     if occupancy < 0.0:
         return
@@ -351,7 +365,10 @@ def _fifo_admit(p, q, now, qi, qf, li, free_at, pool_i, pool_f, flow_stats, queu
     end = start + size / l_capacity[link]
     free_at[link] = end
     pool_f[p, P_TAG] = start
-    if not idle:
+    if idle:
+        qf[q, QF_SERVICE_BITS] = size
+        qf[q, QF_SERVICE_END] = end
+    else:
         qi[q, QI_PKTS] += 1
         qf[q, QF_BITS] += size
         if qi[q, QI_HEAD] == NO_PACKET:
@@ -417,7 +434,7 @@ def _advance(
         else:  # the first packet of a propagation line reaches the end of its link
             link = entity - prop_entity
             if l_sched[link] == FIFO:  # the line may hold the port's waiting packets too
-                _fifo_settle(q_off[link], now, qi, qf, pool_i, pool_f)
+                _fifo_settle(q_off[link], now, l_capacity[link], qi, qf, pool_i, pool_f)
             p = _pop_head(li, link, LI_PROP_HEAD, LI_PROP_TAIL, pool_i)
             if li[link, LI_PROP_HEAD] != NO_PACKET:
                 next_time = pool_f[li[link, LI_PROP_HEAD], P_TIME]
@@ -489,7 +506,7 @@ def run(
     _chain_free(pool_i, 0, state)
     qi = np.full((n_queues, 3), NO_PACKET, dtype=np.int64)
     qi[:, QI_PKTS] = 0
-    qf = np.zeros((n_queues, 3))
+    qf = np.zeros((n_queues, 5))
     li = np.full((n_links, 6), NO_PACKET, dtype=np.int64)
     li[:, LI_WAITING] = 0
     li[:, LI_RR_QUEUE] = q_off[:-1]

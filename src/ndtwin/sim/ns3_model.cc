@@ -2,13 +2,14 @@
 //
 // Each directed ndtwin link is one PointToPointChannel with a sending device at its source and a receiving
 // device at its destination. The sending device's queue is a PortQueue: the port's one to three tail-drop
-// queues, served FIFO or by strict priority, holding waiting packets only, as in ndtwin's simulator. Sources
+// queues, served FIFO or by strict priority, each buffer holding its waiting packets and its packet in
+// transmission until the last bit is sent, as in ndtwin's simulator. Sources
 // replay precomputed (send time, size) schedules over UDP sockets; a PacketInfo tag carries each packet's
 // flow, ToS, generation time and whether it is measured.
 //
 // The port is the device queue itself, not a queue disc in front of a one-packet device queue: that layout
 // would keep one more packet waiting in the device, already chosen, so strict priority would be decided one
-// transmission early and a bit-sized buffer would not bound all the waiting bits.
+// transmission early and a bit-sized buffer would not bound all the bits held.
 
 #include <array>
 #include <chrono>
@@ -105,7 +106,9 @@ class PortQueue : public Queue<Packet>
         double bits = packet->GetSize() * 8.0;
         int64_t now = Simulator::Now().GetNanoSeconds();
         bool idle = IsEmpty() && now >= m_busyUntil;
-        double occupancy = m_inBits ? m_waitingBits[q] + bits : m_waiting[q] + 1.0;
+        bool sending = m_sendingQueue == q && now < m_busyUntil; // a transmission ending now has left
+        double occupancy = m_inBits ? m_waitingBits[q] + bits + (sending ? m_sendingBits : 0.0)
+                                    : m_waiting[q] + 1.0 + (sending ? 1.0 : 0.0);
         auto& stats = m_stats[q];
         stats[ARRIVALS] += info.measured;
         if (!idle && occupancy > m_buffers[q])
@@ -143,6 +146,8 @@ class PortQueue : public Queue<Packet>
         Time transmission = m_rate.CalculateBytesTxTime(packet->GetSize());
         int64_t end = (Simulator::Now() + transmission).GetNanoSeconds();
         m_busyUntil = end; // the device transmits the packet it dequeues at once
+        m_sendingQueue = m_tosToQueue[info.tos];
+        m_sendingBits = packet->GetSize() * 8.0;
         if (info.measured)
         {
             auto& stats = m_stats[m_tosToQueue[info.tos]];
@@ -184,6 +189,8 @@ class PortQueue : public Queue<Packet>
     std::array<uint32_t, 3> m_waiting{};
     std::array<double, 3> m_waitingBits{};
     int64_t m_busyUntil = 0;
+    size_t m_sendingQueue = 0; // the queue of the packet in transmission until m_busyUntil, and its size
+    double m_sendingBits = 0.0;
     std::vector<std::array<double, N_STATS>> m_stats;
 };
 
