@@ -39,7 +39,7 @@ from ndtwin.scenario import (
 from ndtwin.scenario.generate import all_pairs_scenario
 from ndtwin.scenario.similarity import rescaled
 from ndtwin.twin import catalog
-from ndtwin.twin.qt import QueueingTheoryTwin
+from ndtwin.twin.qt import LEGACY_READING, QueueingTheoryTwin, QueueReading
 
 SMALL = ModelConfig(hidden=8, iterations=2)
 runner = CliRunner()
@@ -146,10 +146,10 @@ def test_short_training_lowers_the_training_loss(samples):
     examples = [example_of(s) for s in samples]
     torch.manual_seed(0)
     model = RouteNetLike(SMALL)
-    config = TrainConfig(epochs=12, batch_size=2, lr=1e-2, loss="logmse", patience=50)
+    config = TrainConfig(epochs=16, batch_size=2, lr=1e-2, loss="logmse", patience=50)
     result = fit(model, examples[:4], examples[4:], Normalizer.fit([e.graph for e in examples[:4]]), config)
     losses = [log.train_objective for log in result.history]
-    assert len(losses) == 12 and losses[-1] < 0.5 * losses[0]
+    assert len(losses) == 16 and losses[-1] < 0.5 * losses[0]
     assert result.best_val_objective == min(log.val_objective for log in result.history)
 
 
@@ -267,18 +267,20 @@ def test_propagation_far_beyond_the_training_range_only_adds_its_delay(samples):
     assert not np.allclose(rest[0], rest[1], rtol=1e-3)  # within the range the input is used as it is
 
 
-def test_models_saved_before_the_backlogged_reading_keep_their_inputs(samples, tmp_path):
+def test_models_saved_before_the_current_reading_keep_their_inputs(samples, tmp_path):
     examples = [example_of(s) for s in samples]
     config = TrainConfig(epochs=1, batch_size=3, val_fraction=0.3)
     common = {"data": [tmp_path / "data"], "report": ReadReport(), "architecture": {"hidden": 8, "iterations": 2}}
     train_to_directory(examples, tmp_path / "m", config, command="test", **common)
-    assert load_model(tmp_path / "m").model.config.fair_share == "backlogged"
+    assert load_model(tmp_path / "m").model.config.queue_reading == QueueReading()
     manifest = json.loads((tmp_path / "m" / "config.json").read_text())
-    del manifest["model"]["fair_share"]  # as written before the field existed
+    del manifest["model"]["fair_share"], manifest["model"]["transmission_in_buffer"]  # as written before
     (tmp_path / "m" / "config.json").write_text(json.dumps(manifest))
-    assert load_model(tmp_path / "m").model.config.fair_share == "leftover"
+    assert load_model(tmp_path / "m").model.config.queue_reading == LEGACY_READING
     model, _ = start_model({}, tmp_path / "m", seed=0)
-    assert model.config.fair_share == "backlogged"  # a warm start trains on the current reading
-    assert catalog.load_twin("default").model.config.fair_share == "leftover"
+    assert model.config.queue_reading == QueueReading()  # a warm start trains on the current reading
+    assert catalog.load_twin("default").model.config.queue_reading == LEGACY_READING
     with pytest.raises(ScenarioError, match="model.fair_share"):
         ModelConfig(fair_share="demand")
+    with pytest.raises(ScenarioError, match="model.transmission_in_buffer"):
+        ModelConfig(transmission_in_buffer="yes")

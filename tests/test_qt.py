@@ -22,7 +22,15 @@ from ndtwin.scenario import (
 )
 from ndtwin.scenario.bounds import delay_var_upper_bound_s2
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
-from ndtwin.twin.qt import QueueingTheoryTwin, leftover_fair_capacity, water_filling, weighted_fair_capacity
+from ndtwin.twin.qt import (
+    LEGACY_READING,
+    QueueingTheoryTwin,
+    QueueReading,
+    leftover_fair_capacity,
+    solve_network,
+    water_filling,
+    weighted_fair_capacity,
+)
 from ndtwin.twin.queueing import mm1k_stats
 
 PKT = 1000.0  # bits
@@ -77,7 +85,7 @@ def test_single_link_matches_mm1k(rho, buffer_pkts):
     mu = CAPACITY / PKT
     scenario = scenario_of(chain([CAPACITY], config=port(buffers=(buffer_pkts,))), [poisson_flow(0, 1, rho * mu)])
     got = predict(scenario).iloc[0]
-    want = explicit_mm1k(rho, buffer_pkts + 1, mu)
+    want = explicit_mm1k(rho, buffer_pkts, mu)  # the buffer holds the packet in transmission: K = buffer
     assert got["loss"] == pytest.approx(want["blocking"], rel=1e-9)
     assert got["delay_s"] == pytest.approx(want["delay"], rel=1e-9)
     # Exponential service spreads fixed-size packets' delays beyond what the buffer allows: held at the bound.
@@ -85,9 +93,18 @@ def test_single_link_matches_mm1k(rho, buffer_pkts):
     assert got["delay_var_s2"] == pytest.approx(min(want["var"], bound), rel=1e-9)
 
 
+def test_legacy_reading_adds_a_place_for_the_packet_in_transmission():
+    mu = CAPACITY / PKT
+    scenario = scenario_of(chain([CAPACITY], config=port(buffers=(8,))), [poisson_flow(0, 1, 0.9 * mu)])
+    blocking = [
+        solve_network(scenario, reading=reading).queues.blocking[0] for reading in (QueueReading(), LEGACY_READING)
+    ]
+    assert blocking == pytest.approx([explicit_mm1k(0.9, k, mu)["blocking"] for k in (8, 9)], rel=1e-9)
+
+
 def test_single_link_obeys_littles_law():
     mu, rho, k = CAPACITY / PKT, 0.8, 6
-    scenario = scenario_of(chain([CAPACITY], config=port(buffers=(k - 1,))), [poisson_flow(0, 1, rho * mu)])
+    scenario = scenario_of(chain([CAPACITY], config=port(buffers=(k,))), [poisson_flow(0, 1, rho * mu)])
     got = predict(scenario).iloc[0]
     in_system = explicit_mm1k(rho, k, mu)["in_system"]
     assert in_system == pytest.approx(rho * mu * (1 - got["loss"]) * got["delay_s"], rel=1e-9)
@@ -119,7 +136,7 @@ def test_flow_pays_own_transmission_time_in_a_shared_queue():
 
 def test_tandem_upstream_losses_thin_downstream_load():
     mu1, mu2, lam, k = 100.0, 80.0, 150.0, 9
-    scenario = scenario_of(chain([mu1 * PKT, mu2 * PKT], config=port(buffers=(k - 1,))), [poisson_flow(0, 2, lam)])
+    scenario = scenario_of(chain([mu1 * PKT, mu2 * PKT], config=port(buffers=(k,))), [poisson_flow(0, 2, lam)])
     first = explicit_mm1k(lam / mu1, k, mu1)
     thinned = lam * (1 - first["blocking"])
     second = explicit_mm1k(thinned / mu2, k, mu2)
@@ -137,9 +154,9 @@ def test_fixed_point_couples_flows_through_shared_links():
     scenario = scenario_of(chain([100 * PKT, 100 * PKT], config=port(buffers=(8,))), flows)
     solution = QueueingTheoryTwin().solve(scenario)
     assert solution.converged
-    first = explicit_mm1k(2.0, 9, 100.0)
+    first = explicit_mm1k(2.0, 8, 100.0)
     shared = 200.0 * (1 - first["blocking"]) + 50.0
-    second = explicit_mm1k(shared / 100.0, 9, 100.0)
+    second = explicit_mm1k(shared / 100.0, 8, 100.0)
     assert solution.queues.arrivals.pkts_per_s[1] == pytest.approx(shared, rel=1e-9)
     assert solution.loss[1] == pytest.approx(second["blocking"], rel=1e-9)
 
@@ -154,7 +171,7 @@ def test_strict_priority_protects_high_priority():
     mu = CAPACITY / PKT
     light, heavy = predict(sp_scenario(30.0, 10.0)), predict(sp_scenario(30.0, 65.0))
     assert heavy["delay_s"][0] == pytest.approx(light["delay_s"][0], rel=1e-12)
-    assert heavy["delay_s"][0] == pytest.approx(explicit_mm1k(0.3, 17, mu)["delay"], rel=1e-9)
+    assert heavy["delay_s"][0] == pytest.approx(explicit_mm1k(0.3, 16, mu)["delay"], rel=1e-9)
     assert heavy["delay_s"][1] > light["delay_s"][1]
     assert predict(sp_scenario(60.0, 10.0))["delay_s"][1] > light["delay_s"][1]
 
@@ -162,9 +179,9 @@ def test_strict_priority_protects_high_priority():
 def test_strict_priority_low_queue_gets_leftover_capacity():
     mu, high, low = CAPACITY / PKT, 50.0, 30.0
     got = predict(sp_scenario(high, low))
-    carried_high = high * (1 - explicit_mm1k(high / mu, 17, mu)["blocking"])
+    carried_high = high * (1 - explicit_mm1k(high / mu, 16, mu)["blocking"])
     leftover_mu = mu - carried_high
-    low_queue = explicit_mm1k(low / leftover_mu, 17, leftover_mu)
+    low_queue = explicit_mm1k(low / leftover_mu, 16, leftover_mu)
     waiting = low_queue["delay"] - 1 / leftover_mu
     assert got["delay_s"][1] == pytest.approx(waiting + PKT / CAPACITY, rel=1e-9)
     assert got["loss"][1] == pytest.approx(low_queue["blocking"], rel=1e-9)
@@ -201,7 +218,7 @@ def test_wfq_port_serves_queues_at_their_fair_capacity():
     flows = [poisson_flow(0, 1, 10.0, tos=0), poisson_flow(0, 1, 120.0, tos=1)]
     queues = QueueingTheoryTwin().predict_queues(scenario_of(chain([CAPACITY], config=config), flows))
     assert queues["service_capacity_bps"].tolist() == pytest.approx([50.0 * PKT, 90.0 * PKT], rel=1e-9)
-    assert queues["loss"][1] == pytest.approx(explicit_mm1k(120 / 90, 17, 90.0)["blocking"], rel=1e-9)
+    assert queues["loss"][1] == pytest.approx(explicit_mm1k(120 / 90, 16, 90.0)["blocking"], rel=1e-9)
 
 
 def test_propagation_delay_is_added_per_hop():

@@ -19,7 +19,7 @@ import torch
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling, TimeKind
 from ndtwin.scenario.bounds import flow_bounds
-from ndtwin.twin.qt import FairShare, solve_network
+from ndtwin.twin.qt import QueueReading, solve_network
 
 N_TOS = 3  # ToS values beyond are folded into the last class
 TIME_KINDS = (TimeKind.POISSON, TimeKind.CBR, TimeKind.ONOFF)  # any other law sets the "other" column
@@ -134,7 +134,7 @@ def _scheduling_one_hot(scenario: Scenario, links: np.ndarray) -> np.ndarray:
 
 
 def queue_and_link_features(
-    scenario: Scenario, fair_share: FairShare = "backlogged"
+    scenario: Scenario, reading: QueueReading = QueueReading()
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw queue features (Q, ·), link features (L, ·) and each queue's mean packet size (bits).
 
@@ -143,7 +143,7 @@ def queue_and_link_features(
     the queue's service capacity under its port's scheduling; then the M/M/1/K blocking and mean wait in packets.
     """
     topo = scenario.topology
-    solution = solve_network(scenario, bounded=False, fair_share=fair_share)  # only the queue states are used
+    solution = solve_network(scenario, bounded=False, reading=reading)  # only the queue states are used
     setup, state = solution.setup, solution.queues
     capacity = setup.link_capacity_bps
     pkt_bits = state.mean_pkt_bits
@@ -178,11 +178,11 @@ def queue_and_link_features(
     return queue_x, link_x, pkt_bits
 
 
-def featurize(scenario: Scenario, fair_share: FairShare = "backlogged") -> GraphTensors:
-    """All tensors of one scenario (features not yet normalised); ``fair_share``: the model's reading of WFQ/DRR
-    service capacities (``ndtwin.twin.qt.FairShare``)."""
+def featurize(scenario: Scenario, reading: QueueReading = QueueReading()) -> GraphTensors:
+    """All tensors of one scenario (features not yet normalised); ``reading``: the model's reading of the ports
+    (``ndtwin.twin.qt.QueueReading``)."""
     hops, queues, topo = scenario.hops, scenario.queues, scenario.topology
-    queue_x, link_x, queue_pkt_bits = queue_and_link_features(scenario, fair_share)
+    queue_x, link_x, queue_pkt_bits = queue_and_link_features(scenario, reading)
     bounds = flow_bounds(scenario)
     flow, queue, link = hops.flow, hops.queue, hops.link
     capacity = topo.capacity_bps[link]

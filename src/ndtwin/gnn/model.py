@@ -31,7 +31,7 @@ from ndtwin.gnn.features import (
     QUEUE_FEATURES,
     GraphTensors,
 )
-from ndtwin.twin.qt import FAIR_SHARES
+from ndtwin.twin.qt import FAIR_SHARES, FairShare, QueueReading
 
 METRICS: tuple[str, ...] = ("delay", "jitter", "loss")
 LOG_CLAMP = (-20.0, 12.0)  # range of the per-hop log-occupancy scores
@@ -48,7 +48,8 @@ class ModelConfig:
     experts: int = 4
     top_k: int = 2
     bounded: bool = True
-    fair_share: str = "backlogged"  # how its WFQ/DRR inputs are read (ndtwin.twin.qt.FairShare)
+    fair_share: FairShare = "backlogged"  # how its inputs read the ports (ndtwin.twin.qt.QueueReading)
+    transmission_in_buffer: bool = True
 
     def __post_init__(self) -> None:
         for name in ("hidden", "iterations", "experts", "top_k"):
@@ -58,6 +59,12 @@ class ModelConfig:
             raise ScenarioError("model.top_k", f"at most the number of experts ({self.experts})", self.top_k)
         if self.fair_share not in FAIR_SHARES:
             raise ScenarioError("model.fair_share", f"one of {', '.join(FAIR_SHARES)}", self.fair_share)
+        if not isinstance(self.transmission_in_buffer, bool):
+            raise ScenarioError("model.transmission_in_buffer", "true or false", self.transmission_in_buffer)
+
+    @property
+    def queue_reading(self) -> QueueReading:
+        return QueueReading(self.fair_share, self.transmission_in_buffer)
 
     def to_json(self) -> dict:
         return asdict(self)

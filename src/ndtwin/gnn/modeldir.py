@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.gnn.model import ModelConfig, RouteNetLike
 from ndtwin.gnn.normalize import Normalizer
+from ndtwin.twin.qt import LEGACY_READING
 
 FORMAT = "ndtwin-gnn"
 WEIGHTS, CONFIG, NORMALIZATION, METRICS_FILE, PROVENANCE = (
@@ -82,8 +83,8 @@ def load_model(path: str | Path) -> SavedModel:
     if config.get("format") != FORMAT:
         raise DatasetError(path / CONFIG, f"expected format {FORMAT!r}, got {config.get('format')!r}")
     try:
-        # a directory saved before "fair_share" existed was trained on the "leftover" reading
-        model = RouteNetLike(ModelConfig(**{"fair_share": "leftover", **config.get("model", {})}))
+        # a directory saved before the reading's fields existed was trained on the legacy reading
+        model = RouteNetLike(ModelConfig(**{**asdict(LEGACY_READING), **config.get("model", {})}))
     except (TypeError, ScenarioError) as error:
         raise DatasetError(path / CONFIG, f"invalid model section ({error})") from None
     try:

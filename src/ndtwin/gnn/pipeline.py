@@ -67,7 +67,10 @@ def start_model(
     for name, value in architecture.items():
         if getattr(current, name) != value:
             raise ScenarioError(f"--{name}", f"the warm-start model's value {getattr(current, name)!r}", value)
-    saved.model.config = replace(current, fair_share=ModelConfig.fair_share)  # training examples read it so
+    fresh = ModelConfig()  # training examples read the ports the current way
+    saved.model.config = replace(
+        current, fair_share=fresh.fair_share, transmission_in_buffer=fresh.transmission_in_buffer
+    )
     return saved.model, saved.normalizer
 
 

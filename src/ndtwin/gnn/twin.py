@@ -72,7 +72,7 @@ class GnnTwin:
         graphs = [
             featurize(
                 scenario if (size, speed) == (1.0, 1.0) else rescaled(scenario, size_factor=size, speed_factor=speed),
-                self.model.config.fair_share,
+                self.model.config.queue_reading,
             )
             for scenario, (size, speed) in zip(scenarios, factors)
         ]

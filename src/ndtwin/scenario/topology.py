@@ -36,7 +36,8 @@ class Scheduling(str, Enum):
 class PortConfig:
     """Queues of one output port.
 
-    ``buffers`` holds one size per queue in ``buffer_unit`` (bits or packets, waiting packets only);
+    ``buffers`` holds one size per queue in ``buffer_unit`` (bits or packets, counting the
+    queue's waiting packets and its packet in transmission);
     ``weights`` the WFQ/DRR weights per queue (any positive scale, e.g. percent);
     ``tos_to_queue[t]`` the queue that packets of ToS ``t`` enter.
     """

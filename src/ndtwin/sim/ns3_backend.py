@@ -5,7 +5,8 @@ sweep pays its ~10 s start-up a single time. The model matches ``ndtwin.sim.kern
 
 * every directed link is a point-to-point channel (capacity, propagation delay) whose sending device's queue
   is the port itself: one tail-drop queue (FIFO) or three served by strict priority (SP, non-preemptive, ToS
-  mapped by ``PortConfig.tos_to_queue``), buffers counting waiting packets only, in packets or bits;
+  mapped by ``PortConfig.tos_to_queue``), each buffer counting its waiting packets and its packet in
+  transmission, in packets or bits;
 * packets are UDP datagrams whose size on the wire (payload + UDP 8 + IPv4 20 + PPP 2 bytes) is the ndtwin
   packet size; they follow the scenario's paths through static host routes (one destination address per
   group of pairs whose paths agree on every next hop, so source-dependent routing works too);

@@ -28,20 +28,36 @@ FAIR_SHARES: tuple[str, ...] = get_args(FairShare)
 
 
 @dataclass(frozen=True)
+class QueueReading:
+    """How the queueing model reads a scenario's ports. A GNN model keeps the reading its inputs were trained on.
+
+    ``fair_share``: WFQ/DRR service capacities (``FairShare``); ``transmission_in_buffer``: a queue's buffer holds
+    its packet in transmission (as in ``ndtwin.sim``), so a queue holds K = buffer packets, else buffer + 1.
+    """
+
+    fair_share: FairShare = "backlogged"
+    transmission_in_buffer: bool = True
+
+
+# The reading of GNN models saved before either field existed (the shipped ones among them).
+LEGACY_READING = QueueReading(fair_share="leftover", transmission_in_buffer=False)
+
+
+@dataclass(frozen=True)
 class QueueSetup:
     """Static parameters of every global queue (see ``Scenario.queues``), and its cell in a port × queue grid."""
 
     link: np.ndarray  # link id (= port id)
     index: np.ndarray  # queue index within its port
     port_capacity_bps: np.ndarray  # (n_links,)
-    buffer: np.ndarray  # waiting places, in packets or bits
+    buffer: np.ndarray  # in packets or bits
     buffer_in_bits: np.ndarray  # bool
     strict_priority: np.ndarray  # bool: port scheduled by SP
     weight_share: np.ndarray  # normalised WFQ/DRR weight (1 for FIFO, unused for SP)
-    fair_share: FairShare = "backlogged"
+    reading: QueueReading = QueueReading()
 
     @classmethod
-    def of(cls, scenario: Scenario, fair_share: FairShare = "backlogged") -> QueueSetup:
+    def of(cls, scenario: Scenario, reading: QueueReading = QueueReading()) -> QueueSetup:
         queues = scenario.queues
         ports = [scenario.topology.links[link].port for link in queues.link]
         cells = list(zip(ports, queues.index))
@@ -53,7 +69,7 @@ class QueueSetup:
             buffer_in_bits=np.array([port.buffer_unit == "bits" for port in ports], dtype=bool),
             strict_priority=np.array([port.scheduling is Scheduling.SP for port in ports], dtype=bool),
             weight_share=np.array([port.weight_shares()[q] for port, q in cells], dtype=float),
-            fair_share=fair_share,
+            reading=reading,
         )
 
     @property
@@ -136,7 +152,7 @@ class QueueState:
     arrivals: Arrivals
     mean_pkt_bits: np.ndarray
     service_capacity_bps: np.ndarray
-    system_size: np.ndarray  # K: waiting places + 1
+    system_size: np.ndarray  # K: packets the queue holds, its packet in transmission included
     load: np.ndarray  # offered rho
     blocking: np.ndarray
     log_acceptance: np.ndarray
@@ -194,7 +210,8 @@ def _offered(setup: QueueSetup, arrivals: Arrivals, log_acceptance: np.ndarray, 
     packets = np.where(busy, arrivals.pkts_per_s, 1.0)
     mean_pkt_bits = np.where(busy, arrivals.bps / packets, idle_pkt_bits)
     capacity = service_capacity(setup, arrivals.bps, arrivals.bps * np.exp(log_acceptance))
-    system_size = np.where(setup.buffer_in_bits, setup.buffer / mean_pkt_bits, setup.buffer) + 1
+    in_transmission = 0.0 if setup.reading.transmission_in_buffer else 1.0
+    system_size = np.where(setup.buffer_in_bits, setup.buffer / mean_pkt_bits, setup.buffer) + in_transmission
     return _Offered(mean_pkt_bits, capacity, system_size, arrivals.bps / capacity)
 
 
@@ -203,7 +220,7 @@ def service_capacity(setup: QueueSetup, demand_bps: np.ndarray, carried_bps: np.
     if setup.one_queue_per_port:  # every scheduling serves a lone queue at the full link capacity
         return setup.link_capacity_bps
     capacity = setup.port_capacity_bps
-    fair = weighted_fair_capacity if setup.fair_share == "backlogged" else leftover_fair_capacity
+    fair = weighted_fair_capacity if setup.reading.fair_share == "backlogged" else leftover_fair_capacity
     shared = fair(setup.to_grid(demand_bps), setup.to_grid(setup.weight_share), capacity)
     priority = strict_priority_capacity(setup.to_grid(carried_bps), capacity)
     return np.where(setup.strict_priority, setup.from_grid(priority), setup.from_grid(shared))
@@ -263,16 +280,16 @@ def solve_network(
     tolerance: float = 1e-9,
     service: Service = "exponential",
     bounded: bool = True,
-    fair_share: FairShare = "backlogged",
+    reading: QueueReading = QueueReading(),
 ) -> NetworkSolution:
     """Iterate queue arrival rates and blockings to a fixed point, then sum the per-hop delays of every flow.
 
     With ``bounded``, each hop's wait and delay variance are held within the physical bounds of
     ``ndtwin.scenario.bounds`` (the exponential service model lets packets of bounded size take unbounded time, and
     the reduced-service-rate model of SP starves low priorities beyond what the offered loads allow).
-    ``fair_share``: how WFQ/DRR service capacities are read (``FairShare``).
+    ``reading``: how the ports are read (``QueueReading``).
     """
-    setup = QueueSetup.of(scenario, fair_share)
+    setup = QueueSetup.of(scenario, reading)
     hops = _FlowHops(scenario)
 
     def admit(log_acceptance: np.ndarray) -> _Admission:
