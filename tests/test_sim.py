@@ -162,6 +162,18 @@ def test_wfq_keeps_a_light_queue_fast_under_heavy_load():
     assert sample.flow_labels.loss[0] == 0.0
 
 
+def test_wfq_serves_a_queue_below_its_share_like_a_priority_queue():
+    """Equal weights, queue 0 offered 0.45 of the link, queue 1 saturating it. Tags grow with the service a queue has
+    had (no system virtual time), so queue 0, taking less than queue 1, is always behind and served first: its
+    packets wait as in a non-preemptive priority queue, W = R / (1 − ρ₀) with R = S / 2 (the link always busy)."""
+    port = PortConfig(Scheduling.WFQ, (16.0, 16.0), weights=(50.0, 50.0), tos_to_queue=(0, 1))
+    sizes = PacketSizeDistribution.fixed(PKT)
+    sample = simulate(scenario(chain(1, port), flow(0, 1, 0.45, sizes, 0), flow(0, 1, 2.0, sizes, 1)), duration_s=300.0)
+    service = PKT / C
+    assert sample.flow_labels.loss[0] == 0.0
+    assert sample.flow_labels.delay_s[0] == pytest.approx(service * (1 + 0.5 / (1 - 0.45)), rel=0.05)
+
+
 # ------------------------------------------------------------------------------------------- bookkeeping
 def overloaded_mesh() -> Scenario:
     """Three links in a line with small buffers and more traffic than they carry, several schedulers."""

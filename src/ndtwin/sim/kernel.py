@@ -14,9 +14,11 @@ Model
   its port idle starts transmission at once and never waits.
 * Schedulers (all non-preemptive and work-conserving):
   FIFO — one queue; SP — lowest non-empty queue index first;
-  WFQ — start-time fair queueing: an arriving packet's tag is max(finish tag of its queue's previous packet,
-  tag in service) and the queue's finish tag advances by size / weight share; the smallest head tag is served,
-  and virtual time restarts when the port goes idle (closer to the BNN-UPC simulator than self-clocked tags);
+  WFQ — weighted fair queueing by the service each queue has had in the port's busy period: a packet's tag is
+  its queue's tag, which then advances by size / weight share, with no system virtual time; the smallest head
+  tag is served, and every tag restarts when the port goes idle. A queue that is light keeps small tags and is
+  served before one that has taken far more than its share (as the BNN-UPC simulator's labels show: start-time
+  fair queueing, with the tag in service as virtual time, gave such queues up to 14× their labelled occupancy);
   DRR — deficit round robin; a queue's quantum (bits added per visit) is its weight share × the round size set
   in ``plan.py``; a packet larger than the deficit waits for later rounds.
 * Sources: POISSON (exponential gaps), CBR (constant gap, uniform random phase), ONOFF (exponential ON and OFF
@@ -58,7 +60,7 @@ QI_HEAD, QI_TAIL, QI_PKTS = 0, 1, 2  # int fields: linked list of waiting packet
 # (a FIFO queue's waiting packets are the line's packets from QI_HEAD on; QI_TAIL is unused there)
 QF_BITS, QF_LAST_TAG, QF_DEFICIT = 0, 1, 2  # float fields: waiting bits, WFQ finish tag of last admitted, DRR deficit
 QF_SERVICE_BITS, QF_SERVICE_END = 3, 4  # the size of the queue's latest packet to start transmission, and its end
-# Columns of the port state (int); the WFQ virtual time is kept apart as a float array.
+# Columns of the port state (int).
 LI_BUSY, LI_WAITING, LI_RR_QUEUE, LI_RR_FRESH, LI_PROP_HEAD, LI_PROP_TAIL = 0, 1, 2, 3, 4, 5
 # Columns of the per-flow statistics (measured packets).
 F_GEN, F_GEN_BITS, F_DROPS, F_DELIVERED = 0, 1, 2, 3
@@ -246,7 +248,7 @@ def _select_queue(link, sched, q_off, qi, qf, li, pool_f, q_quantum):
 
 # ---------------------------------------------------------------------------------------------- ports
 @_hot
-def _start_next(link, now, qi, qf, li, virtual_time, pool_i, pool_f, l_sched, l_capacity, q_off, q_quantum):
+def _start_next(link, now, qi, qf, li, pool_i, pool_f, l_sched, l_capacity, q_off, q_quantum):
     """If the port is idle and has a waiting packet, start transmitting the one its scheduler picks.
     Returns when that transmission ends, or -1 if none started."""
     if li[link, LI_BUSY] != NO_PACKET or li[link, LI_WAITING] == 0:
@@ -259,8 +261,6 @@ def _start_next(link, now, qi, qf, li, virtual_time, pool_i, pool_f, l_sched, l_
     li[link, LI_WAITING] -= 1
     if qi[q, QI_HEAD] == NO_PACKET:
         qf[q, QF_DEFICIT] = 0.0  # DRR: an emptied queue keeps no credit
-    if l_sched[link] == WFQ:
-        virtual_time[link] = pool_f[p, P_TAG]
     li[link, LI_BUSY] = p
     end = now + size / l_capacity[link]
     qf[q, QF_SERVICE_BITS] = size
@@ -291,7 +291,7 @@ def _arrive(p, q, now, idle, qi, qf, pool_i, pool_f, flow_stats, queue_stats, q_
 
 
 @_hot
-def _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
+def _enqueue(p, q, now, qi, qf, li, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
              q_weight, q_off, l_sched, l_bits_buffer, state):  # fmt: skip
     """Packet ``p`` arrives at queue ``q``: tail-drop it or append it. A packet finding the port idle is admitted."""
     link = q_link[q]
@@ -303,11 +303,10 @@ def _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, qu
     measured = pool_i[p, P_MEASURED]
     size = pool_f[p, P_SIZE]
     if l_sched[link] == WFQ:
-        if idle:  # a new busy period restarts virtual time
-            virtual_time[link] = 0.0
+        if idle:  # a new busy period restarts every queue's tag
             for other in range(q_off[link], q_off[link + 1]):
                 qf[other, QF_LAST_TAG] = 0.0
-        start = max(qf[q, QF_LAST_TAG], virtual_time[link])
+        start = qf[q, QF_LAST_TAG]
         qf[q, QF_LAST_TAG] = start + size / q_weight[q]
         pool_f[p, P_TAG] = start
     pool_f[p, P_TIME] = now
@@ -389,7 +388,7 @@ def _advance(
     kind, gap, gap_cap, on_s, off_s, size_start, size_uniform, size_bits, size_cum,
     hop_offset, hop_queue, q_link, q_buffer, q_weight, q_quantum, q_off,
     l_capacity, l_prop, l_sched, l_bits_buffer, t_warm, t_end,
-    heap_time, heap_entity, state, on_end, pool_i, pool_f, qi, qf, li, virtual_time, free_at,
+    heap_time, heap_entity, state, on_end, pool_i, pool_f, qi, qf, li, free_at,
     flow_stats, queue_stats, rec_flow, rec_gen, rec_delay,
 ):  # fmt: skip
     """Process events until the network has drained or the packet pool or the record arrays are full."""
@@ -424,7 +423,7 @@ def _advance(
                 queue_stats[q, Q_TX_PKTS] += 1
                 queue_stats[q, Q_TX_BITS] += pool_f[sent, P_SIZE]
                 queue_stats[q, Q_SOJOURN] += now - pool_f[sent, P_TIME]
-            next_time = _start_next(link, now, qi, qf, li, virtual_time, pool_i, pool_f, l_sched, l_capacity, q_off,
+            next_time = _start_next(link, now, qi, qf, li, pool_i, pool_f, l_sched, l_capacity, q_off,
                                     q_quantum)  # fmt: skip
             if l_prop[link] > 0.0:
                 _propagate(sent, link, now + l_prop[link], li, pool_i, pool_f, heap_time, heap_entity, state,
@@ -451,9 +450,9 @@ def _advance(
                 _fifo_admit(p, q, now, qi, qf, li, free_at, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
                             l_capacity, l_prop, l_bits_buffer, heap_time, heap_entity, state, prop_entity)  # fmt: skip
                 continue
-            _enqueue(p, q, now, qi, qf, li, virtual_time, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
+            _enqueue(p, q, now, qi, qf, li, pool_i, pool_f, flow_stats, queue_stats, q_link, q_buffer,
                      q_weight, q_off, l_sched, l_bits_buffer, state)  # fmt: skip
-            end = _start_next(q_link[q], now, qi, qf, li, virtual_time, pool_i, pool_f, l_sched, l_capacity, q_off,
+            end = _start_next(q_link[q], now, qi, qf, li, pool_i, pool_f, l_sched, l_capacity, q_off,
                               q_quantum)  # fmt: skip
             if end >= 0.0:
                 _heap_push(heap_time, heap_entity, state, end, tx_entity + q_link[q])
@@ -511,7 +510,6 @@ def run(
     li[:, LI_WAITING] = 0
     li[:, LI_RR_QUEUE] = q_off[:-1]
     li[:, LI_RR_FRESH] = 1
-    virtual_time = np.zeros(n_links)
     free_at = np.zeros(n_links)  # FIFO ports: end of the last scheduled transmission
     flow_stats = np.zeros((n_flows, 4))
     queue_stats = np.zeros((n_queues, 6))
@@ -526,7 +524,7 @@ def run(
             kind, gap, gap_cap, on_s, off_s, size_start, size_uniform, size_bits, size_cum,
             hop_offset, hop_queue, q_link, q_buffer, q_weight, q_quantum, q_off,
             l_capacity, l_prop, l_sched, l_bits_buffer, t_warm, t_end,
-            heap_time, heap_entity, state, on_end, pool_i, pool_f, qi, qf, li, virtual_time, free_at,
+            heap_time, heap_entity, state, on_end, pool_i, pool_f, qi, qf, li, free_at,
             flow_stats, queue_stats, rec_flow, rec_gen, rec_delay,
         )  # fmt: skip
         if state[S_HEAP] == 0:
