@@ -26,6 +26,7 @@ from ndtwin.twin.qt import (
     LEGACY_READING,
     QueueingTheoryTwin,
     QueueReading,
+    attained_service_capacity,
     leftover_fair_capacity,
     solve_network,
     water_filling,
@@ -213,11 +214,14 @@ def test_weighted_fair_capacity_is_guaranteed_share_or_leftover():
     assert capacity == pytest.approx(np.array([[50.0, 90.0]]))
 
 
-def test_wfq_port_serves_queues_at_their_fair_capacity():
-    config = port(Scheduling.WFQ, buffers=(16, 16), weights=(50.0, 50.0))
+@pytest.mark.parametrize(("scheduling", "light_capacity"), [(Scheduling.DRR, 50.0), (Scheduling.WFQ, 100.0)])
+def test_weighted_ports_serve_queues_at_their_fair_capacity(scheduling, light_capacity):
+    """DRR serves the light queue at its backlogged share; WFQ, whose tags grow with each queue's own service,
+    serves the queue taking less per unit weight first, at the whole link."""
+    config = port(scheduling, buffers=(16, 16), weights=(50.0, 50.0))
     flows = [poisson_flow(0, 1, 10.0, tos=0), poisson_flow(0, 1, 120.0, tos=1)]
     queues = QueueingTheoryTwin().predict_queues(scenario_of(chain([CAPACITY], config=config), flows))
-    assert queues["service_capacity_bps"].tolist() == pytest.approx([50.0 * PKT, 90.0 * PKT], rel=1e-9)
+    assert queues["service_capacity_bps"].tolist() == pytest.approx([light_capacity * PKT, 90.0 * PKT], rel=1e-9)
     assert queues["loss"][1] == pytest.approx(explicit_mm1k(120 / 90, 16, 90.0)["blocking"], rel=1e-9)
 
 
@@ -326,6 +330,15 @@ def test_size_aware_variance_is_own_size_variance_at_light_load():
 def test_unknown_service_model_is_rejected():
     with pytest.raises(ValueError, match="service"):
         QueueingTheoryTwin(service="deterministic")
+
+
+def test_attained_service_capacity_serves_lower_demand_per_weight_first():
+    """Demand per unit weight 15.9 < 410 < 670: each queue gets what the ones before it carry leave it."""
+    demand, weights, capacity = np.array([[12.7, 41.0, 67.0]]), np.array([[0.8, 0.1, 0.1]]), np.array([100.0])
+    carried = np.array([[12.7, 41.0, 46.3]])
+    backlogged = weighted_fair_capacity(demand, weights, capacity)
+    served = attained_service_capacity(demand, weights, carried, capacity, backlogged)
+    np.testing.assert_allclose(served, [[100.0, 87.3, 46.3]])
 
 
 def test_weighted_fair_capacity_of_an_unsaturated_queue_is_its_backlogged_share():

@@ -48,7 +48,7 @@ class ModelConfig:
     experts: int = 4
     top_k: int = 2
     bounded: bool = True
-    fair_share: FairShare = "backlogged"  # how its inputs read the ports (ndtwin.twin.qt.QueueReading)
+    fair_share: FairShare = "ranked"  # how its inputs read the ports (ndtwin.twin.qt.QueueReading)
     transmission_in_buffer: bool = True
 
     def __post_init__(self) -> None:

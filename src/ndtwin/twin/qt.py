@@ -21,9 +21,10 @@ MIN_CAPACITY_SHARE = 1e-6
 # Service-time model: "exponential" is textbook M/M/1/K; "sizes" takes the variability of the packet-size laws.
 Service = Literal["exponential", "sizes"]
 
-# How a WFQ/DRR queue's service capacity is read: "backlogged" (``weighted_fair_capacity``), or "leftover"
-# (``leftover_fair_capacity``), the rule of GNN models saved before "backlogged" existed, kept for their inputs.
-FairShare = Literal["backlogged", "leftover"]
+# How a WFQ/DRR queue's service capacity is read: "ranked" (WFQ by ``attained_service_capacity``, DRR by
+# ``weighted_fair_capacity``), "backlogged" (both by ``weighted_fair_capacity``) or "leftover"
+# (``leftover_fair_capacity``); the last two are the rules of GNN models saved before, kept for their inputs.
+FairShare = Literal["ranked", "backlogged", "leftover"]
 FAIR_SHARES: tuple[str, ...] = get_args(FairShare)
 
 
@@ -35,7 +36,7 @@ class QueueReading:
     its packet in transmission (as in ``ndtwin.sim``), so a queue holds K = buffer packets, else buffer + 1.
     """
 
-    fair_share: FairShare = "backlogged"
+    fair_share: FairShare = "ranked"
     transmission_in_buffer: bool = True
 
 
@@ -53,6 +54,7 @@ class QueueSetup:
     buffer: np.ndarray  # in packets or bits
     buffer_in_bits: np.ndarray  # bool
     strict_priority: np.ndarray  # bool: port scheduled by SP
+    wfq: np.ndarray  # bool: port scheduled by WFQ
     weight_share: np.ndarray  # normalised WFQ/DRR weight (1 for FIFO, unused for SP)
     reading: QueueReading = QueueReading()
 
@@ -68,6 +70,7 @@ class QueueSetup:
             buffer=np.array([port.buffers[q] for port, q in cells], dtype=float),
             buffer_in_bits=np.array([port.buffer_unit == "bits" for port in ports], dtype=bool),
             strict_priority=np.array([port.scheduling is Scheduling.SP for port in ports], dtype=bool),
+            wfq=np.array([port.scheduling is Scheduling.WFQ for port in ports], dtype=bool),
             weight_share=np.array([port.weight_shares()[q] for port, q in cells], dtype=float),
             reading=reading,
         )
@@ -129,6 +132,18 @@ def leftover_fair_capacity(demand: np.ndarray, weights: np.ndarray, capacity: np
     allocation = water_filling(demand, weights, capacity)
     others = allocation.sum(axis=1, keepdims=True) - allocation
     return np.maximum(capacity[:, None] - others, weights * capacity[:, None])
+
+
+def attained_service_capacity(
+    demand: np.ndarray, weights: np.ndarray, carried: np.ndarray, capacity: np.ndarray, backlogged: np.ndarray
+) -> np.ndarray:
+    """Service capacity of WFQ queues whose tags grow with their own service (``ndtwin.sim``'s WFQ): a queue
+    demanding less per unit weight than another is served before it, so each queue gets what the queues with a
+    lower demand per weight carry leave it, and at least its ``backlogged`` share (``weighted_fair_capacity``).
+    Grids as in ``water_filling``."""
+    per_weight = np.where(weights > 0, demand / np.where(weights > 0, weights, 1.0), np.inf)
+    first = per_weight[:, None, :] < per_weight[:, :, None]  # [port, queue, other]: other is served first
+    return np.maximum(capacity[:, None] - (first * carried[:, None, :]).sum(axis=2), backlogged)
 
 
 def strict_priority_capacity(carried: np.ndarray, capacity: np.ndarray) -> np.ndarray:
@@ -220,10 +235,14 @@ def service_capacity(setup: QueueSetup, demand_bps: np.ndarray, carried_bps: np.
     if setup.one_queue_per_port:  # every scheduling serves a lone queue at the full link capacity
         return setup.link_capacity_bps
     capacity = setup.port_capacity_bps
-    fair = weighted_fair_capacity if setup.reading.fair_share == "backlogged" else leftover_fair_capacity
-    shared = fair(setup.to_grid(demand_bps), setup.to_grid(setup.weight_share), capacity)
-    priority = strict_priority_capacity(setup.to_grid(carried_bps), capacity)
-    return np.where(setup.strict_priority, setup.from_grid(priority), setup.from_grid(shared))
+    demand, weights, carried = setup.to_grid(demand_bps), setup.to_grid(setup.weight_share), setup.to_grid(carried_bps)
+    fair = leftover_fair_capacity if setup.reading.fair_share == "leftover" else weighted_fair_capacity
+    shared = setup.from_grid(fair(demand, weights, capacity))
+    if setup.reading.fair_share == "ranked":
+        ranked = attained_service_capacity(demand, weights, carried, capacity, setup.to_grid(shared))
+        shared = np.where(setup.wfq, setup.from_grid(ranked), shared)
+    priority = strict_priority_capacity(carried, capacity)
+    return np.where(setup.strict_priority, setup.from_grid(priority), shared)
 
 
 @dataclass(frozen=True)
