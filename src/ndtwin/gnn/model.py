@@ -48,8 +48,8 @@ class ModelConfig:
     experts: int = 4
     top_k: int = 2
     bounded: bool = True
-    fair_share: FairShare = "ranked"  # how its inputs read the ports (ndtwin.twin.qt.QueueReading)
-    transmission_in_buffer: bool = True
+    fair_share: FairShare = QueueReading.fair_share  # how its inputs read the ports (ndtwin.twin.qt.QueueReading)
+    transmission_in_buffer: bool = QueueReading.transmission_in_buffer
 
     def __post_init__(self) -> None:
         for name in ("hidden", "iterations", "experts", "top_k"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from ndtwin.gnn.train import (
     split,
 )
 from ndtwin.gnn.twin import RESCALE_BEYOND_STD, needs_rescaling
+from ndtwin.twin.qt import QueueReading
 
 
 def read_examples(
@@ -67,10 +68,7 @@ def start_model(
     for name, value in architecture.items():
         if getattr(current, name) != value:
             raise ScenarioError(f"--{name}", f"the warm-start model's value {getattr(current, name)!r}", value)
-    fresh = ModelConfig()  # training examples read the ports the current way
-    saved.model.config = replace(
-        current, fair_share=fresh.fair_share, transmission_in_buffer=fresh.transmission_in_buffer
-    )
+    saved.model.config = replace(current, **asdict(QueueReading()))  # training examples read the ports so
     return saved.model, saved.normalizer
 
 

@@ -32,8 +32,8 @@ Model
   at max(its arrival, the end of the previous transmission)), so an admitted packet goes straight onto the
   link's propagation line with its arrival time at the far end. Its start of transmission is kept (``P_TAG``) so
   that the packets still waiting at a later instant and the one in transmission — what the buffer counts — are
-  known; the results are those
-  of simulating every transmission end as an event, with one event per packet-hop instead of two. Where an
+  known; the results are those of simulating every transmission end as an event, with one event per packet-hop
+  instead of two. Where an
   arrival coincides with a transmission start or end, the transmission counts as first (the event-driven
   ports leave such ties to the event heap).
 * Events are kept in an 8-ary heap (a node's children fill about one cache line; measured faster than binary

@@ -237,9 +237,10 @@ def service_capacity(setup: QueueSetup, demand_bps: np.ndarray, carried_bps: np.
     capacity = setup.port_capacity_bps
     demand, weights, carried = setup.to_grid(demand_bps), setup.to_grid(setup.weight_share), setup.to_grid(carried_bps)
     fair = leftover_fair_capacity if setup.reading.fair_share == "leftover" else weighted_fair_capacity
-    shared = setup.from_grid(fair(demand, weights, capacity))
+    shared_grid = fair(demand, weights, capacity)
+    shared = setup.from_grid(shared_grid)
     if setup.reading.fair_share == "ranked":
-        ranked = attained_service_capacity(demand, weights, carried, capacity, setup.to_grid(shared))
+        ranked = attained_service_capacity(demand, weights, carried, capacity, shared_grid)
         shared = np.where(setup.wfq, setup.from_grid(ranked), shared)
     priority = strict_priority_capacity(carried, capacity)
     return np.where(setup.strict_priority, setup.from_grid(priority), shared)
