@@ -150,9 +150,9 @@ class PortQueue : public Queue<Packet>
         m_sendingBits = packet->GetSize() * 8.0;
         if (info.measured)
         {
-            auto& stats = m_stats[m_tosToQueue[info.tos]];
+            auto& stats = m_stats[m_sendingQueue];
             stats[TX_PKTS] += 1;
-            stats[TX_BITS] += packet->GetSize() * 8.0;
+            stats[TX_BITS] += m_sendingBits;
             stats[SOJOURN] += (end - info.enqueued_ns) * 1e-9;
         }
         return packet;
