@@ -2,9 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from ndtwin.cli.main import app
 from ndtwin.data.topology_io import write_gml
 from ndtwin.errors import DatasetError
 from ndtwin.scenario import Topology
@@ -49,37 +47,19 @@ def test_an_unreadable_cache_file_is_named_and_kept(tmp_path):
     assert error.value.path == path and path.read_bytes() == b"not a pickle"
 
 
-def test_cli_validate_reuses_the_cached_suite(tmp_path):
+def test_cli_validate_reuses_the_cached_suite(tmp_path, validate_qt):
     gml = tmp_path / "ring.gml"
     write_gml(RING, gml)
     cache = tmp_path / "cache"
-    command = [
-        "whatif",
-        "validate",
-        "--topology",
-        str(gml),
-        "--model",
-        "qt",
-        "--json",
-        "--per-type",
-        "1",
-        "--loads",
-        "0.6",
-        "--packets",
-        "60",
-        "--reference-packets",
-        "0",
-        "--suite-cache",
-        str(cache),
-    ]
-    first = CliRunner().invoke(app, command)
+    options = ("--json", "--reference-packets", "0", "--suite-cache", str(cache))
+    first = validate_qt(gml, 60, *options)
     assert first.exit_code == 0, first.output
     assert len(list(cache.glob("*.pkl"))) == 1
-    second = CliRunner().invoke(app, command)
+    second = validate_qt(gml, 60, *options)
     assert second.exit_code == 0 and json.loads(second.stdout) == json.loads(first.stdout)
 
 
-def test_a_cache_path_that_is_a_file_is_refused_before_simulating(tmp_path):
+def test_a_cache_path_that_is_a_file_is_refused_before_simulating(tmp_path, validate_qt):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("kept")
     with pytest.raises(DatasetError, match="directory to keep simulated suites") as error:
@@ -87,23 +67,5 @@ def test_a_cache_path_that_is_a_file_is_refused_before_simulating(tmp_path):
     assert error.value.path == blocker and blocker.read_text() == "kept"
     gml = tmp_path / "ring.gml"
     write_gml(RING, gml)
-    result = CliRunner().invoke(
-        app,
-        [
-            "whatif",
-            "validate",
-            "--topology",
-            str(gml),
-            "--model",
-            "qt",
-            "--per-type",
-            "1",
-            "--loads",
-            "0.6",
-            "--packets",
-            "60",
-            "--suite-cache",
-            str(blocker),
-        ],
-    )
+    result = validate_qt(gml, 60, "--suite-cache", str(blocker))
     assert result.exit_code != 0 and "not-a-dir" in result.output and "Traceback" not in result.output

@@ -82,6 +82,14 @@ class LookupTwin:
         return self.transform(self.table[id(scenario)][["delay_s", "delay_var_s2", "loss"]].copy())
 
 
+def delay_intervals(half_width: float) -> Intervals:
+    """90 % intervals of the delay only, quantiles ± ``half_width`` in every bin."""
+    bins = (len(DEFAULT_EDGES) + 1) * DEFAULT_TOS_GROUPS
+    return Intervals(
+        0.9, DEFAULT_EDGES, {"delay_s": [(-half_width, half_width)] * bins}, {}, tos_groups=DEFAULT_TOS_GROUPS
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny_suite():
     edges = [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 0, 1.0), (0, 2, 1.0)]
@@ -104,13 +112,7 @@ def test_suite_has_every_kind_and_its_samples_match(tiny_suite):
 
 
 def test_coverage_is_judged_against_the_reference_runs(tiny_suite):
-    narrow = Intervals(
-        0.9,
-        DEFAULT_EDGES,
-        {"delay_s": [(-1e-6, 1e-6)] * ((len(DEFAULT_EDGES) + 1) * DEFAULT_TOS_GROUPS)},
-        {},
-        tos_groups=DEFAULT_TOS_GROUPS,
-    )
+    narrow = delay_intervals(1e-6)
     knows_reference = LookupTwin(tiny_suite, samples=tiny_suite.references)
     report = score_twin(knows_reference, tiny_suite, intervals=narrow)
     assert report.coverage90 == 1.0  # the predictions are the reference runs' delays
@@ -127,13 +129,7 @@ def test_anchored_answers_are_judged_on_the_cases_from_the_measurement_runs(tiny
     for measurement, reference in zip(tiny_suite.measurements, tiny_suite.references[:n]):
         assert measurement.scenario is reference.scenario and measurement.meta["seed"] != reference.meta["seed"]
         assert measurement.meta["sim_time_s"] == pytest.approx(reference.meta["sim_time_s"])
-    narrow = Intervals(
-        0.9,
-        DEFAULT_EDGES,
-        {"delay_s": [(-1e-6, 1e-6)] * ((len(DEFAULT_EDGES) + 1) * DEFAULT_TOS_GROUPS)},
-        {},
-        tos_groups=DEFAULT_TOS_GROUPS,
-    )
+    narrow = delay_intervals(1e-6)
     knows_reference = LookupTwin(tiny_suite, samples=tiny_suite.references)
     unmoved = score_twin(knows_reference, tiny_suite, intervals=narrow, anchored=AnchoredIntervals({}, narrow))
     assert unmoved.coverage90_anchored == 1.0 and unmoved.coverage90_cases == 1.0
@@ -174,13 +170,7 @@ def test_coverage_range_of_a_suite_with_several_baselines():
     suite = build_suite(
         Topology.from_edges(3, edges), per_type=1, loads=(0.5, 0.8), seed=5, packets_per_flow=100, reference_packets=200
     )
-    narrow = Intervals(
-        0.9,
-        DEFAULT_EDGES,
-        {"delay_s": [(-0.1, 0.1)] * ((len(DEFAULT_EDGES) + 1) * DEFAULT_TOS_GROUPS)},
-        {},
-        tos_groups=DEFAULT_TOS_GROUPS,
-    )
+    narrow = delay_intervals(0.1)
     report = score_twin(LookupTwin(suite), suite, intervals=narrow)
     low, high = report.coverage90_range
     assert 0.0 <= low <= report.coverage90 <= high <= 1.0
@@ -202,35 +192,14 @@ def test_scores_of_a_perfect_and_of_an_inverted_twin(tiny_suite):
     assert grade(inverted) == "Weak" and grade(perfect) == "Excellent"
 
 
-def test_cli_validate_with_qt_writes_a_grade(tmp_path):
+def test_cli_validate_with_qt_writes_a_grade(tmp_path, validate_qt):
     gml = tmp_path / "net.gml"
     write_gml(
         Topology.from_edges(5, [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 4, 1.0), (4, 0, 1.0), (0, 2, 1.0)]), gml
     )
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    result = runner.invoke(
-        app,
-        [
-            "whatif",
-            "validate",
-            "--topology",
-            str(gml),
-            "--model",
-            "qt",
-            "--json",
-            "--out",
-            str(model_dir),
-            "--per-type",
-            "1",
-            "--loads",
-            "0.6",
-            "--packets",
-            "400",
-            "--reference-packets",
-            "0",
-        ],
-    )
+    result = validate_qt(gml, 400, "--json", "--out", str(model_dir), "--reference-packets", "0")
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
     assert scores["coverage_reference"] == {"runs": "suite", "packets_per_flow": 400}
@@ -239,23 +208,7 @@ def test_cli_validate_with_qt_writes_a_grade(tmp_path):
     assert set(scores["by_perturbation"]) == set(PERTURBATION_KINDS)
     assert scores["by_perturbation"]["traffic_scale"]["delta_corr"] > 0.5  # more traffic, more delay where it queues
     assert read_grade(model_dir)["grade"] == scores["grade"]
-    table = runner.invoke(
-        app,
-        [
-            "whatif",
-            "validate",
-            "--topology",
-            str(gml),
-            "--model",
-            "qt",
-            "--per-type",
-            "1",
-            "--loads",
-            "0.6",
-            "--packets",
-            "100",
-        ],
-    )
+    table = validate_qt(gml, 100)
     assert table.exit_code == 0 and "link_failure" in table.output
     bad = runner.invoke(app, ["whatif", "validate", "--topology", str(tmp_path / "none.gml"), "--model", "qt"])
     assert bad.exit_code == 2 and "none.gml" in bad.output

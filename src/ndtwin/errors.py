@@ -37,6 +37,19 @@ class DatasetError(ValueError):
         return (DatasetError, (self.path, self.problem))
 
 
+def _finite_float(field: str, expected: str, value: Any) -> float:
+    """``value`` as a finite float (a bool is not one), else ScenarioError naming ``field`` and ``expected``."""
+    if isinstance(value, bool):
+        raise ScenarioError(field, expected, value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ScenarioError(field, expected, value) from None
+    if not math.isfinite(number):
+        raise ScenarioError(field, expected, value)
+    return number
+
+
 def check_number(field: str, value: Any, *, minimum: float | None = None, strict: bool = False) -> float:
     """Return ``value`` as a finite float, raising ScenarioError if it is not one or is out of range.
 
@@ -46,14 +59,7 @@ def check_number(field: str, value: Any, *, minimum: float | None = None, strict
     if minimum is not None:
         bound = f" {'>' if strict else '>='} {minimum:g}"
     expected = f"a finite number{bound}"
-    if isinstance(value, bool):
-        raise ScenarioError(field, expected, value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ScenarioError(field, expected, value) from None
-    if not math.isfinite(number):
-        raise ScenarioError(field, expected, value)
+    number = _finite_float(field, expected, value)
     if minimum is not None and (number < minimum or (strict and number == minimum)):
         raise ScenarioError(field, expected, value)
     return number
@@ -62,13 +68,8 @@ def check_number(field: str, value: Any, *, minimum: float | None = None, strict
 def check_int(field: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
     """Return ``value`` as an int in ``[minimum, maximum]``, raising ScenarioError otherwise."""
     expected = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
-    if isinstance(value, bool):
-        raise ScenarioError(field, expected, value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ScenarioError(field, expected, value) from None
-    if not math.isfinite(number) or number != int(number):
+    number = _finite_float(field, expected, value)
+    if number != int(number):
         raise ScenarioError(field, expected, value)
     integer = int(number)
     if integer < minimum or (maximum is not None and integer > maximum):

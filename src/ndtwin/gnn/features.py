@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling, TimeKind
-from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.twin.qt import QueueReading, solve_network
 
 N_TOS = 3  # ToS values beyond are folded into the last class
@@ -183,7 +182,7 @@ def featurize(scenario: Scenario, reading: QueueReading = QueueReading()) -> Gra
     (``ndtwin.twin.qt.QueueReading``)."""
     hops, queues, topo = scenario.hops, scenario.queues, scenario.topology
     queue_x, link_x, queue_pkt_bits = queue_and_link_features(scenario, reading)
-    bounds = flow_bounds(scenario)
+    bounds = scenario.bounds
     flow, queue, link = hops.flow, hops.queue, hops.link
     capacity = topo.capacity_bps[link]
 

@@ -71,17 +71,24 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_config(path: Path, expected_format: str, kind: str = "model") -> dict[str, Any]:
+    """The config of the model directory ``path``, once every file of FILES is found there and the config's format
+    is ``expected_format``; DatasetError naming the directory (``kind`` of directory expected) or file otherwise."""
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise DatasetError(path, f"not a {kind} directory: missing {', '.join(missing)}")
+    config = read_json_object(path / CONFIG)
+    if config.get("format") != expected_format:
+        raise DatasetError(path / CONFIG, f"expected format {expected_format!r}, got {config.get('format')!r}")
+    return config
+
+
 def load_model(path: str | Path) -> SavedModel:
     """Read a model directory; DatasetError naming the file if anything is missing or inconsistent."""
     path = Path(path)
     if not path.is_dir():
         raise DatasetError(path, "no such model directory")
-    missing = [name for name in FILES if not (path / name).is_file()]
-    if missing:
-        raise DatasetError(path, f"not a model directory: missing {', '.join(missing)}")
-    config = read_json_object(path / CONFIG)
-    if config.get("format") != FORMAT:
-        raise DatasetError(path / CONFIG, f"expected format {FORMAT!r}, got {config.get('format')!r}")
+    config = read_config(path, FORMAT)
     try:
         # a directory saved before the reading's fields existed was trained on the legacy reading
         model = RouteNetLike(ModelConfig(**{**asdict(LEGACY_READING), **config.get("model", {})}))

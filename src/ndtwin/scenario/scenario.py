@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from ndtwin.errors import ScenarioError
 from ndtwin.scenario.routing import Routing
 from ndtwin.scenario.topology import Topology
 from ndtwin.scenario.traffic import Traffic
+
+if TYPE_CHECKING:
+    from ndtwin.scenario.bounds import FlowBounds
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,14 @@ class Scenario:
         tos = self.traffic.tos[flow]
         queue = self.queues.offset[link] + self._tos_queue_table(int(tos.max(initial=0)) + 1)[link, tos]
         return HopTable(flow, link, queue, position, flow_offset)
+
+    @cached_property
+    def bounds(self) -> FlowBounds:
+        """Physical upper bounds of every flow's delay and delay variance (``ndtwin.scenario.bounds.flow_bounds``),
+        computed once for all the models and intervals that ask."""
+        from ndtwin.scenario.bounds import flow_bounds
+
+        return flow_bounds(self)
 
     def _link_paths(self) -> tuple[list[np.ndarray], np.ndarray]:
         """Link ids of each distinct routed pair's path, and the index of each flow's path in that list."""

@@ -19,7 +19,6 @@ from scipy.special import expit
 from ndtwin.data.sample import Sample
 from ndtwin.errors import DatasetError, ScenarioError, check_int
 from ndtwin.scenario import Scenario
-from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.tabular.features import FEATURES, TARGETS, flow_features, from_targets, training_table
 
 FORMAT = "ndtwin-tabular"
@@ -73,7 +72,7 @@ class TabularTwin:
             outputs = list(_mlp_outputs(self.models, self.scaling, x).T)
         clipped = [np.clip(values, *self.target_range[t]) for t, values in zip(TARGETS, outputs)]
         prediction = from_targets(features, *clipped)
-        physical = flow_bounds(scenario)  # per flow, what the buffers and capacities allow
+        physical = scenario.bounds  # per flow, what the buffers and capacities allow
         prediction["delay_s"] = np.minimum(prediction["delay_s"], physical.delay_s)
         prediction["delay_var_s2"] = np.minimum(prediction["delay_var_s2"], physical.delay_var_s2)
         return prediction

@@ -14,7 +14,7 @@ import pandas as pd
 from ndtwin.data.metrics import summarize
 from ndtwin.data.sample import EVAL_TARGETS, Sample
 from ndtwin.scenario import Scenario
-from ndtwin.scenario.bounds import FlowBounds, flow_bounds
+from ndtwin.scenario.bounds import FlowBounds
 from ndtwin.scenario.generate import path_utilization
 from ndtwin.twin.base import Twin
 
@@ -55,7 +55,7 @@ class _SampleFacts:
 
     @classmethod
     def of(cls, sample: Sample) -> _SampleFacts:
-        bounds = flow_bounds(sample.scenario)
+        bounds = sample.scenario.bounds
         return cls(bounds, load_class(sample.scenario), int(above_bound(bounds, sample.flow_labels).sum()))
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.scenario import MAX_QUEUES, Scenario, Scheduling
-from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.twin.queueing import mm1k_blocking, mm1k_stats, waiting_moments
 
 # An SP queue starved by higher priorities keeps this share of the link capacity (avoids a zero service rate).
@@ -330,7 +329,7 @@ def solve_network(
     waiting_s = state.waiting_s[hops.queue]
     per_hop_var = state.waiting_var_s2[hops.queue] + transmission_var_s2
     if bounded:
-        bounds = flow_bounds(scenario)
+        bounds = scenario.bounds
         waiting_s = np.minimum(waiting_s, bounds.hop_wait_s)
         per_hop_var = np.minimum(per_hop_var, bounds.hop_delay_var_s2)
     per_hop_delay = waiting_s + hops.size_bits / capacity + scenario.topology.prop_delay_s[hops.link]

@@ -36,7 +36,6 @@ import pandas as pd
 
 from ndtwin.errors import DatasetError, ScenarioError, check_int, check_number
 from ndtwin.scenario import Scenario
-from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.scenario.generate import path_utilization
 from ndtwin.twin.base import PREDICTED_COLUMNS, Twin
 
@@ -114,7 +113,7 @@ class Intervals:
         """``bounds`` as arrays by column name."""
         bins = flow_bins(scenario, self.edges, self.tos_groups, self.size_edges)
         fixed = propagation_s(scenario)  # known exactly: the delay interval is on the rest of the delay
-        physical = flow_bounds(scenario)
+        physical = scenario.bounds
         ceiling = {"delay_s": physical.delay_s, "delay_var_s2": physical.delay_var_s2}
         columns = {}
         for metric, table in self.quantiles.items():

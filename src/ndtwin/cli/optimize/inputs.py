@@ -1,11 +1,12 @@
-"""What the ``optimize`` commands share: the scenario to work on, the SLA and how results are printed."""
+"""What the ``optimize`` commands share: their common options, the scenario, SLA and twin they work with, and how
+results are printed."""
 
 from __future__ import annotations
 
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich.table import Table
@@ -18,6 +19,8 @@ from ndtwin.generate.topologies import TOPOLOGY_SUFFIXES
 from ndtwin.optimize import Sla
 from ndtwin.scenario import Scenario
 from ndtwin.scenario.generate import all_pairs_scenario
+from ndtwin.twin.base import Twin
+from ndtwin.twin.catalog import load_twin
 
 SOURCE_HELP = (
     "A topology file (.graphml/.gml: all-pairs traffic as in `ndtwin demo`) or a dataset "
@@ -64,6 +67,22 @@ def sla_of(budget_ms: float | None, max_loss: float) -> Sla | None:
     if budget_ms is None:
         return None
     return Sla(check_number("--budget-ms", budget_ms, minimum=0, strict=True) / 1e3, max_loss)
+
+
+class Setup(NamedTuple):
+    """What an optimize command works with: the scenario, the SLA (None without a budget) and the twin."""
+
+    scenario: Scenario
+    sla: Sla | None
+    twin: Twin
+
+
+def set_up(source: Path, model: str, budget_ms: float | None, max_loss: float, sample: int, load: float,
+           capacity_bps: float) -> Setup:  # fmt: skip
+    """The scenario of ``source`` (see ``load_scenario``), the SLA of ``--budget-ms``/``--max-loss`` and the twin of
+    ``--model``, checked in that order."""
+    scenario = load_scenario(source, sample=sample, load=load, capacity_bps=capacity_bps)
+    return Setup(scenario, sla_of(budget_ms, max_loss), load_twin(model))
 
 
 def print_result(as_json: bool, result: dict[str, Any], table: Table) -> None:

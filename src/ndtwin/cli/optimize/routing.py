@@ -7,33 +7,18 @@ import time
 import typer
 
 from ndtwin.cli.common import fail
-from ndtwin.cli.optimize.inputs import (
-    AsJson,
-    BudgetMs,
-    CapacityBps,
-    Load,
-    MaxLoss,
-    Model,
-    PacketsPerFlow,
-    SampleIndex,
-    Source,
-    figures_table,
-    load_scenario,
-    print_result,
-    sla_of,
-)
+from ndtwin.cli.optimize import inputs
 from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.optimize import Objective, evolve, greedy, simulation_oracle, summary
 from ndtwin.optimize.report import routing_records
-from ndtwin.twin.catalog import load_twin
 
 
 def routing_command(
-    source: Source,
-    model: Model = "default",
+    source: inputs.Source,
+    model: inputs.Model = "default",
     objective: str = typer.Option("mean", "--objective", help="mean | p95 (of per-flow effective delay) | sla."),
-    budget_ms: BudgetMs = None,
-    max_loss: MaxLoss = 0.01,
+    budget_ms: inputs.BudgetMs = None,
+    max_loss: inputs.MaxLoss = 0.01,
     generations: int = typer.Option(30, "--generations", help="Generations of the evolution strategy."),
     parents: int = typer.Option(4, "--parents", help="μ: configurations kept per generation."),
     offspring: int = typer.Option(12, "--offspring", help="λ: new configurations per generation."),
@@ -42,19 +27,17 @@ def routing_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the evolution strategy."),
     simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Re-simulate the start and the result."),
-    packets_per_flow: PacketsPerFlow = 1000,
-    sample: SampleIndex = 0,
-    load: Load = 0.9,
-    capacity_bps: CapacityBps = 10e9,
-    as_json: AsJson = False,
+    packets_per_flow: inputs.PacketsPerFlow = 1000,
+    sample: inputs.SampleIndex = 0,
+    load: inputs.Load = 0.9,
+    capacity_bps: inputs.CapacityBps = 10e9,
+    as_json: inputs.AsJson = False,
 ) -> None:
     """Search OSPF-like link weights that minimise the objective predicted by the twin (evolution strategy, with
     a greedy baseline), then confirm with the simulator."""
     try:
-        scenario = load_scenario(source, sample=sample, load=load, capacity_bps=capacity_bps)
         goal = Objective.parse(objective)
-        sla = sla_of(budget_ms, max_loss)
-        twin = load_twin(model)
+        scenario, sla, twin = inputs.set_up(source, model, budget_ms, max_loss, sample, load, capacity_bps)
         start = time.perf_counter()
         searched = evolve(
             scenario,
@@ -88,8 +71,10 @@ def routing_command(
         name: {"predicted objective": result["predicted"][name]} | (result["simulated"] or {}).get(name, {})
         for name in ("start", "evolution", "greedy")
     }
-    print_result(
+    inputs.print_result(
         as_json,
         result,
-        figures_table(f"{twin.name}, objective {goal.value}: {searched.evaluations} evaluations in {es_s:.1f} s", rows),
+        inputs.figures_table(
+            f"{twin.name}, objective {goal.value}: {searched.evaluations} evaluations in {es_s:.1f} s", rows
+        ),
     )

@@ -16,7 +16,7 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from ndtwin.errors import DatasetError
-from ndtwin.gnn.modeldir import CONFIG, FILES, METRICS_FILE, NORMALIZATION, PROVENANCE, WEIGHTS, read_json_object
+from ndtwin.gnn.modeldir import CONFIG, METRICS_FILE, NORMALIZATION, PROVENANCE, WEIGHTS, read_config, read_json_object
 from ndtwin.kg.models.gnn import PairEnsemble, PairGNN
 
 FORMAT = "ndtwin-kg-gnn"
@@ -65,12 +65,7 @@ def save_pair_gnn(path: str | Path, saved: SavedPairGNN) -> Path:
 def load_pair_gnn(path: str | Path) -> SavedPairGNN:
     """Read a directory written by :func:`save_pair_gnn`; DatasetError naming the file if anything is wrong."""
     path = Path(path)
-    missing = [name for name in FILES if not (path / name).is_file()]
-    if missing:
-        raise DatasetError(path, f"not a pair-GNN model directory: missing {', '.join(missing)}")
-    config = read_json_object(path / CONFIG)
-    if config.get("format") != FORMAT:
-        raise DatasetError(path / CONFIG, f"expected format {FORMAT!r}, got {config.get('format')!r}")
+    config = read_config(path, FORMAT, "pair-GNN model")
     try:
         arch, n_features = config["model"]["arch"], int(config["model"]["n_features"])
         residual, members = bool(config["model"].get("residual", False)), int(config["model"].get("members", 1))
