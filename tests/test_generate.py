@@ -18,6 +18,7 @@ from ndtwin.errors import DatasetError, ScenarioError
 from ndtwin.generate import GenerationSpec, draw_run_scenario, generate_sample, resolve_sources, sample_id
 from ndtwin.scenario import Scheduling, Topology
 from ndtwin.scenario.generate import link_loads_bps
+from ndtwin.sim.revision import simulator_revision
 
 runner = CliRunner()
 TINY = ["-t", "powerlaw:4-6", "--packets-per-flow", "20", "--workers", "1"]
@@ -152,6 +153,13 @@ def test_cli_writes_resumes_and_refuses_another_seed(tmp_path):
     message = flat(clash.output)
     assert clash.exit_code == 2 and "spec.intensity is [0.3, 1.0] there, [0.5, 0.9] here; use" in message
     assert "seed is" not in message and "tos_probs" not in message and "packets_per_flow" not in message
+    assert provenance["simulator"] == simulator_revision()
+    manifest = out / "dataset.json"
+    stored = json.loads(manifest.read_text())
+    stored["provenance"]["simulator"] = "000000000000"
+    manifest.write_text(json.dumps(stored))
+    stale = runner.invoke(app, ["generate", str(out), "-n", "6", *TINY])
+    assert stale.exit_code == 2 and "simulator is '000000000000' there" in flat(stale.output)
     bad = runner.invoke(app, ["generate", str(tmp_path / "x"), "-n", "1", "--intensity", "high"])
     assert bad.exit_code == 2 and "--intensity" in bad.output
 

@@ -39,6 +39,12 @@ def test_other_settings_or_topology_get_another_file():
     assert suite_path("c", RING, **SETTINGS) == base
 
 
+def test_a_suite_of_another_simulator_gets_another_file(monkeypatch):
+    base = suite_path("c", RING, **SETTINGS)
+    monkeypatch.setattr("ndtwin.whatif.suite_cache.simulator_revision", lambda: "000000000000")
+    assert suite_path("c", RING, **SETTINGS) != base
+
+
 def test_an_unreadable_cache_file_is_named_and_kept(tmp_path):
     path = suite_path(tmp_path, RING, **SETTINGS)
     path.write_bytes(b"not a pickle")

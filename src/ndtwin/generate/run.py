@@ -31,6 +31,7 @@ from ndtwin.generate.spec import GenerationSpec
 from ndtwin.generate.topologies import draw_topology, resolve_sources
 from ndtwin.parallel import default_workers, interrupts_left_to_this_process
 from ndtwin.scenario import Flow, Scenario, Topology, Traffic
+from ndtwin.sim.revision import simulator_revision
 from ndtwin.sim.simulate import simulate
 
 SOURCE = "ndtwin-generate"
@@ -87,8 +88,14 @@ def _assemble(spec: GenerationSpec, seed: int, labels: _Labels) -> Sample:
 
 
 def provenance(spec: GenerationSpec, seed: int, command: str) -> dict[str, Any]:
-    """What a generated dataset's manifest records."""
-    return {"generator": GENERATOR, "seed": seed, "spec": spec.to_dict(), "command": command}
+    """What a generated dataset's manifest records (``simulator``: ``ndtwin.sim.revision.simulator_revision``)."""
+    return {
+        "generator": GENERATOR,
+        "simulator": simulator_revision(),
+        "seed": seed,
+        "spec": spec.to_dict(),
+        "command": command,
+    }
 
 
 def pending_indices(out: str | Path, spec: GenerationSpec, seed: int, samples: int) -> list[int]:
@@ -113,7 +120,7 @@ def pending_indices(out: str | Path, spec: GenerationSpec, seed: int, samples: i
 def run_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """``"FIELD is A there, B here"`` for each setting where a dataset's recorded run and a new one differ (spec
     fields one by one, as ``spec.FIELD``)."""
-    pairs = {key: (stored.get(key), wanted[key]) for key in ("generator", "seed")}
+    pairs = {key: (stored.get(key), wanted[key]) for key in ("generator", "simulator", "seed")}
     stored_spec = stored.get("spec") if isinstance(stored.get("spec"), dict) else {}
     for field in dict.fromkeys([*wanted["spec"], *stored_spec]):
         pairs[f"spec.{field}"] = (stored_spec.get(field), wanted["spec"].get(field))

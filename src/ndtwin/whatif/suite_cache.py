@@ -1,7 +1,7 @@
 """Simulated what-if suites kept on disk: simulated once, scored or calibrated on many times (e.g. for a retrained
 model). A suite file is named by the topology's name, the suite's seed and a digest of everything that decides
-its simulation (the topology itself, the suite settings, the ndtwin version); a file written by another ndtwin
-version is not read. The files are pickles: read only cache directories you wrote yourself."""
+its simulation (the topology itself, the suite settings, the ndtwin version and the simulator's revision); a file
+written by another ndtwin version or simulator is not read. The files are pickles: read only cache directories you wrote yourself."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import ndtwin
 from ndtwin.errors import DatasetError
 from ndtwin.scenario import Topology
+from ndtwin.sim.revision import simulator_revision
 from ndtwin.whatif.suite import DEFAULT_LOADS, REFERENCE_PACKETS, Suite, build_suite
 
 CACHE_FORMAT = 2  # 2: suites pickled from ndtwin.whatif.suite (files of format 1 are not matched, so not read)
@@ -33,6 +34,7 @@ def suite_path(
     """The file a suite with these settings is kept in under ``cache``."""
     settings = (
         ndtwin.__version__,
+        simulator_revision(),
         CACHE_FORMAT,
         topology.node_names,
         topology.links,
