@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.data.load import open_samples
-from ndtwin.scenario.bounds import flow_bounds
 from ndtwin.twin.catalog import load_twin
 from ndtwin.twin.evaluate import LOAD_CLASSES, load_class
 
@@ -41,7 +40,7 @@ def overloaded_flows(data: Path, model: str, simulated: Path | None = None) -> p
             predicted = resimulated[str(sample.sample_id)]
         else:
             predicted = twin.predict(scenario)["delay_s"].to_numpy()
-        bound = flow_bounds(scenario).delay_s
+        bound = scenario.bounds.delay_s
         hops = scenario.hops
         for flow in np.flatnonzero(load_class(scenario) == OVERLOADED):
             links = hops.link[hops.flow_offset[flow] : hops.flow_offset[flow + 1]]

@@ -1,7 +1,8 @@
 """Simulated what-if suites kept on disk: simulated once, scored or calibrated on many times (e.g. for a retrained
 model). A suite file is named by the topology's name, the suite's seed and a digest of everything that decides
 its simulation (the topology itself, the suite settings, the ndtwin version and the simulator's revision); a file
-written by another ndtwin version or simulator is not read. The files are pickles: read only cache directories you wrote yourself."""
+written by another ndtwin version or simulator is not read. The files are pickles: read only cache directories you
+wrote yourself."""
 
 from __future__ import annotations
 
