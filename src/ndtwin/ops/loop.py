@@ -7,8 +7,10 @@ residual detector. After a drift, candidates are retrained in the background eve
 windows the stream has delivered since the drift (the most recent steps held back to score them), and promoted
 through the registry only when they beat the serving model with confidence: on every one of the held-back steps
 (:func:`~ndtwin.ops.retrain.promotion_refusal`), not on one lucky step, and by more than the stream's own
-step-to-step noise (:func:`required_gain_db`). The store holds the loop's checkpoint (in the
-same transaction as the step's labels), so a killed loop resumes at the first step it had not finished.
+step-to-step noise (:func:`required_gain_db`). By the same test on the initial model's stored predictions, a
+retrained model that serves the latest steps worse than the initial model would have is replaced by it again. The
+store holds the loop's checkpoint (in the same transaction as the step's labels), so a killed loop resumes at the
+first step it had not finished.
 
 When the windows carry an SLA delay budget, each step's windows are also flagged as violations before their labels
 arrive, by :class:`~ndtwin.ops.sla.ResidualViolationRule` fitted on the windows measured since the last drift (the
@@ -128,7 +130,8 @@ class LoopSettings:
 @dataclass
 class Checkpoint:
     """What the loop needs to resume: the next step and the store key (``seq``) of its first window, the drift
-    bookkeeping, detectors and elapsed seconds."""
+    bookkeeping, the first step the serving model served and the steps after which the initial model was restored,
+    detectors and elapsed seconds."""
 
     next_step: int = 0
     next_seq: int = 0
@@ -136,6 +139,8 @@ class Checkpoint:
     last_trigger: int | None = None
     drifts: list = field(default_factory=list)
     retrain_outcomes: list = field(default_factory=list)
+    serving_since: int = 0
+    fallbacks: list = field(default_factory=list)
     seconds: float = 0.0
     detectors: str = ""
 
@@ -248,8 +253,10 @@ class OperatingLoop:
                         on_step(step, f"retrain {outcome.drift_id}: {outcome.status}")
                 if self.registry.history()[-1] != serving_id:
                     serving_id, serving = self._serving()
+                    checkpoint.serving_since = step
                     detectors.members["residual"].reset()
                 self._step(store, step, serving, initial, detectors, checkpoint)
+                self._maybe_fall_back(store, step, checkpoint, on_step)
                 self._maybe_retrain(manager, store, step, checkpoint, on_step)
                 checkpoint.seconds += time.perf_counter() - started
                 if on_step:
@@ -373,6 +380,30 @@ class OperatingLoop:
         }
         return {**scores, **flags}
 
+    def _maybe_fall_back(
+        self, store: Any, step: int, checkpoint: Checkpoint, on_step: Callable[[int, str], None] | None
+    ) -> None:
+        """Serve the initial model again when its stored predictions beat the serving model's on each of the last
+        ``holdout_steps`` steps (covering at least ``holdout_min_flows`` flows) by a promotion's required gain."""
+        s = self.settings
+        initial_id = self.registry.versions()[0].id
+        if self.registry.history()[-1] == initial_id or step + 1 - s.holdout_steps < checkpoint.serving_since:
+            return
+        labelled = store.labelled(self.source)
+        recent = labelled[labelled["step"] > step - s.holdout_steps]
+        if recent["flow_id"].nunique() < s.holdout_min_flows:
+            return
+        served = step_nmse_db(recent["delay_s"], recent[SERVED_COLUMN], recent["step"])
+        initial = step_nmse_db(recent["delay_s"], recent[INITIAL_COLUMN], recent["step"])
+        since = labelled[labelled["step"] >= (checkpoint.drift_step or 0)]
+        noise = required_gain_db(step_nmse_db(since["delay_s"], since[SERVED_COLUMN], since["step"]), s.promotion_z)
+        if np.all(served - initial > noise):
+            self.registry.promote(initial_id)
+            checkpoint.fallbacks.append(step)
+            store.put_state(CHECKPOINT_KEY, checkpoint.to_state())
+            if on_step:
+                on_step(step, "the initial model serves again")
+
     def _maybe_retrain(
         self,
         manager: RetrainManager,
@@ -443,7 +474,8 @@ def summarize(
     """The experiment's figures from the stored windows (measured delay + predictions) and the registry.
 
     Besides NMSE (mean of per-step dB and pooled over windows, overall and per concept), drifts and retraining
-    outcomes: ``model_swaps`` (promotions after the initial model), ``concept_changes`` (concept boundaries in the
+    outcomes: ``model_swaps`` (promotions after the initial model, returns to it included: ``fallback_steps``),
+    ``concept_changes`` (concept boundaries in the
     processed steps) and ``swaps_per_concept_change``; with an SLA budget, ``sla_alarms`` holds precision, recall,
     F1, PR-AUC and alarm rate of the twin's alarms (``twin``), of the plain "predicted delay > budget" rule
     (``plain_rule``, ranked by predicted / budget for PR-AUC), each with and without synchronisation, and of a
@@ -488,6 +520,7 @@ def summarize(
             for v in history[1:]
         ],
         "promotion_steps": [o["collected_at_step"] for o in checkpoint.retrain_outcomes if o["status"] == "promoted"],
+        "fallback_steps": checkpoint.fallbacks,
         "model_swaps": len(history) - 1,
         "concept_changes": int(np.unique(concept).size - 1),
         "swaps_per_concept_change": (len(history) - 1) / max(int(np.unique(concept).size - 1), 1),
