@@ -248,3 +248,65 @@ def test_required_gain_grows_with_the_streams_own_noise():
     assert required_gain_db(3 * steady, z=2.0) == pytest.approx(3 * required_gain_db(steady, z=2.0))
     assert required_gain_db(steady + 25, z=2.0) == pytest.approx(required_gain_db(steady, z=2.0))
     assert required_gain_db(np.array([-3.0, np.nan]), z=2.0) == 0.0
+
+
+def _loop_with_two_versions(tmp_path: Path):
+    """An OperatingLoop whose registry serves a retrained version v0002 above the initial v0001."""
+    from types import SimpleNamespace
+
+    from ndtwin.ops.loop import OperatingLoop
+
+    loop = OperatingLoop(SimpleNamespace(topology="t"), tmp_path)
+    (tmp_path / "m").mkdir()
+    initial = loop.registry.register(tmp_path / "m", metrics={}, data_window={}, parent=None)
+    loop.registry.promote(initial)
+    loop.registry.promote(loop.registry.register(tmp_path / "m", metrics={}, data_window={}, parent=initial))
+    return loop
+
+
+def _store_steps(store, source: str, served_error: list[float], initial_error: list[float]) -> None:
+    """Two flows per step, delay 1 s; each step's served / initial predictions off by the given relative error."""
+    from ndtwin.ops.loop import INITIAL_COLUMN, SERVED_COLUMN
+
+    n = len(served_error)
+    seq = np.arange(2 * n)
+    store.append_traffic(source, pd.DataFrame({"seq": seq, "step": seq // 2, "flow_id": seq % 2}))
+    served, initial = np.repeat(served_error, 2), np.repeat(initial_error, 2)
+    labels = {"seq": seq, "delay_s": np.ones(2 * n), SERVED_COLUMN: 1 + served, INITIAL_COLUMN: 1 + initial}
+    store.append_labels(source, pd.DataFrame(labels))
+
+
+@pytest.mark.parametrize(
+    ("served_error", "initial_error", "falls_back"),
+    [
+        ([0.1, 0.1, 0.1, 0.5, 0.5, 0.5], [0.1] * 6, True),  # initial better by ~14 dB on each of the last 3 steps
+        ([0.1, 0.1, 0.1, 0.5, 0.05, 0.5], [0.1] * 6, False),  # not on every one of them
+        # better on each (by 4.4, 2.5, 6.0 dB) but not all beyond 2 × the served NMSE's step-to-step noise (3.3 dB)
+        ([0.2, 0.3, 0.2, 0.25, 0.2, 0.3], [0.15] * 6, False),
+    ],
+)
+def test_a_retrained_model_gives_way_to_the_initial_one_only_on_evidence(
+    tmp_path, served_error, initial_error, falls_back
+):
+    from ndtwin.ops.loop import Checkpoint
+    from ndtwin.ops.store import TelemetryStore
+
+    loop = _loop_with_two_versions(tmp_path)
+    checkpoint = Checkpoint(drift_step=0, serving_since=0)
+    with TelemetryStore(tmp_path / "store.duckdb") as store:
+        _store_steps(store, loop.source, served_error, initial_error)
+        loop._maybe_fall_back(store, 5, checkpoint, None)
+    assert (loop.registry.history()[-1] == "v0001") is falls_back
+    assert checkpoint.fallbacks == ([5] if falls_back else [])
+
+
+def test_no_fall_back_before_the_serving_model_served_the_held_back_steps(tmp_path):
+    from ndtwin.ops.loop import Checkpoint
+    from ndtwin.ops.store import TelemetryStore
+
+    loop = _loop_with_two_versions(tmp_path)
+    checkpoint = Checkpoint(drift_step=0, serving_since=4)  # steps 3-5 held back; step 3 served by another model
+    with TelemetryStore(tmp_path / "store.duckdb") as store:
+        _store_steps(store, loop.source, [0.5] * 6, [0.1] * 6)
+        loop._maybe_fall_back(store, 5, checkpoint, None)
+    assert loop.registry.history()[-1] == "v0002" and checkpoint.fallbacks == []

@@ -50,15 +50,16 @@ def operate_command(
     """Replay a stream through the self-adaptive twin, with and without synchronisation, and score both.
 
     A retrained candidate replaces the serving model only when its NMSE is lower on every one of the last few
-    labelled steps it was not trained on, by more than twice the stream's own step-to-step noise. A window is
+    labelled steps it was not trained on, by more than twice the stream's own step-to-step noise; by the same
+    test, the initial model serves again when it would have served the last steps better. A window is
     flagged as an SLA violation (delay above its budget) when the estimated probability of one, learned from the
     model's own errors on windows measured since the last drift, exceeds the threshold that maximised F1 on the
     windows measured so far; the plain "predicted delay > budget" rule is scored alongside.
 
     JSON keys (with_sync / without_sync inside each): nmse_db (mean of per-step dB), nmse_db_pooled (all windows),
     nmse_db_per_concept, nmse_db_pooled_per_concept, drifts_detected, retrains, retrain_outcomes, promotions,
-    model_swaps, concept_changes, swaps_per_concept_change, sla (accuracy, precision, recall, f1 of the twin's
-    flags), sla_accuracy, sla_predicted_above_budget (the plain rule), sla_alarms (precision, recall, f1, pr_auc,
+    fallback_steps, model_swaps, concept_changes, swaps_per_concept_change, sla (accuracy, precision, recall, f1 of
+    the twin's flags), sla_accuracy, sla_predicted_above_budget (the plain rule), sla_alarms (precision, recall, f1, pr_auc,
     alarm_rate of the twin's alarms "twin", of the plain rule "plain_rule" and of "never_alarm"). With --live (as
     root): the topology emulated through the --phase schedule, plus detection_delay_s (per pattern change),
     windows_per_pattern, mean_delay_s_per_pattern, capacity_scale, cpu and cpu_saturated.
