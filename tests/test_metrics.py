@@ -48,3 +48,36 @@ def test_scaling_prediction_up_scales_mape(values, factor):
 def test_median_ape_is_the_middle_relative_error_over_nonzero_truths():
     assert metrics.median_ape([1.0, 2.0, 4.0, 0.0], [1.1, 2.0, 2.0, 5.0]) == pytest.approx(10.0)
     assert np.isnan(metrics.median_ape([0.0], [1.0]))
+
+
+def test_rounding_residue_of_a_constant_delay_counts_as_no_variance():
+    import pandas as pd
+
+    from ndtwin.data.sample import flow_targets
+
+    labels = pd.DataFrame(
+        {
+            "delay_s": [0.1, 0.1, 0.1, np.nan],
+            "delay_var_s2": [7e-30, 2e-14, 1e-6, 1e-30],  # residue, spread 1.4e-6 of the mean, a real spread, no delay
+            "loss": [0.0, 0.0, 0.1, 1.0],
+        }
+    )
+    targets = flow_targets(labels)
+    assert list(targets.columns) == ["delay_s", "delay_var_s2", "loss"]
+    assert targets["delay_var_s2"].tolist() == [0.0, 2e-14, 1e-6, 1e-30]
+    assert np.isnan(flow_targets(labels[["delay_s"]])["loss"]).all()  # an absent label stays unmeasured
+
+
+def test_training_and_evaluation_ignore_a_rounding_residue_variance():
+    import pandas as pd
+
+    from ndtwin.data.sample import Sample
+    from ndtwin.scenario import Topology
+    from ndtwin.scenario.generate import all_pairs_scenario
+    from ndtwin.twin.evaluate import evaluate_predictions
+
+    scenario = all_pairs_scenario(Topology.from_edges(2, [(0, 1, 1e6)]), max_utilization=0.5)
+    labels = pd.DataFrame({"delay_s": [0.1, 0.1], "delay_var_s2": [1e-28, 1e-4], "loss": [0.0, 0.0]})
+    prediction = pd.DataFrame({"delay_s": [0.1, 0.1], "delay_var_s2": [1e-4, 1e-4], "loss": [0.0, 0.0]})
+    report = evaluate_predictions([(Sample(scenario, labels), prediction)], model="m")
+    assert report["jitter"]["mape"] == 0.0  # the residue flow is not compared (it would give 1e26 %)

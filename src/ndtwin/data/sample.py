@@ -49,6 +49,19 @@ QUEUE_LABELS: tuple[str, ...] = (
 # What `ndtwin eval` compares: metric name -> flow label column.
 EVAL_TARGETS: dict[str, str] = {"delay": "delay_s", "jitter": "delay_var_s2", "loss": "loss"}
 
+DELAY_SPREAD_RESOLUTION = 1e-6
+"""A per-packet delay spread below this share of the mean delay is rounding residue of a constant delay (e.g. a CBR
+flow of fixed-size packets on an idle path), not a measurement: its variance counts as 0."""
+
+
+def flow_targets(flow_labels: pd.DataFrame) -> pd.DataFrame:
+    """The EVAL_TARGETS columns of ``flow_labels`` (NaN where absent) as floats, with delay variances below
+    ``DELAY_SPREAD_RESOLUTION`` of the mean delay set to 0 (relative errors on them would be rounding noise)."""
+    targets = flow_labels.reindex(columns=list(EVAL_TARGETS.values())).astype(float)
+    residue = targets["delay_var_s2"] < (DELAY_SPREAD_RESOLUTION * targets["delay_s"]) ** 2
+    targets.loc[residue, "delay_var_s2"] = 0.0
+    return targets
+
 
 @dataclass
 class Sample:

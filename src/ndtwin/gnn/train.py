@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ndtwin.data.metrics import mape
-from ndtwin.data.sample import EVAL_TARGETS, Sample
+from ndtwin.data.sample import EVAL_TARGETS, Sample, flow_targets
 from ndtwin.errors import ScenarioError
 from ndtwin.gnn.features import GraphTensors, collate, featurize
 from ndtwin.gnn.model import METRICS, RouteNetLike
@@ -86,7 +86,7 @@ class FitResult:
 def example_of(sample: Sample) -> Example:
     """Features and targets of a labelled sample."""
     columns = [EVAL_TARGETS[m] for m in METRICS]
-    labels = sample.flow_labels.reindex(columns=columns).to_numpy(dtype=np.float32)
+    labels = flow_targets(sample.flow_labels)[columns].to_numpy(dtype=np.float32)
     return Example(featurize(sample.scenario), torch.tensor(labels))
 
 

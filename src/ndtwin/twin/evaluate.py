@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.data.metrics import summarize
-from ndtwin.data.sample import EVAL_TARGETS, Sample
+from ndtwin.data.sample import EVAL_TARGETS, Sample, flow_targets
 from ndtwin.scenario import Scenario
 from ndtwin.scenario.bounds import FlowBounds
 from ndtwin.scenario.generate import path_utilization
@@ -74,10 +74,11 @@ class _Columns:
         self.n_flows += sample.scenario.n_flows
         self.n_above_bound += int(above_bound(facts.bounds, prediction).sum())
         self.n_labels_above_bound += facts.n_labels_above_bound
+        targets = flow_targets(sample.flow_labels)
         for target, column in EVAL_TARGETS.items():
             if column not in sample.flow_labels or column not in prediction:
                 continue
-            true = sample.flow_labels[column].to_numpy(dtype=float)
+            true = targets[column].to_numpy()
             if np.isfinite(true).any():  # an unmeasured (all-NaN) label is not compared
                 self.true[target].append(true)
                 self.pred[target].append(prediction[column].to_numpy(dtype=float))
