@@ -59,10 +59,10 @@ def operate_command(
     JSON keys (with_sync / without_sync inside each): nmse_db (mean of per-step dB), nmse_db_pooled (all windows),
     nmse_db_per_concept, nmse_db_pooled_per_concept, drifts_detected, retrains, retrain_outcomes, promotions,
     fallback_steps, model_swaps, concept_changes, swaps_per_concept_change, sla (accuracy, precision, recall, f1 of
-    the twin's flags), sla_accuracy, sla_predicted_above_budget (the plain rule), sla_alarms (precision, recall, f1, pr_auc,
-    alarm_rate of the twin's alarms "twin", of the plain rule "plain_rule" and of "never_alarm"). With --live (as
-    root): the topology emulated through the --phase schedule, plus detection_delay_s (per pattern change),
-    windows_per_pattern, mean_delay_s_per_pattern, capacity_scale, cpu and cpu_saturated.
+    the twin's flags), sla_accuracy, sla_predicted_above_budget (the plain rule), sla_alarms (precision, recall, f1,
+    pr_auc, alarm_rate of the twin's alarms "twin", of the plain rule "plain_rule" and of "never_alarm"). With
+    --live (as root): the topology emulated through the --phase schedule, plus detection_delay_s (per pattern
+    change), windows_per_pattern, mean_delay_s_per_pattern, capacity_scale, cpu and cpu_saturated.
     """
     if sum((replay is not None, sim, live is not None)) != 1:
         fail(ValueError("give exactly one of --replay DIR, --sim and --live TOPOLOGY"))
