@@ -395,14 +395,19 @@ class OperatingLoop:
             return
         served = step_nmse_db(recent["delay_s"], recent[SERVED_COLUMN], recent["step"])
         initial = step_nmse_db(recent["delay_s"], recent[INITIAL_COLUMN], recent["step"])
-        since = labelled[labelled["step"] >= (checkpoint.drift_step or 0)]
-        noise = required_gain_db(step_nmse_db(since["delay_s"], since[SERVED_COLUMN], since["step"]), s.promotion_z)
-        if np.all(served - initial > noise):
+        if np.all(served - initial > self._swap_gain_db(labelled, checkpoint.drift_step or 0)):
             self.registry.promote(initial_id)
             checkpoint.fallbacks.append(step)
             store.put_state(CHECKPOINT_KEY, checkpoint.to_state())
             if on_step:
                 on_step(step, "the initial model serves again")
+
+    def _swap_gain_db(self, labelled: pd.DataFrame, since_step: int) -> float:
+        """The gain (dB per step) a model needs to replace the serving one: :func:`required_gain_db` of the served
+        per-step NMSE of the windows since ``since_step``."""
+        since = labelled[labelled["step"] >= since_step]
+        served_db = step_nmse_db(since["delay_s"], since[SERVED_COLUMN], since["step"])
+        return required_gain_db(served_db, self.settings.promotion_z)
 
     def _maybe_retrain(
         self,
@@ -429,14 +434,13 @@ class OperatingLoop:
             return
         drift_id = f"drift{drift}-step{step}"
         warm_dir = str(self.registry.serving_dir())
-        served_db = step_nmse_db(frame["delay_s"], frame[SERVED_COLUMN], frame["step"])
         started = manager.trigger(
             drift_id,
             {"frame": frame[frame["step"] < cut], "warm_dir": warm_dir},
             holdout,
             data_window={"source": self.source, "steps": [drift, step], "holdout_steps": [cut, step]},
             note=f"retrained after the drift at step {drift}",
-            margin=1 - 10 ** (-required_gain_db(served_db, s.promotion_z) / 10),
+            margin=1 - 10 ** (-self._swap_gain_db(frame, drift) / 10),
         )
         if started:
             checkpoint.last_trigger = step
