@@ -6,7 +6,7 @@ the initialisation / hidden-pair seed changes; the anchors (deterministic) once,
 
 ``--out`` is a folder prepared by ``ndtwin kg build``; predictions go to ``OUT/seeds/<tag>/<seed>/<arch>/``. Per
 seed, the "selected" GNN is the one with the lowest validation MAE (as ``ndtwin kg eval`` selects), scored once;
-its MAE difference to each of the country-pair and the prefix-pair median gets a 95 % interval by resampling test
+its MAE difference to each of the country-pair and the AS-pair median gets a 95 % interval by resampling test
 pairs (the test set's own sampling spread, beside the seeds'). ``--validation-only`` trains and prints validation
 figures only (for choosing a configuration without looking at the test rows).
 """
@@ -26,7 +26,7 @@ from ndtwin.kg.models.evaluate import evaluate_anchors, prepare_split, score_row
 from ndtwin.kg.models.gnn import ARCHS, MEMBERS
 from ndtwin.kg.models.run import train_arch, trained_predictions
 
-REFERENCES = ("country_pair", "prefix_pair")
+REFERENCES = ("country_pair", "as_pair")
 
 
 def main() -> None:

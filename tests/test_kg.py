@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from ndtwin.atlas import import_results
 from ndtwin.cli.main import app
 from ndtwin.errors import DatasetError
+from ndtwin.kg.asn import as_name, table_source
 from ndtwin.kg.build import build_graph
 from ndtwin.kg.models import anchors
 from ndtwin.kg.models.dataset import MeasurementTables
@@ -51,9 +52,10 @@ def test_docs_queries_answer(built):
     top = state[(state.prb_id == 29271) & (state.dst_addr == worst[0]["target"])]
     assert worst[0]["mean_rtt_ms"] == pytest.approx(top.rtt_median_s.mean() * 1e3)
     assert worst[0]["windows"] == len(top)
-    # The path of 6090 → 109.72.207.50: ordered hops, public ones with a /24, no ASN invented.
+    # The path of 6090 → 109.72.207.50: ordered hops, public ones with a /24 and the AS of the offline table.
     assert [r["hop_index"] for r in path] == sorted(r["hop_index"] for r in path) and len(path) >= 3
-    assert all(r["asn"] is None for r in path)
+    assert [r["as_name"] for r in path] == [as_name(r["address"]) for r in path]
+    assert any(r["as_name"] for r in path) and all(r["as_name"] is None for r in path if r["private"])
     assert all(r["prefix"].endswith(".0-24") for r in path if r["private"] is False)
     # RTT rise: recompute the weekly means from the state table for every pair returned.
     for row in rose:
@@ -70,7 +72,11 @@ def test_graph_layers_and_unknowns(built):
     store = open_store(built)
     countries = run_query(store, "SELECT ?code WHERE { ?p ndt:probeId 6090 ; ndt:inCountry/ndt:code ?code }")
     assert countries == [{"code": "QA"}]
-    assert run_query(store, "ASK { ?x ndt:asn ?a }") is False
+    systems = run_query(store, "SELECT ?p ?name WHERE { ?p ndt:probeId 6090 ; ndt:inAS/ndt:name ?name }")
+    probe_address = json.loads((FIXTURES / "probes_derived.json").read_text())["6090"]["from_ips"][0]
+    assert systems and systems[0]["name"] == as_name(probe_address)
+    sources = run_query(store, "SELECT DISTINCT ?source WHERE { ?a a ndt:AutonomousSystem ; ndt:asSource ?source }")
+    assert [r["source"] for r in sources] == [f"{table_source()} (offline table of that date, via geoip2fast)"]
     no_rtt = "SELECT ?loss WHERE { ?o a ndt:Observation ; ndt:lossShare ?loss . FILTER NOT EXISTS { ?o ndt:rttMedianSeconds ?r } }"
     state = pd.read_parquet(built / "state.parquet")
     assert sorted(r["loss"] for r in run_query(store, no_rtt)) == sorted(state.loss_share[state.rtt_median_s.isna()])
@@ -310,26 +316,45 @@ def test_history_model_labels_come_after_its_inputs():
     )
 
 
-def test_prefix_siblings_take_the_most_specific_level():
-    from ndtwin.kg.models.siblings import prefix, sibling_median, with_prefixes
+def test_siblings_take_the_most_specific_level():
+    from ndtwin.kg.models.siblings import prefix, sibling_median, with_sibling_keys
 
     assert prefix("10.1.2.3", 24) == "10.1.2" and prefix("10.1.2.3", 16) == "10.1"
     assert prefix("2001:db8::1", 16) is None and prefix(None, 24) is None
-    address = {1: "192.0.2.7", 2: "192.0.9.9", 3: "198.51.100.1"}
-    known = with_prefixes(
-        pd.DataFrame({"prb_id": [1, 1, 2, 3], "dst_addr": ["10.1.2.5", "10.1.7.1", "10.1.8.1", "10.9.0.1"]}), address
-    )
-    query = with_prefixes(
+    address = {1: "192.0.2.7", 2: "192.0.9.9", 3: "198.51.100.1", 4: "1.1.1.1", 5: "104.16.0.1"}
+    known = with_sibling_keys(
         pd.DataFrame(
-            {"prb_id": [1, 1, 2, 3, 3], "dst_addr": ["10.1.2.9", "10.1.3.1", "10.1.2.9", "10.1.2.9", "8.8.8.8"]}
+            {
+                "prb_id": [1, 1, 2, 3, 1, 4],
+                "dst_addr": ["10.1.2.5", "10.1.7.1", "10.1.8.1", "10.9.0.1", "142.250.185.78", "172.217.0.1"],
+            }
         ),
         address,
     )
-    values, level = sibling_median(known, [10.0, 30.0, 50.0, np.nan], query)
+    query = with_sibling_keys(
+        pd.DataFrame(
+            {
+                "prb_id": [1, 1, 2, 3, 3, 1, 5],
+                "dst_addr": ["10.1.2.9", "10.1.3.1", "10.1.2.9", "10.1.2.9", "8.8.8.8", "8.8.8.8", "216.58.192.1"],
+            }
+        ),
+        address,
+    )
+    values, level = sibling_median(known, [10.0, 30.0, 50.0, np.nan, 70.0, 90.0], query)
     # probe 1: same /24 → 10; other /24 in the /16 → median(10, 30); probe 2: its own /16 pair (50); probe 3: a probe
-    # /16 of its own whose only pair has no value, and no sibling at all for 8.8.8.8.
-    np.testing.assert_allclose(values, [10.0, 20.0, 50.0, np.nan, np.nan])
-    assert list(level) == [0, 1, 1, -1, -1]
+    # /16 of its own whose only pair has no value, and no sibling at all for 8.8.8.8 (private-range probe, no AS);
+    # probe 1 → 8.8.8.8: its pair to another address of the same AS (70); probe 5 → a Google address: probe 4 is in
+    # probe 5's AS and measured another Google address (90).
+    np.testing.assert_allclose(values, [10.0, 20.0, 50.0, np.nan, np.nan, 70.0, 90.0])
+    assert list(level) == [0, 1, 1, -1, -1, 3, 4]
+
+
+def test_as_of_an_address_comes_from_the_dated_table():
+    from ndtwin.kg.asn import as_name, table_source
+
+    assert "RIPE NCC" in as_name("193.0.14.129") and as_name("8.8.8.8") == as_name("142.250.185.78")
+    assert [as_name(a) for a in ("10.0.0.1", "198.18.0.1", "300.1.1.1", "2001:db8::1", None)] == [None] * 5
+    assert "2024" in table_source()
 
 
 def test_residual_gnn_adds_its_correction_to_the_offset_feature(tmp_path):

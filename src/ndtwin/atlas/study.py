@@ -2,7 +2,8 @@
 
 - ``probes.parquet``: ``prb_id``, ``country`` (the source country the probe was selected for, from
   ``probes_derived.json``'s ``src_country_from_design``), ``from_ips`` (public source addresses seen).
-  ASN and location stay unknown: no offline source for them ships with the data.
+  Location stays unknown; the AS of a probe's first public address comes from an offline table
+  (:mod:`ndtwin.kg.asn`).
 - ``targets.parquet``: ``dst_addr``, ``country`` (the destination-country folder of the speedtest catalogue the
   target was chosen from, as recorded per measurement in ``manifest.csv``). The catalogue carries no coordinates,
   so target location stays unknown.
@@ -52,6 +53,17 @@ def read_probes(path: Path) -> pd.DataFrame:
     except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as error:
         raise DatasetError(path, f"expected the study's probe list (id, src_country_from_design): {error}") from None
     return pd.DataFrame(rows, columns=["prb_id", "country", "from_ips"])
+
+
+def probe_addresses(probes: pd.DataFrame) -> dict[int, str]:
+    """Each probe's first public address seen by the study (``from_ips``, space-separated), if any."""
+    if "from_ips" not in probes:
+        return {}
+    return {
+        int(p): str(ips).split()[0]
+        for p, ips in zip(probes["prb_id"], probes["from_ips"])
+        if isinstance(ips, str) and ips.strip()
+    }
 
 
 def read_targets(path: Path) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """``ndtwin kg build``: the three-layer knowledge graph of an imported RIPE Atlas folder, in a pyoxigraph store.
 
-Topology (probes, targets, IP hops, /24 prefixes, countries, hop adjacency, each pair's path), state (one
+Topology (probes, targets, IP hops, /24 prefixes, ASes, countries, hop adjacency, each pair's path), state (one
 observation per pair and time window) and application (QoE per application, added on top by :func:`ndtwin.qoe.add_qoe_layer`).
 The store lives in ``OUT/kg``; the derived tables it was built from are kept beside it
 (``OUT/state.parquet``, ``OUT/paths.parquet``) for the models.
@@ -16,7 +16,9 @@ import pandas as pd
 import pyoxigraph as ox
 
 from ndtwin.atlas import read_table
+from ndtwin.atlas.study import probe_addresses
 from ndtwin.kg import vocab as v
+from ndtwin.kg.asn import as_name, table_source
 from ndtwin.kg.state import DAY_S, pair_windows
 from ndtwin.kg.topology import adjacency, pair_paths
 
@@ -77,8 +79,17 @@ def _node(address: str, target_addresses: set[str]) -> str:
 
 def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
     countries: set[str] = set()
+    systems: set[str] = set()
+
+    def in_as(node: str, address: object) -> None:
+        name = as_name(address)
+        if name is not None:
+            systems.add(name)
+            t.add(node, v.term("inAS"), v.autonomous_system(name))
+
     probe_ids = set(pings["prb_id"]) | set(hops["prb_id"])
     design = dict(zip(probes["prb_id"], probes["country"]))
+    addresses = probe_addresses(probes)
     for prb_id in sorted(probe_ids):
         node = v.probe(prb_id)
         t.typed(node, "Probe")
@@ -88,12 +99,14 @@ def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
             countries.add(code)
             t.add(node, v.term("inCountry"), v.country(code))
             t.add(node, v.term("countrySource"), v.string("study design (source country the probe was selected for)"))
+        in_as(node, addresses.get(prb_id))
     catalogue = dict(zip(targets["dst_addr"], targets["country"]))
     for address in sorted(target_addresses):
         node = v.target(address)
         t.typed(node, "Target")
         t.add(node, v.term("address"), v.string(address))
         t.add(node, v.term("inPrefix"), v.prefix24(address))
+        in_as(node, address)
         code = catalogue.get(address)
         if isinstance(code, str):
             countries.add(code)
@@ -117,6 +130,13 @@ def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
         if not private:
             prefixes.add(address)
             t.add(node, v.term("inPrefix"), v.prefix24(address))
+            in_as(node, address)
+    source = f"{table_source()} (offline table of that date, via geoip2fast)" if systems else ""
+    for name in sorted(systems):
+        node = v.autonomous_system(name)
+        t.typed(node, "AutonomousSystem")
+        t.add(node, v.term("name"), v.string(name))
+        t.add(node, v.term("asSource"), v.string(source))
     for prefix in {v.prefix24(a) for a in prefixes}:
         t.typed(prefix, "Prefix24")
     for src, dst in zip(links["src"], links["dst"]):

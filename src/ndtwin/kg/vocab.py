@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 NDT = "https://w3id.org/ndtwin/kg#"
 RES = "https://w3id.org/ndtwin/id/"
@@ -45,6 +46,11 @@ def prefix24(address: str) -> str:
 
 def country(code: str) -> str:
     return resource("country", code)
+
+
+def autonomous_system(name: str) -> str:
+    """The resource of an AS, keyed by its organisation name (percent-encoded)."""
+    return resource("as", quote(name, safe=""))
 
 
 def pair(prb_id: int, address: str) -> str:

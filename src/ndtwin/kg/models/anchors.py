@@ -1,4 +1,5 @@
-"""Classical anchors: the pair's own history, a country-pair median, Vivaldi coordinates, low-rank completion.
+"""Classical anchors: the pair's own history, country-pair and AS-pair medians, Vivaldi coordinates, low-rank
+completion.
 
 Each anchor is fitted on pair-level values (one row per pair: ``rtt_ms``, ``loss_share`` over the fit windows)
 and predicts ``rtt_ms`` and ``loss_share`` (NaN where it cannot) for a table of (``prb_id``, ``dst_addr``) pairs.
@@ -31,9 +32,9 @@ def country_pair(fit: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
     return out.fillna({"rtt_ms": fit["rtt_ms"].median(), "loss_share": fit["loss_share"].mean()})
 
 
-def prefix_pair(fit: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
-    """Median RTT of the pair's address-prefix siblings among the fit pairs (:mod:`ndtwin.kg.models.siblings`, the
-    stand-in for an AS-pair median), falling back to :func:`country_pair`; loss as :func:`country_pair`."""
+def as_pair(fit: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
+    """The AS-pair median: median RTT of the pair's siblings among the fit pairs, address prefixes first, then
+    ASes (:mod:`ndtwin.kg.models.siblings`), falling back to :func:`country_pair`; loss as :func:`country_pair`."""
     out = country_pair(fit, query)
     rtt, _ = sibling_median(fit, fit["rtt_ms"], query)
     out["rtt_ms"] = np.where(np.isfinite(rtt), rtt, out["rtt_ms"])

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.atlas import read_table
+from ndtwin.atlas.study import probe_addresses
 from ndtwin.errors import DatasetError
-from ndtwin.kg.models.siblings import with_prefixes
+from ndtwin.kg.models.siblings import with_sibling_keys
 from ndtwin.kg.models.splits import campaign_of, fit_mask, future_cuts
 from ndtwin.kg.state import pair_metrics
 from ndtwin.kg.topology import pair_paths
@@ -40,12 +41,12 @@ class MeasurementTables:
 
     def with_locations(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """``pairs`` with ``src_cc`` (probe's design country), ``dst_cc`` (target's catalogue country) and the
-        address prefixes of :func:`ndtwin.kg.models.siblings.with_prefixes`."""
+        address prefixes and ASes of :func:`ndtwin.kg.models.siblings.with_sibling_keys`."""
         probes = self.probes.rename(columns={"country": "src_cc"})[["prb_id", "src_cc"]]
         targets = self.targets.rename(columns={"country": "dst_cc"})[["dst_addr", "dst_cc"]]
         located = pairs.merge(probes, on="prb_id", how="left").merge(targets, on="dst_addr", how="left")
         addresses = self.probes["address"] if "address" in self.probes else pd.Series(pd.NA, index=self.probes.index)
-        return with_prefixes(located, dict(zip(self.probes["prb_id"], addresses)))
+        return with_sibling_keys(located, dict(zip(self.probes["prb_id"], addresses)))
 
     def fit_paths(self, fit: pd.DataFrame, split: str, stage: str) -> pd.DataFrame:
         """Typical paths of the fit pairs, from traceroutes the split allows: in ``future``, those before the
@@ -75,17 +76,6 @@ def load_tables(out: Path) -> MeasurementTables:
         path = out / f"{name}.parquet"
         known = pd.read_parquet(path)[[key, "country"]] if path.is_file() else pd.DataFrame(columns=[key, "country"])
         table["country"] = table[key].map(dict(zip(known[key], known["country"])))
-    probes["address"] = probes["prb_id"].map(_probe_addresses(out / "probes.parquet"))
+    listed = out / "probes.parquet"
+    probes["address"] = probes["prb_id"].map(probe_addresses(pd.read_parquet(listed)) if listed.is_file() else {})
     return MeasurementTables(state=state, hops=hops, probes=probes, targets=targets)
-
-
-def _probe_addresses(path: Path) -> dict:
-    """Each probe's first public address listed by the study (``from_ips``, space-separated), if any."""
-    if not path.is_file():
-        return {}
-    table = pd.read_parquet(path)
-    if "from_ips" not in table:
-        return {}
-    return {
-        p: str(ips).split()[0] for p, ips in zip(table["prb_id"], table["from_ips"]) if isinstance(ips, str) and ips
-    }

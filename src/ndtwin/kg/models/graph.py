@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from ndtwin.kg.models.anchors import PAIR, end_medians
-from ndtwin.kg.models.siblings import LEVELS, PREFIX_COLUMNS, sibling_median
+from ndtwin.kg.models.siblings import LEVELS, SIBLING_COLUMNS, sibling_median
 
 KINDS = ("probe", "target", "hop", "country")
 PAIR_FEATURES = 12 + len(LEVELS)
@@ -45,14 +45,14 @@ class GraphInputs:
     pair_combo: np.ndarray  # P: index of the pair's (probe country, target country) combination
     combo_of: dict[tuple, int]
     pair_index: dict[tuple, int]
-    pair_keys: pd.DataFrame  # per fit pair: prb_id, dst_addr and the address prefixes of ndtwin.kg.models.siblings
+    pair_keys: pd.DataFrame  # per fit pair: prb_id, dst_addr and the sibling columns of ndtwin.kg.models.siblings
 
     def pair_features(self, query: pd.DataFrame, hidden_pairs: np.ndarray | None = None) -> torch.Tensor:
-        """Per query pair (``prb_id``, ``dst_addr``, ``src_cc``, ``dst_cc`` and the prefix columns): median
+        """Per query pair (``prb_id``, ``dst_addr``, ``src_cc``, ``dst_cc`` and the sibling columns): median
         standardised log RTT and mean loss of the shown fit pairs of its country combination, the pair's own fit
         values if it is a shown fit pair (its history), each with a flag when there is none; the median
-        standardised log RTT of its shown prefix siblings with a one-hot of their level; the median loss share of
-        the shown pairs of its probe and of its target; and last the offsets a residual model adds to its outputs:
+        standardised log RTT of its shown siblings (prefixes, then ASes) with a one-hot of their level; the median
+        loss share of the shown pairs of its probe and of its target; and last the offsets a residual model adds to its outputs:
         (column :data:`OFFSET`) the most specific RTT estimate — own history, siblings, country pair, else 0 (the
         training mean) — and (column :data:`LOSS_OFFSET`) the logit of its own loss share if shown, else of the
         larger of its probe's and its target's median (loss is mostly a property of one end: a filtering target, a
@@ -189,7 +189,7 @@ def graph_inputs(
         pair_combo=np.array([combo_of[c] for c in pair_countries], np.int64),
         combo_of=combo_of,
         pair_index={key: i for i, key in enumerate(zip(fit_pairs["prb_id"], fit_pairs["dst_addr"]))},
-        pair_keys=fit_pairs[[*PAIR, *PREFIX_COLUMNS]].reset_index(drop=True),
+        pair_keys=fit_pairs[[*PAIR, *SIBLING_COLUMNS]].reset_index(drop=True),
     )
 
 
