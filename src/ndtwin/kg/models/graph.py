@@ -52,11 +52,11 @@ class GraphInputs:
         standardised log RTT and mean loss of the shown fit pairs of its country combination, the pair's own fit
         values if it is a shown fit pair (its history), each with a flag when there is none; the median
         standardised log RTT of its shown siblings (prefixes, then ASes) with a one-hot of their level; the median
-        loss share of the shown pairs of its probe and of its target; and last the offsets a residual model adds to its outputs:
-        (column :data:`OFFSET`) the most specific RTT estimate — own history, siblings, country pair, else 0 (the
-        training mean) — and (column :data:`LOSS_OFFSET`) the logit of its own loss share if shown, else of the
-        larger of its probe's and its target's median (loss is mostly a property of one end: a filtering target, a
-        probe behind a lossy link), else of the median over all shown pairs."""
+        loss share of the shown pairs of its probe and of its target; and last the offsets a residual model adds to
+        its outputs: (column :data:`OFFSET`) the most specific RTT estimate — own history, siblings, country pair,
+        else 0 (the training mean) — and (column :data:`LOSS_OFFSET`) the logit of its own loss share if shown, else
+        of the larger of its probe's and its target's median (loss is mostly a property of one end: a filtering
+        target, a probe behind a lossy link), else of the median over all shown pairs."""
         combos = np.array([self.combo_of.get((a, b), -1) for a, b in zip(query["src_cc"], query["dst_cc"])])
         own = np.array([self.pair_index.get(key, -1) for key in zip(query["prb_id"], query["dst_addr"])])
         shown = np.ones(len(self.pair_nodes), bool) if hidden_pairs is None else ~hidden_pairs
