@@ -52,11 +52,13 @@ class _SampleFacts:
     bounds: FlowBounds
     load_class: np.ndarray
     n_labels_above_bound: int
+    targets: pd.DataFrame  # flow_targets of the labels
 
     @classmethod
     def of(cls, sample: Sample) -> _SampleFacts:
         bounds = sample.scenario.bounds
-        return cls(bounds, load_class(sample.scenario), int(above_bound(bounds, sample.flow_labels).sum()))
+        labels = sample.flow_labels
+        return cls(bounds, load_class(sample.scenario), int(above_bound(bounds, labels).sum()), flow_targets(labels))
 
 
 @dataclass
@@ -74,11 +76,10 @@ class _Columns:
         self.n_flows += sample.scenario.n_flows
         self.n_above_bound += int(above_bound(facts.bounds, prediction).sum())
         self.n_labels_above_bound += facts.n_labels_above_bound
-        targets = flow_targets(sample.flow_labels)
         for target, column in EVAL_TARGETS.items():
             if column not in sample.flow_labels or column not in prediction:
                 continue
-            true = targets[column].to_numpy()
+            true = facts.targets[column].to_numpy()
             if np.isfinite(true).any():  # an unmeasured (all-NaN) label is not compared
                 self.true[target].append(true)
                 self.pred[target].append(prediction[column].to_numpy(dtype=float))
