@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from ndtwin.atlas import import_results
 from ndtwin.cli.main import app
 from ndtwin.errors import DatasetError
-from ndtwin.kg.asn import as_name, table_source
 from ndtwin.kg.build import build_graph
+from ndtwin.kg.iptable import as_name, table_source
 from ndtwin.kg.models import anchors
 from ndtwin.kg.models.dataset import MeasurementTables
 from ndtwin.kg.models.modeldir import load_pair_gnn
@@ -350,7 +350,7 @@ def test_siblings_take_the_most_specific_level():
 
 
 def test_as_of_an_address_comes_from_the_dated_table():
-    from ndtwin.kg.asn import as_name, table_source
+    from ndtwin.kg.iptable import as_name, table_source
 
     assert "RIPE NCC" in as_name("193.0.14.129") and as_name("8.8.8.8") == as_name("142.250.185.78")
     assert [as_name(a) for a in ("10.0.0.1", "198.18.0.1", "300.1.1.1", "2001:db8::1", None)] == [None] * 5

@@ -3,7 +3,7 @@
 - ``probes.parquet``: ``prb_id``, ``country`` (the source country the probe was selected for, from
   ``probes_derived.json``'s ``src_country_from_design``), ``from_ips`` (public source addresses seen).
   Location stays unknown; the AS of a probe's first public address comes from an offline table
-  (:mod:`ndtwin.kg.asn`).
+  (:mod:`ndtwin.kg.iptable`).
 - ``targets.parquet``: ``dst_addr``, ``country`` (the destination-country folder of the speedtest catalogue the
   target was chosen from, as recorded per measurement in ``manifest.csv``). The catalogue carries no coordinates,
   so target location stays unknown.

@@ -16,9 +16,9 @@ import pandas as pd
 import pyoxigraph as ox
 
 from ndtwin.atlas import read_table
-from ndtwin.atlas.study import probe_addresses
 from ndtwin.kg import vocab as v
-from ndtwin.kg.asn import as_name, table_source
+from ndtwin.kg.iptable import as_name, table_source
+from ndtwin.kg.nodes import PROBE_COLUMNS, TARGET_COLUMNS, locate_probes, locate_targets, read_study
 from ndtwin.kg.state import DAY_S, pair_windows
 from ndtwin.kg.topology import adjacency, pair_paths
 
@@ -41,12 +41,13 @@ def build_graph(out: Path, *, window_s: int = DAY_S) -> BuildReport:
     """Build (or rebuild) the store under ``out/kg`` from the tables of ``ndtwin atlas import``."""
     out = Path(out)
     pings, hops = read_table(out, "pings"), read_table(out, "traceroutes")
-    probes = _optional(out / "probes.parquet", ["prb_id", "country", "from_ips"])
-    targets = _optional(out / "targets.parquet", ["dst_addr", "country"])
+    design, catalogue = read_study(out)
+    target_addresses = set(pings["dst_addr"]) | set(hops["dst_addr"])
+    probes = locate_probes(set(pings["prb_id"]) | set(hops["prb_id"]), design, pings)
+    targets = locate_targets(target_addresses, catalogue)
     state = pair_windows(pings, window_s)
     paths = pair_paths(hops)
     triples = v.Triples()
-    target_addresses = set(pings["dst_addr"]) | set(hops["dst_addr"])
     _topology(triples, pings, hops, probes, targets, paths, target_addresses)
     _state(triples, state, window_s)
     staging = out / (STORE_DIR + ".building")
@@ -61,16 +62,12 @@ def build_graph(out: Path, *, window_s: int = DAY_S) -> BuildReport:
     staging.rename(out / STORE_DIR)
     return BuildReport(
         triples=len(triples.lines),
-        probes=int(pd.concat([pings["prb_id"], hops["prb_id"]]).nunique()),
+        probes=len(probes),
         targets=len(target_addresses),
         hops=int(paths["address"].nunique()),
         pairs=int(state.groupby(["prb_id", "dst_addr"]).ngroups),
         observations=len(state),
     )
-
-
-def _optional(path: Path, columns: list[str]) -> pd.DataFrame:
-    return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=columns)
 
 
 def _node(address: str, target_addresses: set[str]) -> str:
@@ -87,31 +84,25 @@ def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
             systems.add(name)
             t.add(node, v.term("inAS"), v.autonomous_system(name))
 
-    probe_ids = set(pings["prb_id"]) | set(hops["prb_id"])
-    design = dict(zip(probes["prb_id"], probes["country"]))
-    addresses = probe_addresses(probes)
-    for prb_id in sorted(probe_ids):
+    def in_country(node: str, code: object, source: object) -> None:
+        if isinstance(code, str):
+            countries.add(code)
+            t.add(node, v.term("inCountry"), v.country(code))
+            t.add(node, v.term("countrySource"), v.string(str(source)))
+
+    for prb_id, address, code, source in probes[PROBE_COLUMNS].itertuples(index=False):
         node = v.probe(prb_id)
         t.typed(node, "Probe")
         t.add(node, v.term("probeId"), v.integer(prb_id))
-        code = design.get(prb_id)
-        if isinstance(code, str) and "|" not in code:
-            countries.add(code)
-            t.add(node, v.term("inCountry"), v.country(code))
-            t.add(node, v.term("countrySource"), v.string("study design (source country the probe was selected for)"))
-        in_as(node, addresses.get(prb_id))
-    catalogue = dict(zip(targets["dst_addr"], targets["country"]))
-    for address in sorted(target_addresses):
+        in_country(node, code, source)
+        in_as(node, address)
+    for address, code, source in targets[TARGET_COLUMNS].itertuples(index=False):
         node = v.target(address)
         t.typed(node, "Target")
         t.add(node, v.term("address"), v.string(address))
         t.add(node, v.term("inPrefix"), v.prefix24(address))
         in_as(node, address)
-        code = catalogue.get(address)
-        if isinstance(code, str):
-            countries.add(code)
-            t.add(node, v.term("inCountry"), v.country(code))
-            t.add(node, v.term("countrySource"), v.string("speedtest catalogue (destination-country folder)"))
+        in_country(node, code, source)
     for code in sorted(countries):
         t.typed(v.country(code), "Country")
         t.add(v.country(code), v.term("code"), v.string(code))

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ndtwin.atlas import read_table
-from ndtwin.atlas.study import probe_addresses
 from ndtwin.errors import DatasetError
 from ndtwin.kg.models.siblings import with_sibling_keys
 from ndtwin.kg.models.splits import campaign_of, fit_mask, future_cuts
+from ndtwin.kg.nodes import locate_probes, locate_targets, read_study
 from ndtwin.kg.state import pair_metrics
 from ndtwin.kg.topology import pair_paths
 
@@ -64,18 +64,15 @@ class MeasurementTables:
 
 
 def load_tables(out: Path) -> MeasurementTables:
-    """Read ``state.parquet`` (from ``ndtwin kg build``), the traceroutes, and the probe/target countries."""
+    """Read ``state.parquet`` (from ``ndtwin kg build``), the traceroutes, and where the probes and targets are
+    (:mod:`ndtwin.kg.nodes`)."""
     out = Path(out)
     if not (out / "state.parquet").is_file():
         raise DatasetError(out, "no state.parquet: run 'ndtwin kg build' on this folder first")
     state = pd.read_parquet(out / "state.parquet")
     hops = read_table(out, "traceroutes")[["prb_id", "dst_addr", "timestamp", "hop", "from_addr", "late", "private"]]
-    probes = pd.DataFrame({"prb_id": np.sort(state["prb_id"].unique())})
-    targets = pd.DataFrame({"dst_addr": np.sort(state["dst_addr"].unique())})
-    for name, table, key in (("probes", probes, "prb_id"), ("targets", targets, "dst_addr")):
-        path = out / f"{name}.parquet"
-        known = pd.read_parquet(path)[[key, "country"]] if path.is_file() else pd.DataFrame(columns=[key, "country"])
-        table["country"] = table[key].map(dict(zip(known[key], known["country"])))
-    listed = out / "probes.parquet"
-    probes["address"] = probes["prb_id"].map(probe_addresses(pd.read_parquet(listed)) if listed.is_file() else {})
+    design, catalogue = read_study(out)
+    pings = read_table(out, "pings")[["prb_id", "timestamp", "from_addr"]]
+    probes = locate_probes(state["prb_id"].unique(), design, pings)[["prb_id", "country", "address"]]
+    targets = locate_targets(state["dst_addr"].unique(), catalogue)[["dst_addr", "country"]]
     return MeasurementTables(state=state, hops=hops, probes=probes, targets=targets)

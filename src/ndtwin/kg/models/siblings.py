@@ -4,7 +4,7 @@ A pair's siblings at each level, most specific first: the same probe to targets 
 (``prb_id``, ``dst_24``), the same probe to targets in the same /16 (``prb_id``, ``dst_16``), probes in the same
 /16 as the probe's public address to targets in that /16 (``src_16``, ``dst_16``), the same probe to targets in
 the same AS (``prb_id``, ``dst_as``), and probes in the probe's AS to targets in the target's AS (``src_as``,
-``dst_as``; ASes from :mod:`ndtwin.kg.asn`). The sibling value of a pair is the median over the siblings of the
+``dst_as``; ASes from :mod:`ndtwin.kg.iptable`). The sibling value of a pair is the median over the siblings of the
 first level that has any; the pair itself is never among them, since only other pairs' values are passed in.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ndtwin.kg.asn import as_name
+from ndtwin.kg.iptable import as_name
 
 LEVELS = (
     ("prb_id", "dst_24"),
