@@ -1,6 +1,8 @@
 """Knowledge graph (build, SPARQL, export), the leakage rule of the models, anchors, QoE formulas, eval contract."""
 
+import gzip
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from ndtwin.atlas import import_results
 from ndtwin.cli.main import app
 from ndtwin.errors import DatasetError
 from ndtwin.kg.build import build_graph
-from ndtwin.kg.iptable import as_name, table_source
+from ndtwin.kg.iptable import as_name, country_code, table_source
 from ndtwin.kg.models import anchors
 from ndtwin.kg.models.dataset import MeasurementTables
 from ndtwin.kg.models.modeldir import load_pair_gnn
@@ -317,10 +319,13 @@ def test_history_model_labels_come_after_its_inputs():
 
 
 def test_siblings_take_the_most_specific_level():
-    from ndtwin.kg.models.siblings import prefix, sibling_median, with_sibling_keys
+    from ndtwin.kg.iptable import prefix
+    from ndtwin.kg.models.siblings import sibling_median, with_sibling_keys
 
-    assert prefix("10.1.2.3", 24) == "10.1.2" and prefix("10.1.2.3", 16) == "10.1"
-    assert prefix("2001:db8::1", 16) is None and prefix(None, 24) is None
+    assert str(prefix("10.1.2.3", "site")) == "10.1.2.0/24" and str(prefix("10.1.2.3", "network")) == "10.1.0.0/16"
+    assert str(prefix("2001:db8:1:2::1", "site")) == "2001:db8:1::/48"
+    assert str(prefix("2001:db8:1:2::1", "network")) == "2001:db8::/32"
+    assert prefix("300.1.1.1", "site") is None and prefix(None, "network") is None
     address = {1: "192.0.2.7", 2: "192.0.9.9", 3: "198.51.100.1", 4: "1.1.1.1", 5: "104.16.0.1"}
     known = with_sibling_keys(
         pd.DataFrame(
@@ -355,6 +360,75 @@ def test_as_of_an_address_comes_from_the_dated_table():
     assert "RIPE NCC" in as_name("193.0.14.129") and as_name("8.8.8.8") == as_name("142.250.185.78")
     assert [as_name(a) for a in ("10.0.0.1", "198.18.0.1", "300.1.1.1", "2001:db8::1", None)] == [None] * 5
     assert "2024" in table_source()
+
+
+def test_country_of_an_address_comes_from_the_dated_table():
+    assert [country_code(a) for a in ("8.8.8.8", "5.21.229.74")] == ["US", "OM"]
+    assert [country_code(a) for a in ("10.0.0.1", "198.18.0.1", "300.1.1.1", "2001:db8::1", None)] == [None] * 5
+
+
+def test_results_without_design_files_are_located_from_results_and_table(tmp_path):
+    """A plain download (result files only): probe addresses come from the ping results' source addresses and
+    countries from the dated table, each with its source; the models read the same countries and addresses."""
+    from ndtwin.kg.models.dataset import load_tables
+    from ndtwin.kg.nodes import table_country_source
+
+    src = tmp_path / "results"
+    src.mkdir()
+    for path in FIXTURES.glob("*.jsonl.gz"):
+        shutil.copy(path, src / path.name)
+    out = tmp_path / "atlas"
+    import_results(src, out)
+    assert not (out / "probes.parquet").exists()
+    build_graph(out)
+    pings = pd.read_parquet(out / "pings")
+    first = pings[pings.prb_id == 6090].sort_values("timestamp").from_addr.iloc[0]
+    store = open_store(out)
+    found = run_query(
+        store,
+        "SELECT ?code ?source ?as WHERE { ?p ndt:probeId 6090 ; ndt:inCountry/ndt:code ?code ;"
+        " ndt:countrySource ?source ; ndt:inAS/ndt:name ?as }",
+    )
+    assert found == [{"code": country_code(first), "source": table_country_source(), "as": as_name(first)}]
+    tables = load_tables(out)
+    probe = tables.probes.set_index("prb_id").loc[6090]
+    assert probe["address"] == first and probe["country"] == country_code(first)
+    assert tables.targets["country"].tolist() == [country_code(a) for a in tables.targets["dst_addr"]]
+
+
+def _as_ipv6(address: str) -> str:
+    """A global IPv6 address standing in for an IPv4 one (inside 2a00:1450::/32, an announced network)."""
+    a, b, c, d = (int(x) for x in address.split("."))
+    return f"2a00:1450:{a:x}{b:02x}:{c:x}::{d:x}"
+
+
+def test_ipv6_results_get_prefixes_ases_and_countries(tmp_path):
+    """IPv6 pings flow through import, graph and models: /48 site prefixes, ASes and countries of the IPv6 table."""
+    from ndtwin.kg.models.dataset import load_tables
+
+    src = tmp_path / "results"
+    src.mkdir()
+    with gzip.open(FIXTURES / "pings_2020-02.jsonl.gz", "rt") as handle:
+        results = [json.loads(line) for line in handle]
+    for result in results:
+        result.update(af=6, dst_addr=_as_ipv6(result["dst_addr"]), src_addr="fd00::1")
+        result.update(dst_name=result["dst_addr"], **({"from": _as_ipv6(result["from"])} if result.get("from") else {}))
+    (src / "pings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    out = tmp_path / "atlas"
+    import_results(src, out)
+    build_graph(out)
+    store = open_store(out)
+    sites = run_query(store, "SELECT ?t ?p ?kind WHERE { ?t a ndt:Target ; ndt:inPrefix ?p . ?p a ?kind }")
+    assert sites and all(r["kind"].endswith("#Prefix48") and r["p"].endswith("-48") for r in sites)
+    probe = run_query(
+        store, "SELECT ?as ?code WHERE { ?p ndt:probeId 17775 ; ndt:inAS/ndt:name ?as ; ndt:inCountry/ndt:code ?code }"
+    )
+    first = _as_ipv6("130.255.88.51")
+    assert probe == [{"as": as_name(first), "code": country_code(first)}] and probe[0]["as"] == "GOOGLE"
+    tables = load_tables(out)
+    keyed = tables.with_locations(tables.state[["prb_id", "dst_addr"]].drop_duplicates())
+    assert keyed["dst_site"].str.endswith("/48").all() and keyed["src_net"].str.endswith("/32").all()
+    assert keyed["src_as"].notna().all() and keyed["dst_cc"].notna().all()
 
 
 def test_residual_gnn_adds_its_correction_to_the_offset_feature(tmp_path):

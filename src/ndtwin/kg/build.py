@@ -77,6 +77,13 @@ def _node(address: str, target_addresses: set[str]) -> str:
 def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
     countries: set[str] = set()
     systems: set[str] = set()
+    prefixes: set[tuple[str, str]] = set()
+
+    def in_prefix(node: str, address: str) -> None:
+        site = v.site_prefix(address)
+        if site is not None:
+            prefixes.add(site)
+            t.add(node, v.term("inPrefix"), site[0])
 
     def in_as(node: str, address: object) -> None:
         name = as_name(address)
@@ -100,7 +107,7 @@ def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
         node = v.target(address)
         t.typed(node, "Target")
         t.add(node, v.term("address"), v.string(address))
-        t.add(node, v.term("inPrefix"), v.prefix24(address))
+        in_prefix(node, address)
         in_as(node, address)
         in_country(node, code, source)
     for code in sorted(countries):
@@ -109,7 +116,6 @@ def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
     links = adjacency(paths)
     degree = pd.concat([links["src"], links["dst"]]).value_counts()
     public_hops = paths.drop_duplicates("address")
-    prefixes = set(target_addresses)
     for address, private in zip(public_hops["address"], public_hops["private"]):
         if address in target_addresses:
             continue
@@ -119,8 +125,7 @@ def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
         t.add(node, v.term("private"), v.boolean(bool(private)))
         t.add(node, v.term("degree"), v.integer(degree.get(address, 0)))
         if not private:
-            prefixes.add(address)
-            t.add(node, v.term("inPrefix"), v.prefix24(address))
+            in_prefix(node, address)
             in_as(node, address)
     source = f"{table_source()} (offline table of that date, via geoip2fast)" if systems else ""
     for name in sorted(systems):
@@ -128,8 +133,8 @@ def _topology(t, pings, hops, probes, targets, paths, target_addresses) -> None:
         t.typed(node, "AutonomousSystem")
         t.add(node, v.term("name"), v.string(name))
         t.add(node, v.term("asSource"), v.string(source))
-    for prefix in {v.prefix24(a) for a in prefixes}:
-        t.typed(prefix, "Prefix24")
+    for prefix, kind in prefixes:
+        t.typed(prefix, kind)
     for src, dst in zip(links["src"], links["dst"]):
         t.add(_node(src, target_addresses), v.term("linksTo"), _node(dst, target_addresses))
     first = paths.sort_values("hop").drop_duplicates(["prb_id", "dst_addr"])

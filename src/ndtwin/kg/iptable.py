@@ -1,10 +1,12 @@
-"""Autonomous systems and countries of IPv4 addresses, from an offline and dated table.
+"""Autonomous systems and countries of IP addresses, from an offline and dated table.
 
-The table is MaxMind's GeoLite2 country + ASN data that the ``geoip2fast`` package ships (1.2.2: the table of
-2024-06-18; :func:`table_source` gives the exact name). It names each AS by its organisation and gives the network
-the AS announces, and the country of each network; it carries no AS numbers, so an AS is identified here by its
-organisation name. The table is of its own date: for measurements years older, an address's AS and country are
-those of its network at the table's date.
+The table is MaxMind's GeoLite2 country + ASN data that the ``geoip2fast`` package ships (1.2.2: the tables of
+2024-06-18, one for IPv4 and one with IPv6; :func:`table_source` gives their exact names). It names each AS by its
+organisation and gives the network the AS announces, and the country of each network; it carries no AS numbers, so
+an AS is identified here by its organisation name. The table is of its own date: for measurements years older, an
+address's AS and country are those of its network at the table's date. IPv4 addresses are looked up in the IPv4
+table (the combined one names an AS for some IPv4 addresses the IPv4 table leaves unannounced, internet-exchange
+LANs among them), IPv6 addresses in the combined one.
 """
 
 from __future__ import annotations
@@ -13,41 +15,54 @@ import ipaddress
 from functools import lru_cache
 from typing import Any
 
-TABLE_FILE = "geoip2fast-asn.dat.gz"
+PREFIX_LENGTHS = {"network": {4: 16, 6: 32}, "site": {4: 24, 6: 48}}
+TABLE_FILES = {4: "geoip2fast-asn.dat.gz", 6: "geoip2fast-asn-ipv6.dat.gz"}
+
+
+@lru_cache(maxsize=2)
+def _table(version: int) -> Any:
+    from geoip2fast import GeoIP2Fast
+
+    return GeoIP2Fast(geoip2fast_data_file=TABLE_FILES[version])
 
 
 @lru_cache(maxsize=1)
-def _table() -> Any:
-    from geoip2fast import GeoIP2Fast
-
-    return GeoIP2Fast(geoip2fast_data_file=TABLE_FILE)
-
-
 def table_source() -> str:
-    """The name and date of the table's data, as the table records it."""
-    return str(_table().get_database_info()["source_info"])
+    """The names and dates of the tables' data, as the tables record them."""
+    v4, v6 = (str(_table(version).get_database_info()["source_info"]) for version in (4, 6))
+    return f"{v4}; IPv6: {v6}"
 
 
 @lru_cache(maxsize=65536)
 def _lookup(address: object) -> Any:
-    """The table's entry of a globally routed IPv4 address; None for anything else (private or special-use, not
-    an IPv4 address)."""
+    """The table's entry of a globally routed IPv4 or IPv6 address; None for anything else (private or
+    special-use, not an IP address)."""
     try:
-        routed = ipaddress.IPv4Address(address).is_global if isinstance(address, str) else False
-    except ipaddress.AddressValueError:
+        ip = ipaddress.ip_address(address) if isinstance(address, str) else None
+    except ValueError:
         return None
-    return _table().lookup(address) if routed else None
+    return _table(ip.version).lookup(str(ip)) if ip is not None and ip.is_global else None
 
 
 def as_name(address: object) -> str | None:
-    """The organisation of the AS announcing a globally routed IPv4 address; None for anything else (private or
-    special-use, unannounced, not an IPv4 address)."""
+    """The organisation of the AS announcing a globally routed IP address; None for anything else (private or
+    special-use, unannounced, not an IP address)."""
     entry = _lookup(address)
     return (entry.asn_name or None) if entry is not None else None
 
 
 def country_code(address: object) -> str | None:
-    """The ISO 3166 alpha-2 country of a globally routed IPv4 address's network; None where the table has none."""
+    """The ISO 3166 alpha-2 country of a globally routed IP address's network; None where the table has none."""
     entry = _lookup(address)
     code = entry.country_code if entry is not None else None
     return code if isinstance(code, str) and len(code) == 2 and code.isalpha() else None
+
+
+def prefix(address: object, part: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The ``network`` (IPv4 /16, IPv6 /32) or ``site`` (/24, /48) prefix of an IP address; None for anything that
+    is not one."""
+    try:
+        ip = ipaddress.ip_address(address) if isinstance(address, str) else None
+    except ValueError:
+        return None
+    return None if ip is None else ipaddress.ip_network(f"{ip}/{PREFIX_LENGTHS[part][ip.version]}", strict=False)

@@ -10,6 +10,8 @@ import math
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from ndtwin.kg.iptable import prefix
+
 NDT = "https://w3id.org/ndtwin/kg#"
 RES = "https://w3id.org/ndtwin/id/"
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -39,9 +41,13 @@ def hop(address: str) -> str:
     return resource("hop", address)
 
 
-def prefix24(address: str) -> str:
-    """The /24 prefix resource of an IPv4 address (``a.b.c.0-24``)."""
-    return resource("prefix", address.rsplit(".", 1)[0] + ".0-24")
+def site_prefix(address: str) -> tuple[str, str] | None:
+    """The site prefix of an IP address as (resource, class): IPv4 /24 (``…/prefix/a.b.c.0-24``, ``Prefix24``) or
+    IPv6 /48 (``…/prefix/2001:db8:1::-48``, ``Prefix48``); None for anything that is not an IP address."""
+    network = prefix(address, "site")
+    if network is None:
+        return None
+    return resource("prefix", f"{network.network_address}-{network.prefixlen}"), f"Prefix{network.prefixlen}"
 
 
 def country(code: str) -> str:

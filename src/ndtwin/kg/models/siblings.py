@@ -1,46 +1,41 @@
 """Siblings of a probe→target pair: the measured pairs nearest to it in address space and in AS.
 
-A pair's siblings at each level, most specific first: the same probe to targets in the same /24
-(``prb_id``, ``dst_24``), the same probe to targets in the same /16 (``prb_id``, ``dst_16``), probes in the same
-/16 as the probe's public address to targets in that /16 (``src_16``, ``dst_16``), the same probe to targets in
-the same AS (``prb_id``, ``dst_as``), and probes in the probe's AS to targets in the target's AS (``src_as``,
-``dst_as``; ASes from :mod:`ndtwin.kg.iptable`). The sibling value of a pair is the median over the siblings of the
+A pair's siblings at each level, most specific first: the same probe to targets in the same site prefix (IPv4
+/24, IPv6 /48: ``prb_id``, ``dst_site``), the same probe to targets in the same network prefix (/16, /32:
+``prb_id``, ``dst_net``), probes in the same network prefix as the probe's public address to targets in that
+network (``src_net``, ``dst_net``), the same probe to targets in the same AS (``prb_id``, ``dst_as``), and probes
+in the probe's AS to targets in the target's AS (``src_as``, ``dst_as``); prefixes and ASes from
+:mod:`ndtwin.kg.iptable`. The sibling value of a pair is the median over the siblings of the
 first level that has any; the pair itself is never among them, since only other pairs' values are passed in.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
-from ndtwin.kg.iptable import as_name
+from ndtwin.kg.iptable import as_name, prefix
 
 LEVELS = (
-    ("prb_id", "dst_24"),
-    ("prb_id", "dst_16"),
-    ("src_16", "dst_16"),
+    ("prb_id", "dst_site"),
+    ("prb_id", "dst_net"),
+    ("src_net", "dst_net"),
     ("prb_id", "dst_as"),
     ("src_as", "dst_as"),
 )
-SIBLING_COLUMNS = ("src_16", "dst_16", "dst_24", "src_as", "dst_as")
-
-
-def prefix(address: object, bits: int) -> str | None:
-    """The /16 or /24 of an IPv4 address as dotted text (``"10.1"``, ``"10.1.2"``); None for anything else."""
-    parts = str(address).split(".") if isinstance(address, str) else []
-    if len(parts) != 4 or bits not in (16, 24):
-        return None
-    return ".".join(parts[: bits // 8])
+SIBLING_COLUMNS = ("src_net", "dst_net", "dst_site", "src_as", "dst_as")
 
 
 def with_sibling_keys(pairs: pd.DataFrame, probe_address: dict) -> pd.DataFrame:
-    """``pairs`` (``prb_id``, ``dst_addr``) with the columns of :data:`SIBLING_COLUMNS`: the /16 and AS of the
-    probe's public address, the /16, /24 and AS of the target."""
+    """``pairs`` (``prb_id``, ``dst_addr``) with the columns of :data:`SIBLING_COLUMNS`: the network prefix and AS
+    of the probe's public address, the network and site prefixes and AS of the target."""
     source = [probe_address.get(p) for p in pairs["prb_id"]]
     return pairs.assign(
-        src_16=[prefix(a, 16) for a in source],
-        dst_16=[prefix(a, 16) for a in pairs["dst_addr"]],
-        dst_24=[prefix(a, 24) for a in pairs["dst_addr"]],
+        src_net=[_prefix_text(a, "network") for a in source],
+        dst_net=[_prefix_text(a, "network") for a in pairs["dst_addr"]],
+        dst_site=[_prefix_text(a, "site") for a in pairs["dst_addr"]],
         src_as=[as_name(a) for a in source],
         dst_as=[as_name(a) for a in pairs["dst_addr"]],
     )
@@ -60,3 +55,9 @@ def sibling_median(known: pd.DataFrame, values: np.ndarray, query: pd.DataFrame)
         found[new] = matched[new]
         level[new] = index
     return found, level
+
+
+@lru_cache(maxsize=65536)
+def _prefix_text(address: object, part: str) -> str | None:
+    network = prefix(address, part)
+    return None if network is None else str(network)
