@@ -228,6 +228,7 @@ def test_train_and_eval_contract(tmp_path, monkeypatch):
     tables = _synthetic_tables()
     out = tmp_path / "atlas"
     (out / "traceroutes").mkdir(parents=True)
+    (out / "pings").mkdir()
     tables.state.to_parquet(out / "state.parquet")
     tables.probes.to_parquet(out / "probes.parquet")
     tables.targets.to_parquet(out / "targets.parquet")
