@@ -259,6 +259,34 @@ def test_train_and_eval_contract(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "--arch" in result.output
 
 
+def test_small_or_ping_less_data_gets_clear_messages(built, tmp_path, monkeypatch):
+    """Five pairs cannot form the unseen-pair and unseen-probe splits: those are skipped with the counts, the future
+    split still trains and is scored; traceroutes alone give no RTT to learn from: a clear error, exit 2."""
+    import ndtwin.kg.models.gnn as gnn
+
+    monkeypatch.setattr(gnn, "MAX_EPOCHS", 20)
+    out = tmp_path / "small"
+    shutil.copytree(built, out)
+    runner = CliRunner()
+    result = runner.invoke(app, ["kg", "train", str(out), "--members", "1"])
+    assert result.exit_code == 0, result.output
+    assert "unseen_pairs: skipped" in result.output and "0 validation" in result.output
+    assert "unseen_probes: skipped" in result.output and "sage future:" in result.output
+    result = runner.invoke(app, ["kg", "eval", str(out), "--json"])
+    report = json.loads(result.output)
+    assert report["unseen_pairs"] == {} and report["unseen_probes"] == {} and "sage" in report["future"]
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    shutil.copy(FIXTURES / "traceroutes_2019-05.jsonl.gz", traces)
+    import_results(traces, tmp_path / "t")
+    build_graph(tmp_path / "t")
+    for command in (["kg", "train", str(tmp_path / "t")], ["kg", "eval", str(tmp_path / "t")]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "no ping result with an RTT" in result.output
+    result = runner.invoke(app, ["kg", "qoe", str(tmp_path / "t")])
+    assert result.exit_code == 0 and "no pair has a QoE" in result.output
+
+
 def _check_model_directory(out: Path, tables: MeasurementTables) -> None:
     """The unseen-pair model reloaded from its model directory predicts what training stored for the test pairs."""
     from ndtwin.kg.models.evaluate import prepare_split

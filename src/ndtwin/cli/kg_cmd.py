@@ -120,6 +120,8 @@ SELECT ?probe ?target ?mos ?class WHERE {{
         fail(error)
     if as_json:
         print(json.dumps(rows))
+    elif not rows:
+        console.print(f"{app}: no pair has a QoE in this graph (it is computed from ping results)")
     else:
         console.print(rows_table(rows, f"{app}: {'worst' if worst else 'best'} {len(rows)} pairs by MOS"))
 
@@ -147,6 +149,9 @@ def train_command(
         store = ModelRegistry(registry) if registry is not None else None
         facts = train_arch(out, arch, seed=seed, **({"members": members} if members else {}))
         for split, meta in facts.items():
+            if "skipped" in meta:
+                console.print(f"{arch} {split}: skipped — {meta['skipped']}")
+                continue
             version = ""
             if store is not None:
                 version = store.register(
@@ -179,8 +184,10 @@ def eval_command(
     try:
         report = evaluate_all(out, seed=seed)
         best = best_trained(report, "unseen_pairs")
-        test_rows = split_test_rows(out, "unseen_pairs", seed=seed)
-        qoe = None
+        qoe = ceiling = None
+        if report["unseen_pairs"]:
+            test_rows = split_test_rows(out, "unseen_pairs", seed=seed)
+            ceiling = class_ceiling(test_rows)
         if best is not None:
             predicted, _ = trained_predictions(out, best, "unseen_pairs")
             qoe = {"model": best} | qoe_agreement(test_rows, predicted)
@@ -188,13 +195,16 @@ def eval_command(
         fail(error)
     folder = Path(out) / MODELS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    document = {"splits": report, "qoe_unseen_pairs": qoe, "qoe_class_ceiling_unseen_pairs": class_ceiling(test_rows)}
+    document = {"splits": report, "qoe_unseen_pairs": qoe, "qoe_class_ceiling_unseen_pairs": ceiling}
     (folder / "eval.json").write_text(json.dumps(document, indent=1))
     _plot(report, folder / "eval.png")
     if as_json:
         print(json.dumps(report))
         return
     for split, models in report.items():
+        if not models:
+            console.print(f"{split}: skipped — the data is too small to form this split")
+            continue
         rows = [
             {"model": name}
             | {k: m.get(k) for k in ("mae_ms", "rmse_ms", "mape", "r2", "huber_ms", "loss_auc", "train_seconds")}

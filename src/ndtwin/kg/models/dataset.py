@@ -70,6 +70,8 @@ def load_tables(out: Path) -> MeasurementTables:
     if not (out / "state.parquet").is_file():
         raise DatasetError(out, "no state.parquet: run 'ndtwin kg build' on this folder first")
     state = pd.read_parquet(out / "state.parquet")
+    if not state["rtt_median_s"].notna().any():
+        raise DatasetError(out, "no ping result with an RTT: the models learn from ping results (import them too)")
     hops = read_table(out, "traceroutes")[["prb_id", "dst_addr", "timestamp", "hop", "from_addr", "late", "private"]]
     design, catalogue = read_study(out)
     pings = read_table(out, "pings")[["prb_id", "timestamp", "from_addr"]]

@@ -47,6 +47,20 @@ class SplitData:
         """The state rows scored at a stage (``val`` or ``test``), with ``rtt_ms``."""
         return _window_rows(tables, self.roles == stage)
 
+    def too_small(self, tables: MeasurementTables) -> str | None:
+        """Why the split cannot be trained and scored (a stage without a pair that has an RTT), else None."""
+        measured = tables.state["rtt_median_s"].notna().to_numpy()
+        stages = {
+            "training": fit_mask(self.roles, "val"),
+            "validation": self.roles == "val",
+            "test": self.roles == "test",
+        }
+        counts = {name: len(tables.state.loc[mask & measured, PAIR].drop_duplicates()) for name, mask in stages.items()}
+        if min(counts.values()) > 0:
+            return None
+        found = ", ".join(f"{n} {name}" for name, n in counts.items())
+        return f"{self.name}: {found} pairs with an RTT; too few probes, targets or days to form this split"
+
     def fit_rows(self, tables: MeasurementTables, stage: str) -> pd.DataFrame:
         """The state rows a model may learn from when predicting a stage, with ``rtt_ms``."""
         return _window_rows(tables, fit_mask(self.roles, stage))

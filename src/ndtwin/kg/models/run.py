@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ndtwin.errors import DatasetError
 from ndtwin.kg.models.dataset import PAIR, load_tables
 from ndtwin.kg.models.evaluate import evaluate_anchors, prepare_split, save_predictions, score_rows
 from ndtwin.kg.models.gnn import ARCHS, MEMBERS, train_gnn
@@ -34,7 +35,8 @@ def train_arch(
     residual: bool = True,
     members: int = MEMBERS,
 ) -> dict[str, dict]:
-    """Train ``arch`` on each split (single-threaded); the training facts per split.
+    """Train ``arch`` on each split (single-threaded); the training facts per split (``{"skipped": why}`` for a
+    split the data is too small for; an error if that is every split).
 
     ``seed`` draws the splits and, unless ``init_seed`` is given, the initialisation and the hidden pairs of each
     epoch; ``init_seed`` varies only the latter (repeated runs on the same split). ``residual`` and ``members``:
@@ -46,6 +48,9 @@ def train_arch(
     facts = {}
     for split in splits:
         data = prepare_split(tables, split, seed)
+        if (why := data.too_small(tables)) is not None:
+            facts[split] = {"skipped": why}
+            continue
         val_rows = data.rows(tables, "val")
         val_query = data.stages["val_query"]
 
@@ -78,6 +83,8 @@ def train_arch(
             val=(val_query, result["val_predicted"]),
         )
         facts[split] = meta
+    if all("skipped" in meta for meta in facts.values()):
+        raise DatasetError(out, "; ".join(meta["skipped"] for meta in facts.values()))
     return facts
 
 
@@ -94,11 +101,15 @@ def trained_predictions(
 
 
 def evaluate_all(out: Path, *, seed: int = 0) -> dict[str, dict[str, dict]]:
-    """``{split: {model: metrics}}`` for the anchors and every trained GNN."""
+    """``{split: {model: metrics}}`` for the anchors and every trained GNN (no models for a split the data is too
+    small for)."""
     tables = load_tables(out)
     report = {}
     for split in SPLITS:
         data = prepare_split(tables, split, seed)
+        if data.too_small(tables) is not None:
+            report[split] = {}
+            continue
         results = evaluate_anchors(tables, data)
         test_rows = data.rows(tables, "test")
         for arch in ARCHS:
