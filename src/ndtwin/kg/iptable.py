@@ -37,10 +37,7 @@ def table_source() -> str:
 def _lookup(address: object) -> Any:
     """The table's entry of a globally routed IPv4 or IPv6 address; None for anything else (private or
     special-use, not an IP address)."""
-    try:
-        ip = ipaddress.ip_address(address) if isinstance(address, str) else None
-    except ValueError:
-        return None
+    ip = _ip(address)
     return _table(ip.version).lookup(str(ip)) if ip is not None and ip.is_global else None
 
 
@@ -61,8 +58,12 @@ def country_code(address: object) -> str | None:
 def prefix(address: object, part: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """The ``network`` (IPv4 /16, IPv6 /32) or ``site`` (/24, /48) prefix of an IP address; None for anything that
     is not one."""
+    ip = _ip(address)
+    return None if ip is None else ipaddress.ip_network(f"{ip}/{PREFIX_LENGTHS[part][ip.version]}", strict=False)
+
+
+def _ip(address: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ip = ipaddress.ip_address(address) if isinstance(address, str) else None
+        return ipaddress.ip_address(address) if isinstance(address, str) else None
     except ValueError:
         return None
-    return None if ip is None else ipaddress.ip_network(f"{ip}/{PREFIX_LENGTHS[part][ip.version]}", strict=False)

@@ -10,11 +10,11 @@ countries, ASes and address prefixes for its probes.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import pandas as pd
 
+from ndtwin.atlas.parse import is_private
 from ndtwin.atlas.study import probe_addresses
 from ndtwin.kg.iptable import country_code, table_source
 
@@ -72,13 +72,6 @@ def _single_country(code: object) -> bool:
 
 def _first_public_sources(pings: pd.DataFrame) -> dict[int, str]:
     seen = pings[["prb_id", "timestamp", "from_addr"]].dropna().sort_values(["prb_id", "timestamp"])
-    public = {a: _is_public(a) for a in seen["from_addr"].unique()}
+    public = {a: is_private(a) is False for a in seen["from_addr"].unique()}
     first = seen[seen["from_addr"].map(public).astype(bool)].drop_duplicates("prb_id")
     return {int(p): str(a) for p, a in zip(first["prb_id"], first["from_addr"])}
-
-
-def _is_public(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_global
-    except ValueError:
-        return False
