@@ -52,7 +52,12 @@ def country_code(address: object) -> str | None:
     """The ISO 3166 alpha-2 country of a globally routed IP address's network; None where the table has none."""
     entry = _lookup(address)
     code = entry.country_code if entry is not None else None
-    return code if isinstance(code, str) and len(code) == 2 and code.isalpha() else None
+    return code if is_country_code(code) else None
+
+
+def is_country_code(code: object) -> bool:
+    """Whether ``code`` is one ISO 3166 alpha-2 country code (not "--", not "IR|TR")."""
+    return isinstance(code, str) and len(code) == 2 and code.isalpha()
 
 
 def prefix(address: object, part: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ndtwin.atlas.parse import is_private
 from ndtwin.atlas.study import probe_addresses
-from ndtwin.kg.iptable import country_code, table_source
+from ndtwin.kg.iptable import country_code, is_country_code, table_source
 
 DESIGN_SOURCE = "study design (source country the probe was selected for)"
 CATALOGUE_SOURCE = "speedtest catalogue (destination-country folder)"
@@ -33,7 +33,7 @@ def locate_probes(prb_ids, design: pd.DataFrame, pings: pd.DataFrame) -> pd.Data
     """Per probe id: address, country and country source. ``design`` holds the study's probes (``prb_id``,
     ``country``, ``from_ips``; may be empty), ``pings`` the ping results' ``prb_id``, ``timestamp``, ``from_addr``."""
     addresses = _first_public_sources(pings) | probe_addresses(design)
-    studied = {int(p): c for p, c in zip(design.get("prb_id", []), design.get("country", [])) if _single_country(c)}
+    studied = {int(p): c for p, c in zip(design.get("prb_id", []), design.get("country", [])) if is_country_code(c)}
     rows = []
     for prb_id in sorted({int(p) for p in prb_ids}):
         address = addresses.get(prb_id)
@@ -44,7 +44,7 @@ def locate_probes(prb_ids, design: pd.DataFrame, pings: pd.DataFrame) -> pd.Data
 def locate_targets(addresses, catalogue: pd.DataFrame) -> pd.DataFrame:
     """Per target address: country and country source. ``catalogue`` holds the study's targets (``dst_addr``,
     ``country``; may be empty)."""
-    listed = {a: c for a, c in zip(catalogue.get("dst_addr", []), catalogue.get("country", [])) if _single_country(c)}
+    listed = {a: c for a, c in zip(catalogue.get("dst_addr", []), catalogue.get("country", [])) if is_country_code(c)}
     rows = [[a, *_country(listed.get(a), a, CATALOGUE_SOURCE)] for a in sorted(set(addresses))]
     return pd.DataFrame(rows, columns=TARGET_COLUMNS)
 
@@ -60,14 +60,10 @@ def read_study(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _country(studied: object, address: object, study_source: str) -> tuple[str | None, str | None]:
-    if _single_country(studied):
+    if is_country_code(studied):
         return str(studied), study_source
     code = country_code(address)
     return (code, table_country_source()) if code else (None, None)
-
-
-def _single_country(code: object) -> bool:
-    return isinstance(code, str) and len(code) == 2 and code.isalpha()
 
 
 def _first_public_sources(pings: pd.DataFrame) -> dict[int, str]:
